@@ -1,0 +1,120 @@
+package apicompat
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/relcheck/relcheck/internal/report"
+)
+
+// Features lists the exported API of every public package of the module, in
+// report-file order.
+func (m *Module) Features() []Feature {
+	var all []Feature
+	rels := make([]string, 0, len(m.Packages))
+	for r := range m.Packages {
+		rels = append(rels, r)
+	}
+	sort.Strings(rels)
+	for _, r := range rels {
+		all = append(all, m.Packages[r].Features()...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].String() < all[j].String() })
+	return all
+}
+
+// ReportPath returns the API report file's path for a module directory.
+func ReportPath(modDir, file string) string {
+	if filepath.IsAbs(file) {
+		return file
+	}
+	return filepath.Join(modDir, filepath.FromSlash(file))
+}
+
+// reportFile compares the code with the committed API report file.
+func (c *comparison) reportFile() {
+	file := c.opts.Config.Report
+	if file == "" {
+		return
+	}
+	path := ReportPath(c.opts.ModDir, file)
+	relFile := file
+	if r, err := filepath.Rel(c.opts.Root, path); err == nil {
+		relFile = filepath.ToSlash(r)
+	}
+	fix := fmt.Sprintf("run `relcheck api update` and commit %s, so the API change shows up in review", relFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		msg := fmt.Sprintf("cannot read the API report file %s: %v", relFile, err)
+		if errors.Is(err, fs.ErrNotExist) {
+			msg = fmt.Sprintf("the API report file %s does not exist", relFile)
+		}
+		c.add(&item{f: report.Finding{Rule: RuleReportMismatch, Severity: report.SeverityError, Message: msg, Location: &report.Location{File: relFile}, Fix: fix}})
+		return
+	}
+	lines, err := ParseReport(data)
+	if err != nil {
+		c.add(&item{f: report.Finding{Rule: RuleReportMismatch, Severity: report.SeverityError,
+			Message: fmt.Sprintf("the API report file %s is malformed: %v", relFile, err), Location: &report.Location{File: relFile}, Fix: fix}})
+		return
+	}
+	inFile := map[string]int{}
+	for _, l := range lines {
+		inFile[l.Text] = l.Line
+	}
+	inCode := map[string]bool{}
+	for _, f := range c.head.Features() {
+		s := f.String()
+		inCode[s] = true
+		if _, ok := inFile[s]; ok {
+			continue
+		}
+		pkg := c.head.Packages[relPath(c.head.Path, f.Pkg)]
+		c.add(&item{f: report.Finding{
+			Rule: RuleReportMismatch, Severity: report.SeverityError,
+			Message:  "not declared in " + relFile + ": + " + s,
+			Symbol:   f.Pkg + "." + f.Symbol,
+			Location: c.loc(c.head, f.Pos, pkg),
+			Fix:      fix,
+		}})
+	}
+	var gone []ReportLine
+	for _, l := range lines {
+		if !inCode[l.Text] {
+			gone = append(gone, l)
+		}
+	}
+	for _, l := range gone {
+		c.add(&item{f: report.Finding{
+			Rule: RuleReportMismatch, Severity: report.SeverityError,
+			Message:  "declared in " + relFile + " but not in the code: - " + l.Text,
+			Symbol:   symbolOfLine(l.Text),
+			Location: &report.Location{File: relFile, Line: l.Line},
+			Fix:      fix,
+		}})
+	}
+}
+
+// symbolOfLine extracts "pkg.Name" from a report line, for suppressions.
+func symbolOfLine(l string) string {
+	rest := strings.TrimPrefix(l, "pkg ")
+	path, feat, _ := strings.Cut(rest, ", ")
+	fields := strings.Fields(feat)
+	if len(fields) < 2 {
+		return path
+	}
+	name := fields[1]
+	if fields[0] == "method" && len(fields) >= 3 {
+		recv := strings.Trim(fields[1], "()*")
+		name = recv + "." + fields[2]
+	}
+	if i := strings.IndexAny(name, "[("); i >= 0 {
+		name = name[:i]
+	}
+	return path + "." + name
+}

@@ -1,0 +1,757 @@
+// Package apicompat is relcheck's API gate: it compares the public API of a Go
+// module at the base release with the working tree, classifies every change
+// (golang.org/x/exp/apidiff plus the type-parameter rules apidiff lacks),
+// decides the next semantic version as gorelease does, enforces the project's
+// deprecation policy from its tag history, and keeps an API report file.
+package apicompat
+
+import (
+	"context"
+	"fmt"
+	"go/token"
+	"go/types"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"golang.org/x/exp/apidiff"
+
+	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/internal/gitx"
+	"github.com/relcheck/relcheck/internal/report"
+)
+
+// Rule ids of the API gate.
+const (
+	RuleIncompatible        = "api/incompatible"
+	RuleRemovedUndeprecated = "api/removed-without-deprecation"
+	RuleDeprecationWindow   = "api/deprecation-window"
+	RuleReportMismatch      = "api/report-mismatch"
+	RuleDeprecationHint     = "api/deprecation-hint"
+	RulePackageBroken       = "api/package-broken"
+	RuleSuppressionExpired  = "api/suppression-expired"
+)
+
+// Options are the inputs of Check.
+type Options struct {
+	// Repo is the git repository; nil for a directory outside git (then there
+	// is no base and no history).
+	Repo *gitx.Repo
+	// Root is the directory locations are reported relative to (the
+	// repository root).
+	Root string
+	// ModDir is the module directory in the working tree (head).
+	ModDir string
+	// Base is the ref to compare with; empty for a first release.
+	Base string
+	// BaseVersion is the release version of Base when Base is a release tag.
+	BaseVersion *semver.Version
+	// Tags are the release tags up to and including the base, ascending; the
+	// deprecation window is counted on them.
+	Tags []gitx.Tag
+	// Config is the api section of relcheck.yaml; ConfigFile is its path
+	// relative to Root, for locations.
+	Config     config.API
+	ConfigFile string
+	// Now is the current time (for deprecation days and dated suppressions).
+	Now time.Time
+}
+
+// Result is what the API gate decided.
+type Result struct {
+	Check   *report.Check
+	Version report.Version
+	// Head is the loaded API at head.
+	Head *Module
+}
+
+// Check runs the API gate.
+func Check(ctx context.Context, opts Options) (*Result, error) {
+	start := time.Now()
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	patterns := opts.Config.Packages
+	if len(patterns) == 0 {
+		patterns = []string{"./..."}
+	}
+	var (
+		head, base       *Module
+		headErr, baseErr error
+		wg               sync.WaitGroup
+		cleanup          = func() {}
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		head, headErr = LoadModule(ctx, opts.ModDir, opts.Root, patterns)
+	}()
+	if opts.Base != "" {
+		tmp, err := os.MkdirTemp("", "relcheck-base-")
+		if err != nil {
+			return nil, err
+		}
+		cleanup = func() { os.RemoveAll(tmp) }
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			base, baseErr = loadBase(ctx, opts, tmp, patterns)
+		}()
+	}
+	wg.Wait()
+	defer cleanup()
+	if headErr != nil {
+		return nil, fmt.Errorf("loading the module at head: %w", headErr)
+	}
+	if baseErr != nil {
+		return nil, fmt.Errorf("loading the module at %s: %w", opts.Base, baseErr)
+	}
+
+	c := &comparison{opts: opts, head: head, base: base}
+	res, err := c.run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Check.DurationMs = time.Since(start).Milliseconds()
+	return res, nil
+}
+
+func loadBase(ctx context.Context, opts Options, tmp string, patterns []string) (*Module, error) {
+	if err := opts.Repo.Archive(ctx, opts.Base, tmp); err != nil {
+		return nil, err
+	}
+	rel, err := filepath.Rel(opts.Root, opts.ModDir)
+	if err != nil {
+		return nil, err
+	}
+	modDir := filepath.Join(tmp, rel)
+	if _, err := os.Stat(filepath.Join(modDir, "go.mod")); err != nil {
+		return nil, fmt.Errorf("no go.mod in %s at %s", rel, opts.Base)
+	}
+	if err := fixReplaces(modDir, tmp, opts.ModDir); err != nil {
+		return nil, err
+	}
+	return LoadModule(ctx, modDir, tmp, patterns)
+}
+
+// item is a finding with what the version policy needs to know about it.
+type item struct {
+	f            report.Finding
+	incompatible bool // an incompatible API change
+	compatible   bool // a compatible API change (an addition)
+	experimental bool
+}
+
+type comparison struct {
+	opts       Options
+	head, base *Module
+	items      []*item
+	notes      []string
+}
+
+func (c *comparison) loc(m *Module, pos token.Pos, pkg *Package) *report.Location {
+	if pkg == nil || !pos.IsValid() {
+		return nil
+	}
+	p := pkg.Fset.Position(pos)
+	if p.Filename == "" {
+		return nil
+	}
+	file := p.Filename
+	if rel, err := filepath.Rel(m.Root, file); err == nil && !strings.HasPrefix(rel, "..") {
+		file = filepath.ToSlash(rel)
+	}
+	return &report.Location{File: file, Line: p.Line}
+}
+
+// pathMoved reports whether head's module path has the next major suffix.
+func (c *comparison) pathMoved() bool {
+	if c.base == nil || c.opts.BaseVersion == nil {
+		return false
+	}
+	hm := majorOf(c.head.Path)
+	return hm >= 2 && uint64(hm) > c.opts.BaseVersion.Major() && c.head.Path != c.base.Path
+}
+
+// breaksAllowed reports whether the version policy allows incompatible
+// changes at all: in v0, for a first release, or with a new major path.
+func (c *comparison) breaksAllowed() bool {
+	if c.base == nil {
+		return true
+	}
+	if c.opts.BaseVersion == nil {
+		return majorOf(c.head.Path) < 2
+	}
+	return c.opts.BaseVersion.Major() == 0 || c.pathMoved()
+}
+
+func (c *comparison) experimental(rel string) bool {
+	for _, p := range c.opts.Config.Experimental {
+		if matchPattern(c.head.Path, rel, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchPattern matches a package (module-relative rel) against a pattern like
+// "./x/...", "x", or a full import path "example.com/m/x/...".
+func matchPattern(modPath, rel, pattern string) bool {
+	p := strings.TrimPrefix(pattern, "./")
+	if p == "." {
+		p = ""
+	}
+	if strings.HasPrefix(p, modPath) {
+		p = strings.TrimPrefix(strings.TrimPrefix(p, modPath), "/")
+	}
+	if strings.HasSuffix(p, "...") {
+		prefix := strings.TrimSuffix(strings.TrimSuffix(p, "..."), "/")
+		return prefix == "" || rel == prefix || strings.HasPrefix(rel, prefix+"/")
+	}
+	return rel == p
+}
+
+func (c *comparison) run(ctx context.Context) (*Result, error) {
+	hist := &History{Repo: c.opts.Repo, Tags: c.opts.Tags}
+	if rel, err := filepath.Rel(c.opts.Root, c.opts.ModDir); err == nil && rel != "." {
+		hist.ModDir = filepath.ToSlash(rel)
+	}
+	for _, rel := range sortedRels(c.base, c.head) {
+		c.comparePackage(ctx, rel, hist)
+	}
+	c.reportFile()
+	res := &Result{Head: c.head}
+	res.Version = c.version()
+	c.applySuppressions(&res.Version)
+
+	chk := &report.Check{Name: "api", Metrics: c.metrics()}
+	chk.Findings = []report.Finding{}
+	for _, it := range c.items {
+		if it.f.Rule != "" {
+			chk.Findings = append(chk.Findings, it.f)
+		}
+	}
+	chk.Notes = c.notes
+	chk.Settle()
+	chk.Summary = c.summary(chk)
+	res.Check = chk
+	return res, nil
+}
+
+func (c *comparison) pkgDisplay(rel string) string {
+	if c.head != nil {
+		if rel == "" {
+			return c.head.Path
+		}
+		return c.head.Path + "/" + rel
+	}
+	return rel
+}
+
+func (c *comparison) comparePackage(ctx context.Context, rel string, hist *History) {
+	var oldP, newP *Package
+	if c.base != nil {
+		oldP = c.base.Packages[rel]
+	}
+	newP = c.head.Packages[rel]
+	exp := c.experimental(rel)
+	for _, m := range []*Module{c.base, c.head} {
+		if m == nil {
+			continue
+		}
+		if why, ok := m.Broken[rel]; ok {
+			side := "head"
+			if m == c.base {
+				side = c.opts.Base
+			}
+			c.items = append(c.items, &item{f: report.Finding{
+				Rule: RulePackageBroken, Severity: report.SeverityWarning,
+				Message: fmt.Sprintf("package %s does not type-check at %s, so its API was not compared: %s", c.pkgDisplay(rel), side, why),
+				Symbol:  c.pkgDisplay(rel),
+				Fix:     "make the package build (go build ./...) so its API can be checked",
+			}})
+		}
+	}
+	if (c.base != nil && c.base.Broken[rel] != "") || c.head.Broken[rel] != "" {
+		return
+	}
+	if newP != nil {
+		newP.docs = newDocIndex(newP.Files)
+		c.deprecationHints(oldP, newP)
+	}
+	if c.base == nil {
+		return
+	}
+	switch {
+	case oldP == nil && newP != nil:
+		c.add(&item{compatible: true, experimental: exp})
+		c.notes = append(c.notes, fmt.Sprintf("new package %s", newP.Path))
+		return
+	case oldP != nil && newP == nil:
+		oldP.docs = newDocIndex(oldP.Files)
+		var pos token.Pos
+		if len(oldP.Files) > 0 {
+			pos = oldP.Files[0].Name.Pos()
+		}
+		c.change(ctx, hist, rel, oldP, newP, "", "package removed", true, true, pos, exp)
+		return
+	}
+	oldP.docs = newDocIndex(oldP.Files)
+
+	// Type-parameter rules first: apidiff's message for the same symbol, if
+	// any, is less precise or (for a widened type constraint) wrong.
+	generic := map[string]genericChange{}
+	for _, g := range genericChanges(oldP.Types, newP.Types) {
+		generic[g.symbol] = g
+	}
+	reported := map[string]bool{}
+	for _, ch := range apidiff.Changes(oldP.Types, newP.Types).Changes {
+		sym, msg, _ := strings.Cut(ch.Message, ": ")
+		top := normSym(sym)
+		if i := strings.IndexByte(top, '.'); i >= 0 {
+			top = top[:i]
+		}
+		if g, ok := generic[top]; ok && top == normSym(sym) {
+			reported[top] = true
+			c.genericItem(rel, oldP, newP, g, exp)
+			continue
+		}
+		removal := msg == "removed"
+		pos, side := c.position(oldP, newP, normSym(sym), removal)
+		c.change(ctx, hist, rel, oldP, newP, normSym(sym), msg, !ch.Compatible, removal, pos, exp, side)
+	}
+	for _, g := range genericChanges(oldP.Types, newP.Types) {
+		if !reported[g.symbol] {
+			c.genericItem(rel, oldP, newP, g, exp)
+		}
+	}
+}
+
+func (c *comparison) genericItem(rel string, oldP, newP *Package, g genericChange, exp bool) {
+	pos, side := c.position(oldP, newP, g.symbol, false)
+	c.change(context.Background(), nil, rel, oldP, newP, g.symbol, g.msg, g.incompatible, false, pos, exp, side)
+}
+
+// position finds where a symbol stands: at head, or at base for removals.
+func (c *comparison) position(oldP, newP *Package, sym string, removal bool) (token.Pos, *Package) {
+	if !removal && newP != nil {
+		if e, ok := newP.docs.docs[sym]; ok {
+			return e.pos, newP
+		}
+		if i := strings.IndexByte(sym, '.'); i >= 0 {
+			if e, ok := newP.docs.docs[sym[:i]]; ok {
+				return e.pos, newP
+			}
+		}
+	}
+	if oldP != nil {
+		if e, ok := oldP.docs.docs[sym]; ok {
+			return e.pos, oldP
+		}
+		if i := strings.IndexByte(sym, '.'); i >= 0 {
+			if e, ok := oldP.docs.docs[sym[:i]]; ok {
+				return e.pos, oldP
+			}
+		}
+	}
+	return token.NoPos, nil
+}
+
+func (c *comparison) add(it *item) { c.items = append(c.items, it) }
+
+// change turns one API change into a finding (incompatible) or a note
+// (compatible), applying the version and deprecation policies.
+func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP, newP *Package, sym, msg string, incompatible, removal bool, pos token.Pos, exp bool, where ...*Package) {
+	pkgPath := c.pkgDisplay(rel)
+	full := pkgPath
+	if sym != "" {
+		full = pkgPath + "." + sym
+	}
+	what := sym
+	if what == "" {
+		what = "package " + pkgPath
+	}
+	if !incompatible {
+		c.add(&item{compatible: true, experimental: exp})
+		if msg != "added" { // additions are listed as newly exported
+			c.notes = append(c.notes, fmt.Sprintf("%s: %s", full, msg))
+		}
+		return
+	}
+	at := oldP
+	if len(where) > 0 && where[0] != nil {
+		at = where[0]
+	}
+	var loc *report.Location
+	if at == oldP && c.base != nil {
+		loc = c.loc(c.base, pos, at)
+	} else {
+		loc = c.loc(c.head, pos, at)
+	}
+	it := &item{incompatible: true, experimental: exp, f: report.Finding{
+		Rule: RuleIncompatible, Symbol: full, Location: loc,
+	}}
+	c.add(it)
+	f := &it.f
+	switch {
+	case exp:
+		f.Severity = report.SeverityNote
+		f.Message = fmt.Sprintf("%s: %s (experimental package: reported, not enforced)", what, msg)
+	case removal && c.breaksAllowed():
+		note, deprecated := oldP.docs.deprecated(sym)
+		if !deprecated {
+			f.Rule, f.Severity = RuleRemovedUndeprecated, report.SeverityError
+			f.Message = fmt.Sprintf("%s removed; it was never marked Deprecated", what)
+			f.Fix = fmt.Sprintf("restore %s and mark it // Deprecated: (saying what to use instead) first; remove it after the deprecation has been released", what)
+			return
+		}
+		since := hist.DeprecatedSince(ctx, rel, sym)
+		min := c.opts.Config.Deprecation
+		ok, releases, days := windowMet(since, min.MinReleases, min.MinDays, c.opts.Now)
+		if !ok {
+			f.Rule, f.Severity = RuleDeprecationWindow, report.SeverityError
+			first := "no release yet"
+			if len(since) > 0 {
+				first = fmt.Sprintf("since %s, %d release(s), %d day(s) ago", since[0].Name, releases, days)
+			}
+			f.Message = fmt.Sprintf("%s removed too early: deprecated %s; the policy asks for %d release(s) and %d day(s)", what, first, min.MinReleases, min.MinDays)
+			f.Fix = fmt.Sprintf("keep %s until its deprecation has been released for %d release(s) and %d day(s) (api.deprecation)", what, min.MinReleases, min.MinDays)
+			return
+		}
+		f.Severity = report.SeverityNote
+		f.Message = fmt.Sprintf("%s removed after its deprecation (since %s, %d release(s), %d day(s)): %s", what, since[0].Name, releases, days, note)
+	case c.breaksAllowed():
+		f.Severity = report.SeverityWarning
+		f.Message = fmt.Sprintf("%s: %s", what, msg)
+		if c.pathMoved() {
+			f.Severity = report.SeverityNote
+			f.Message += " (allowed: new major version " + c.head.Path + ")"
+		} else {
+			f.Message += " (allowed before v1: the next version is a minor bump)"
+			f.Fix = "callers must change their code; say so in the release notes"
+		}
+	default:
+		f.Severity = report.SeverityError
+		f.Message = fmt.Sprintf("%s: %s; incompatible changes are not allowed at %s without a new major version path", what, msg, c.opts.BaseVersion.Original())
+		if removal {
+			f.Fix = fmt.Sprintf("restore %s and mark it // Deprecated: instead; remove it in the next major version (module path /v%d)", what, c.opts.BaseVersion.Major()+1)
+		} else {
+			f.Fix = fmt.Sprintf("keep the old form and add the new one beside it, or release a new major version with module path /v%d", c.opts.BaseVersion.Major()+1)
+		}
+	}
+}
+
+// deprecationHints warns about deprecation notes new at head that do not say
+// what to use instead.
+func (c *comparison) deprecationHints(oldP, newP *Package) {
+	syms := make([]string, 0, len(newP.docs.docs))
+	for s := range newP.docs.docs {
+		syms = append(syms, s)
+	}
+	sort.Strings(syms)
+	for _, s := range syms {
+		if !exportedSym(s) {
+			continue
+		}
+		note, ok := deprecation(newP.docs.docs[s].doc)
+		if !ok || hasReplacementHint(note) {
+			continue
+		}
+		if oldP != nil {
+			if _, was := deprecation(newDocIndexOnce(oldP).docs[s].doc); was {
+				continue
+			}
+		}
+		c.add(&item{f: report.Finding{
+			Rule: RuleDeprecationHint, Severity: report.SeverityWarning,
+			Message:  fmt.Sprintf("%s is newly deprecated without saying what to use instead", s),
+			Symbol:   newP.Path + "." + s,
+			Location: c.loc(c.head, newP.docs.docs[s].pos, newP),
+			Fix:      fmt.Sprintf("write it as \"Deprecated: Use X instead.\" so callers know how to migrate off %s", s),
+		}})
+	}
+}
+
+func newDocIndexOnce(p *Package) *docIndex {
+	if p.docs == nil {
+		p.docs = newDocIndex(p.Files)
+	}
+	return p.docs
+}
+
+func exportedSym(s string) bool {
+	for _, part := range strings.Split(s, ".") {
+		if !token.IsExported(part) {
+			return false
+		}
+	}
+	return true
+}
+
+// version applies gorelease's version policy.
+func (c *comparison) version() report.Version {
+	v := report.Version{}
+	var breaking, added int
+	for _, it := range c.items {
+		if it.experimental || it.f.Suppressed != "" {
+			continue
+		}
+		if it.incompatible {
+			breaking++
+		}
+		if it.compatible {
+			added++
+		}
+	}
+	headMajor := majorOf(c.head.Path)
+	if c.opts.Base == "" {
+		v.Bump = "initial"
+		if headMajor >= 2 {
+			v.Next = fmt.Sprintf("v%d.0.0", headMajor)
+		} else {
+			v.Next = "v0.1.0"
+		}
+		v.Reasons = append(v.Reasons, "no release tag yet: this is the first release")
+		return v
+	}
+	v.Base = c.opts.Base
+	bv := c.opts.BaseVersion
+	switch {
+	case bv == nil:
+		v.Reasons = append(v.Reasons, fmt.Sprintf("base %s is not a release tag: no version can be derived", c.opts.Base))
+	case c.pathMoved():
+		v.Bump = "major"
+		v.Next = fmt.Sprintf("v%d.0.0", headMajor)
+		v.Reasons = append(v.Reasons, fmt.Sprintf("module path moved to %s", c.head.Path))
+	case breaking > 0 && bv.Major() == 0:
+		v.Bump = "minor"
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d incompatible change(s), allowed before v1 as a minor bump", breaking))
+	case breaking > 0:
+		v.Bump = "major"
+		v.Next = fmt.Sprintf("v%d.0.0", bv.Major()+1)
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d incompatible change(s): a major version needs module path /v%d", breaking, bv.Major()+1))
+	case added > 0:
+		v.Bump = "minor"
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d compatible addition(s)", added))
+	default:
+		v.Bump = "patch"
+		v.Reasons = append(v.Reasons, "no API change")
+	}
+	if bv != nil && v.Next == "" {
+		n := *bv
+		switch v.Bump {
+		case "minor":
+			n = bv.IncMinor()
+		case "patch":
+			n = bv.IncPatch()
+		}
+		v.Next = "v" + n.String()
+	}
+	return v
+}
+
+// applySuppressions marks findings matched by api.ignore entries, reports
+// expired entries, and recomputes the version when that changed anything.
+func (c *comparison) applySuppressions(v *report.Version) {
+	if len(c.opts.Config.Ignore) == 0 {
+		return
+	}
+	var next *semver.Version
+	if v.Next != "" {
+		next, _ = semver.NewVersion(v.Next)
+	}
+	for _, ig := range c.opts.Config.Ignore {
+		until, _ := config.ParseUntil(ig.Until)
+		if ig.Until != "" && until.Expired(next, c.opts.Now) {
+			c.add(&item{f: report.Finding{
+				Rule: RuleSuppressionExpired, Severity: report.SeverityError,
+				Message:  fmt.Sprintf("suppression of %s for %s expired (until %s); its reason was: %s", ig.Rule, orAll(ig.Symbol), ig.Until, ig.Reason),
+				Symbol:   ig.Symbol,
+				Location: &report.Location{File: c.opts.ConfigFile, Line: ig.Line},
+				Fix:      "fix what it suppressed, or extend until with a new reason",
+			}})
+			continue
+		}
+		used := false
+		for _, it := range c.items {
+			if it.f.Rule == ig.Rule && (ig.Symbol == "" || ig.Symbol == it.f.Symbol) && it.f.Suppressed == "" {
+				it.f.Suppressed = ig.Reason
+				used = true
+			}
+		}
+		if !used {
+			c.notes = append(c.notes, fmt.Sprintf("suppression of %s for %s (%s:%d) matched nothing; remove it", ig.Rule, orAll(ig.Symbol), c.opts.ConfigFile, ig.Line))
+		}
+	}
+	*v = c.version()
+}
+
+func orAll(s string) string {
+	if s == "" {
+		return "every symbol"
+	}
+	return s
+}
+
+type pkgCount struct {
+	Base int `json:"base"`
+	Head int `json:"head"`
+}
+
+// metrics counts exported identifiers per package (API minimisation) and lists
+// the newly exported ones in the notes.
+func (c *comparison) metrics() map[string]any {
+	per := map[string]pkgCount{}
+	baseSyms := map[string]bool{}
+	total, baseTotal := 0, 0
+	for _, side := range []*Module{c.base, c.head} {
+		if side == nil {
+			continue
+		}
+		for rel, p := range side.Packages {
+			n := countIdentifiers(p)
+			pc := per[p.Path]
+			if side == c.base {
+				pc.Base = n
+				baseTotal += n
+				for _, f := range p.Features() {
+					baseSyms[strings.TrimPrefix(rel+"/", "/")+f.Symbol] = true
+				}
+			} else {
+				pc.Head = n
+				total += n
+			}
+			per[p.Path] = pc
+		}
+	}
+	m := map[string]any{"exportedIdentifiers": total, "packages": len(c.head.Packages), "exportedByPackage": per}
+	if c.base != nil {
+		m["exportedIdentifiersBase"] = baseTotal
+		var added []string
+		for _, rel := range sortedRels(nil, c.head) {
+			p := c.head.Packages[rel]
+			if p == nil {
+				continue
+			}
+			seen := map[string]bool{}
+			for _, f := range p.Features() {
+				key := strings.TrimPrefix(rel+"/", "/") + f.Symbol
+				if !baseSyms[key] && !seen[f.Symbol] {
+					seen[f.Symbol] = true
+					added = append(added, p.Path+"."+f.Symbol)
+				}
+			}
+		}
+		m["newlyExported"] = len(added)
+		if total != baseTotal || len(added) > 0 {
+			line := fmt.Sprintf("exported identifiers: %d → %d (%+d)", baseTotal, total, total-baseTotal)
+			if len(added) > 0 {
+				shown := added
+				if len(shown) > 20 {
+					shown = append(shown[:20:20], fmt.Sprintf("and %d more", len(added)-20))
+				}
+				line += "; newly exported: " + strings.Join(shown, ", ")
+			}
+			c.notes = append([]string{line}, c.notes...)
+		}
+	}
+	return m
+}
+
+// countIdentifiers counts a package's exported package-level identifiers,
+// exported methods of exported types and exported struct fields.
+func countIdentifiers(p *Package) int {
+	n := 0
+	scope := p.Types.Scope()
+	for _, name := range scope.Names() {
+		obj := scope.Lookup(name)
+		if !obj.Exported() {
+			continue
+		}
+		n++
+		tn, ok := obj.(*types.TypeName)
+		if !ok || tn.IsAlias() {
+			continue
+		}
+		named, ok := tn.Type().(*types.Named)
+		if !ok {
+			continue
+		}
+		for i := 0; i < named.NumMethods(); i++ {
+			if named.Method(i).Exported() {
+				n++
+			}
+		}
+		switch u := named.Underlying().(type) {
+		case *types.Struct:
+			for i := 0; i < u.NumFields(); i++ {
+				if u.Field(i).Exported() {
+					n++
+				}
+			}
+		case *types.Interface:
+			for i := 0; i < u.NumExplicitMethods(); i++ {
+				if u.ExplicitMethod(i).Exported() {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+func (c *comparison) summary(chk *report.Check) string {
+	var incompatible, added int
+	for _, it := range c.items {
+		if it.f.Suppressed != "" {
+			continue
+		}
+		if it.incompatible {
+			incompatible++
+		}
+		if it.compatible {
+			added++
+		}
+	}
+	var parts []string
+	switch incompatible {
+	case 0:
+	case 1:
+		parts = append(parts, "1 incompatible change")
+	default:
+		parts = append(parts, fmt.Sprintf("%d incompatible changes", incompatible))
+	}
+	switch added {
+	case 0:
+	case 1:
+		parts = append(parts, "1 compatible change")
+	default:
+		parts = append(parts, fmt.Sprintf("%d compatible changes", added))
+	}
+	e, w, _ := chk.Counts()
+	if incompatible == 0 && added == 0 {
+		if c.base == nil {
+			parts = append(parts, fmt.Sprintf("first release: %d packages, %d exported identifiers", len(c.head.Packages), chk.Metrics["exportedIdentifiers"]))
+		} else {
+			parts = append(parts, "no API change")
+		}
+	}
+	if e > 0 {
+		parts = append(parts, plural(e, "error"))
+	}
+	if w > 0 {
+		parts = append(parts, plural(w, "warning"))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return "1 " + s
+	}
+	return fmt.Sprintf("%d %ss", n, s)
+}

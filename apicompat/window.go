@@ -1,0 +1,100 @@
+package apicompat
+
+import (
+	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/relcheck/relcheck/internal/gitx"
+)
+
+// History answers "since which release has this symbol been deprecated?" from
+// the release tags, reading package sources at each tag without type-checking.
+type History struct {
+	Repo *gitx.Repo
+	// Tags are the release tags up to and including the base, ascending.
+	Tags []gitx.Tag
+	// ModDir is the module directory relative to the repository root ("" or "sub").
+	ModDir string
+
+	cache map[string]*docIndex // tag + "\x00" + package dir
+}
+
+// DeprecatedSince returns the releases (ascending) in which sym of the package
+// at rel was marked deprecated, counting back from the newest tag until the
+// first one without the marker.
+func (h *History) DeprecatedSince(ctx context.Context, rel, sym string) []gitx.Tag {
+	if h == nil || h.Repo == nil {
+		return nil
+	}
+	var since []gitx.Tag
+	for i := len(h.Tags) - 1; i >= 0; i-- {
+		ix := h.index(ctx, h.Tags[i], rel)
+		if ix == nil {
+			break
+		}
+		if _, ok := ix.deprecated(sym); !ok || (sym != "" && !ix.has(sym) && !ix.has(parentSym(sym))) {
+			break
+		}
+		since = append([]gitx.Tag{h.Tags[i]}, since...)
+	}
+	return since
+}
+
+func parentSym(sym string) string {
+	if i := strings.IndexByte(sym, '.'); i >= 0 {
+		return sym[:i]
+	}
+	return sym
+}
+
+func (h *History) index(ctx context.Context, tag gitx.Tag, rel string) *docIndex {
+	dir := path.Join(h.ModDir, rel)
+	key := tag.Name + "\x00" + dir
+	if ix, ok := h.cache[key]; ok {
+		return ix
+	}
+	if h.cache == nil {
+		h.cache = map[string]*docIndex{}
+	}
+	var ix *docIndex
+	names, err := h.Repo.ListFiles(ctx, tag.Commit, dir)
+	if err == nil {
+		fset := token.NewFileSet()
+		var files []*ast.File
+		for _, n := range names {
+			base := path.Base(n)
+			if !strings.HasSuffix(base, ".go") || strings.HasSuffix(base, "_test.go") {
+				continue
+			}
+			src, err := h.Repo.ReadFile(ctx, tag.Commit, path.Join(dir, base))
+			if err != nil {
+				continue
+			}
+			f, err := parser.ParseFile(fset, base, src, parser.ParseComments|parser.SkipObjectResolution)
+			if err != nil {
+				continue
+			}
+			files = append(files, f)
+		}
+		if len(files) > 0 {
+			ix = newDocIndex(files)
+		}
+	}
+	h.cache[key] = ix
+	return ix
+}
+
+// windowMet reports whether a removal respects the deprecation window, and
+// if not, why.
+func windowMet(since []gitx.Tag, minReleases, minDays int, now time.Time) (ok bool, releases int, days int) {
+	releases = len(since)
+	if releases > 0 {
+		days = int(now.Sub(since[0].Time).Hours() / 24)
+	}
+	return releases >= minReleases && (minDays == 0 || (releases > 0 && days >= minDays)), releases, days
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relcheck/relcheck/internal/pipeline"
+	"github.com/relcheck/relcheck/internal/report"
+)
+
+// checkOptions are the inputs of `relcheck check`.
+type checkOptions struct {
+	*streams
+	Gates      []string
+	Repo       string
+	Base       string
+	Config     string
+	Format     report.Format
+	Output     string
+	JSONReport string
+}
+
+func newCheckCmd(s *streams, runF func(*checkOptions) error) *cobra.Command {
+	o := &checkOptions{streams: s}
+	var format string
+	cmd := &cobra.Command{
+		Use:   "check [gate ...]",
+		Short: "Run the release gates on HEAD against the last release",
+		Long: `Run the release gates (default: every gate the repository has) on the
+working tree, compared with the base: the highest vX.Y.Z tag reachable from
+HEAD, or --base.
+
+Gates: ` + fmt.Sprint(pipeline.GateNames()),
+		ValidArgs: pipeline.GateNames(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := report.ParseFormat(format)
+			if err != nil {
+				return usagef(cmd, "--format: %v", err)
+			}
+			o.Format, o.Gates = f, args
+			if runF != nil {
+				return runF(o)
+			}
+			return runCheck(cmd, o)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&o.Repo, "repo", ".", "project directory (a Go module inside a git repository)")
+	fl.StringVar(&o.Base, "base", "", "ref to compare with (default: latest vX.Y.Z tag reachable from HEAD)")
+	fl.StringVar(&o.Config, "config", "", "configuration file (default: relcheck.yaml in --repo)")
+	fl.StringVar(&format, "format", "text", "output format: text, json, github, markdown or sarif")
+	fl.StringVar(&o.Output, "output", "", "write the report to this file instead of standard output")
+	fl.StringVar(&o.JSONReport, "json-report", "", "also write the JSON report to this file")
+	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "json", "github", "markdown", "sarif"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func runCheck(cmd *cobra.Command, o *checkOptions) error {
+	ctx := cmd.Context()
+	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config})
+	if err != nil {
+		return err
+	}
+	progress := func(format string, args ...any) {}
+	if isTerminal(o.err) {
+		progress = func(format string, args ...any) {
+			base := env.Base
+			if base == "" {
+				base = "nothing (first release)"
+			}
+			fmt.Fprintf(o.err, "relcheck: "+format+" (base %s)…\n", append(args, base)...)
+		}
+	}
+	rep, err := pipeline.Run(ctx, env, o.Gates, progress)
+	if err != nil {
+		return err
+	}
+	if err := writeReport(o.streams, rep, o.Format, o.Output); err != nil {
+		return err
+	}
+	if o.JSONReport != "" {
+		if err := writeFile(o.JSONReport, rep, report.FormatJSON); err != nil {
+			return err
+		}
+	}
+	return rep.Outcome()
+}
+
+// writeReport renders rep to the output file or standard output, and for the
+// github format appends the markdown summary to $GITHUB_STEP_SUMMARY.
+func writeReport(s *streams, rep *report.Report, f report.Format, output string) error {
+	if output != "" {
+		if err := writeFile(output, rep, f); err != nil {
+			return err
+		}
+	} else {
+		opts := report.Options{Color: f == report.FormatText && s.color(s.out), ToolVersion: versionString()}
+		if err := report.Render(s.out, rep, f, opts); err != nil {
+			return err
+		}
+	}
+	if f == report.FormatGitHub {
+		if path := s.getenv("GITHUB_STEP_SUMMARY"); path != "" {
+			var buf bytes.Buffer
+			if err := report.Markdown(&buf, rep); err != nil {
+				return err
+			}
+			if err := appendFile(path, buf.Bytes()); err != nil {
+				return fmt.Errorf("writing the step summary: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func writeFile(path string, rep *report.Report, f report.Format) error {
+	var buf bytes.Buffer
+	if err := report.Render(&buf, rep, f, report.Options{ToolVersion: versionString()}); err != nil {
+		return err
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	// Write then rename, so a reader never sees half a report.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func appendFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, bytes.NewReader(data))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

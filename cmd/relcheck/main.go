@@ -1,0 +1,205 @@
+// Command relcheck is a continuous-release pipeline for open-source projects:
+// it checks every commit (API, schema migrations, performance) and tells the
+// maintainer what the next version must be.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/internal/pipeline"
+	"github.com/relcheck/relcheck/internal/report"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, os.Args[1:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes, as documented in DESIGN.md.
+const (
+	exitOK        = 0
+	exitFindings  = 1
+	exitUsage     = 2
+	exitUndecided = 3
+)
+
+// streams are the process's inputs and outputs, injected so commands are
+// testable without a subprocess.
+type streams struct {
+	in     io.Reader
+	out    io.Writer
+	err    io.Writer
+	getenv func(string) string
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// color reports whether text output to w should be coloured.
+func (s *streams) color(w io.Writer) bool {
+	if _, set := lookupEnv(s.getenv, "NO_COLOR"); set {
+		return false
+	}
+	if s.getenv("TERM") == "dumb" {
+		return false
+	}
+	return isTerminal(w)
+}
+
+func lookupEnv(getenv func(string) string, k string) (string, bool) {
+	v := getenv(k)
+	return v, v != ""
+}
+
+// usageError is a mistake in the command line (exit 2).
+type usageError struct {
+	msg string
+	cmd *cobra.Command
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(cmd *cobra.Command, format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), cmd: cmd}
+}
+
+// Main runs relcheck with args and returns the exit code.
+func Main(ctx context.Context, args []string, s *streams) int {
+	root := newRootCmd(s)
+	root.SetArgs(args)
+	root.SetIn(s.in)
+	root.SetOut(s.out)
+	root.SetErr(s.err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(s.err, "relcheck: %v\n", err)
+		if ue.cmd != nil {
+			fmt.Fprintf(s.err, "usage: %s\nRun '%s --help' for details.\n", ue.cmd.UseLine(), ue.cmd.CommandPath())
+		}
+	case code == exitFindings:
+		// The report already said what failed.
+	default:
+		fmt.Fprintf(s.err, "relcheck: %v\n", err)
+	}
+	return code
+}
+
+// exitCode maps an error to the exit codes of DESIGN.md.
+func exitCode(err error) int {
+	var (
+		ue  *usageError
+		ce  *config.Error
+		ie  *pipeline.InputError
+		fe  *report.FindingsError
+		und *report.UndecidedError
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &fe):
+		return exitFindings
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &ie):
+		return exitUsage
+	case errors.As(err, &und):
+		return exitUndecided
+	}
+	// cobra's own parse errors.
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "required flag"} {
+		if strings.Contains(msg, p) {
+			return exitUsage
+		}
+	}
+	return exitUndecided
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+func newRootCmd(s *streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "relcheck",
+		Short: "Continuous releases: check every commit, publish to channels, upgrade in phases",
+		Long: `relcheck checks every commit of a Go project for API compatibility and
+deprecation policy, and derives the next semantic version from what changed.
+
+Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
+2 usage, configuration or input error, 3 relcheck could not decide.`,
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef(cmd, "unknown command %q", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usagef(cmd, "%v", err)
+	})
+	root.AddCommand(
+		newInitCmd(s),
+		newCheckCmd(s, nil),
+		newVersionCmd(s),
+		newAPICmd(s),
+		newDemoCmd(s),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usagef(cmd, "%s takes %d argument(s), got %d", cmd.CommandPath(), n, len(args))
+		}
+		return nil
+	}
+}
+
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef(cmd, "unexpected argument %q", args[0])
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package config
+
+// Template is what `relcheck init` writes: every key with its default and a
+// comment saying what it does. Parsing it yields Default().
+const Template = `# relcheck.yaml — settings of relcheck's release gates.
+# Every key is optional; the values below are the defaults.
+# Durations use Go syntax plus d for days (30d, 1h30m).
+
+api:
+  # Package patterns that form the public API (internal/, main packages,
+  # testdata and nested modules are never part of it).
+  packages: ["./..."]
+  # Optional API report file, one line per exported feature, like Go's
+  # api/*.txt. When set, every API change must be declared in it:
+  # run "relcheck api update" and commit the result.
+  # report: api/relcheck.txt
+  deprecation:
+    # Releases in which a deprecated identifier must still exist before it
+    # may be removed (counted from the first release tag that marked it
+    # "// Deprecated:").
+    minReleases: 1
+    # And days since that first release.
+    minDays: 0
+  # Package patterns exempt from the gate: reported, never failing.
+  experimental: []
+  # Suppressions: a reason is required; "until" (a version or a date) makes
+  # the suppression expire, and an expired one is itself an error.
+  ignore: []
+  #  - {rule: api/incompatible, symbol: example.com/lib.Old, reason: "...", until: v1.6.0}
+
+migrations:
+  # golang-migrate files NNN_name.up.sql / NNN_name.down.sql.
+  dir: migrations
+  # postgres or sqlite.
+  dialect: postgres
+  # Empty: relcheck starts a throwaway database itself.
+  databaseURL: ""
+  # "table" or "table.column" the application no longer uses; a drop is
+  # allowed only for objects listed here at the base release.
+  deprecated: []
+  # Production row counts per table, to extrapolate lock times.
+  sizes: {}
+  # Share of the remaining error budget one release may spend.
+  budgetShare: 0.1
+
+slo:
+  # Availability objective in percent.
+  objective: 99.9
+  window: 30d
+  # Fraction of this window's error budget still unspent.
+  budgetRemaining: 1.0
+
+perf:
+  benchmarks:
+    packages: ["./..."]
+    pattern: "."
+    rounds: 10
+    threshold: 5%
+  scenarios: []
+
+channels:
+  # OCI reference (ghcr.io/org/app) or a local layout (oci:./dist/oci).
+  repo: ""
+  key: cosign.key
+`

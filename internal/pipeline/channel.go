@@ -1,0 +1,48 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// ChannelVersion turns the next release version into the version a channel
+// publishes: stable is the plain version; beta is the next vX.Y.Z-beta.N not
+// yet tagged; edge is vX.Y.Z-0.YYYYMMDDhhmmss.gHASH from the HEAD commit, which
+// sorts by commit time and is a valid OCI tag once "+" is avoided.
+func ChannelVersion(ctx context.Context, env *Env, next, channel string) (string, error) {
+	v, err := semver.StrictNewVersion(strings.TrimPrefix(next, "v"))
+	if err != nil {
+		return "", fmt.Errorf("next version %q: %w", next, err)
+	}
+	switch channel {
+	case "", "stable":
+		return next, nil
+	case "beta":
+		out, err := env.Repo.Git(ctx, "tag", "--list", env.TagPrefix+next+"-beta.*")
+		if err != nil {
+			return "", err
+		}
+		n := 0
+		for _, t := range strings.Fields(out) {
+			if k, err := strconv.Atoi(strings.TrimPrefix(t, env.TagPrefix+next+"-beta.")); err == nil && k > n {
+				n = k
+			}
+		}
+		return fmt.Sprintf("%s-beta.%d", next, n+1), nil
+	case "edge":
+		out, err := env.Repo.Git(ctx, "log", "-1", "--format=%ct %h", "--abbrev=12", "HEAD")
+		if err != nil {
+			return fmt.Sprintf("v%d.%d.%d-0.worktree", v.Major(), v.Minor(), v.Patch()), nil
+		}
+		f := strings.Fields(out)
+		sec, _ := strconv.ParseInt(f[0], 10, 64)
+		ts := time.Unix(sec, 0).UTC().Format("20060102150405")
+		return fmt.Sprintf("v%d.%d.%d-0.%s.g%s", v.Major(), v.Minor(), v.Patch(), ts, f[1]), nil
+	}
+	return "", fmt.Errorf("unknown channel %q", channel)
+}

@@ -1,0 +1,262 @@
+// Package pipeline runs relcheck's gates over a repository: it resolves the
+// base release, loads the configuration, runs each applicable gate in order
+// and assembles the report and the version decision. Gates are data: a list
+// of entries that each say whether they apply, and run.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/relcheck/relcheck/apicompat"
+	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/internal/gitx"
+	"github.com/relcheck/relcheck/internal/report"
+)
+
+// InputError is a problem with what the user asked for (exit code 2).
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
+func inputErrorf(format string, args ...any) error {
+	return &InputError{Msg: fmt.Sprintf(format, args...)}
+}
+
+// Options select the repository, the base and the configuration.
+type Options struct {
+	Dir        string // --repo
+	Base       string // --base; empty: the latest release tag reachable from HEAD
+	ConfigFile string // --config; empty: relcheck.yaml in Dir (optional)
+	Now        time.Time
+}
+
+// Env is a resolved repository: what every gate needs.
+type Env struct {
+	Repo        *gitx.Repo
+	Root        string // repository root
+	Dir         string // the project directory (--repo), absolute
+	Display     string // the project directory as the user gave it
+	TagPrefix   string // "sub/" when Dir is a subdirectory of Root
+	Config      *config.Config
+	ConfigFile  string // path relative to Root
+	Base        string // a tag name or ref, empty for a first release
+	BaseVersion *semver.Version
+	Tags        []gitx.Tag // release tags up to the base, ascending
+	Head        string
+	Now         time.Time
+}
+
+// Resolve opens the repository, loads the configuration and finds the base.
+func Resolve(ctx context.Context, opts Options) (*Env, error) {
+	dir := opts.Dir
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return nil, inputErrorf("--repo %s: not a directory", dir)
+	}
+	if r, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = r
+	}
+	repo, err := gitx.Open(ctx, abs)
+	if err != nil {
+		if errors.Is(err, gitx.ErrNotRepo) {
+			return nil, inputErrorf("%s is not inside a git repository: relcheck compares with release tags, run it in a git checkout (git init; git tag v0.1.0)", dir)
+		}
+		return nil, err
+	}
+	env := &Env{Repo: repo, Root: repo.Root, Dir: abs, Display: dir, Now: opts.Now}
+	if env.Now.IsZero() {
+		env.Now = time.Now()
+	}
+	if rel, err := filepath.Rel(repo.Root, abs); err == nil && rel != "." {
+		env.TagPrefix = filepath.ToSlash(rel) + "/"
+	}
+
+	cfgPath, optional := opts.ConfigFile, false
+	if cfgPath == "" {
+		cfgPath, optional = filepath.Join(abs, config.FileName), true
+	}
+	cfg, err := config.Load(cfgPath, optional)
+	if err != nil {
+		return nil, err
+	}
+	env.Config = cfg
+	env.ConfigFile = config.FileName
+	if p, err := filepath.Abs(cfgPath); err == nil {
+		if rel, err := filepath.Rel(repo.Root, p); err == nil && !strings.HasPrefix(rel, "..") {
+			env.ConfigFile = filepath.ToSlash(rel)
+		}
+	}
+
+	env.Head = repo.Describe(ctx)
+	if err := env.resolveBase(ctx, opts.Base); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+func (env *Env) resolveBase(ctx context.Context, base string) error {
+	if !env.Repo.HasHead(ctx) {
+		if base != "" {
+			return inputErrorf("--base %s: the repository has no commits yet", base)
+		}
+		return nil
+	}
+	if base == "" {
+		tags, err := env.Repo.ReleaseTags(ctx, env.TagPrefix, "HEAD")
+		if err != nil {
+			return err
+		}
+		if len(tags) == 0 {
+			return nil // first release
+		}
+		last := tags[len(tags)-1]
+		env.Base, env.BaseVersion, env.Tags = last.Name, last.Version, tags
+		return nil
+	}
+	commit, err := env.Repo.ResolveCommit(ctx, base)
+	if err != nil {
+		return inputErrorf("--base %s: %v", base, err)
+	}
+	env.Base = base
+	name := strings.TrimPrefix(base, "refs/tags/")
+	if v, ok := gitx.ParseRelease(strings.TrimPrefix(name, env.TagPrefix)); ok {
+		env.BaseVersion = v
+	}
+	tags, err := env.Repo.ReleaseTags(ctx, env.TagPrefix, commit)
+	if err != nil {
+		return err
+	}
+	if env.BaseVersion != nil {
+		kept := tags[:0]
+		for _, t := range tags {
+			if !t.Version.GreaterThan(env.BaseVersion) {
+				kept = append(kept, t)
+			}
+		}
+		tags = kept
+	}
+	env.Tags = tags
+	return nil
+}
+
+// Gate is one entry of the pipeline.
+type Gate struct {
+	Name string
+	// Applies says whether the repository has what the gate checks; when it
+	// does not, the reason is reported as a skip.
+	Applies func(env *Env) (bool, string)
+	// Run runs the gate. It may return a version decision.
+	Run func(ctx context.Context, env *Env) (*report.Check, *report.Version, error)
+}
+
+// Gates is the ordered list of gates relcheck knows.
+func Gates() []Gate {
+	return []Gate{apiGate()}
+}
+
+// GateNames lists the names of the known gates.
+func GateNames() []string {
+	var n []string
+	for _, g := range Gates() {
+		n = append(n, g.Name)
+	}
+	return n
+}
+
+func apiGate() Gate {
+	return Gate{
+		Name: "api",
+		Applies: func(env *Env) (bool, string) {
+			if _, err := os.Stat(filepath.Join(env.Dir, "go.mod")); err != nil {
+				return false, "no go.mod: not a Go module"
+			}
+			return true, ""
+		},
+		Run: func(ctx context.Context, env *Env) (*report.Check, *report.Version, error) {
+			res, err := apicompat.Check(ctx, apicompat.Options{
+				Repo: env.Repo, Root: env.Root, ModDir: env.Dir,
+				Base: env.Base, BaseVersion: env.BaseVersion, Tags: env.Tags,
+				Config: env.Config.API, ConfigFile: env.ConfigFile, Now: env.Now,
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			return res.Check, &res.Version, nil
+		},
+	}
+}
+
+// Progress receives a line per gate started; nil is allowed.
+type Progress func(format string, args ...any)
+
+// Run runs the named gates (all that apply when names is empty).
+func Run(ctx context.Context, env *Env, names []string, progress Progress) (*report.Report, error) {
+	all := Gates()
+	selected := all
+	if len(names) > 0 {
+		selected = nil
+		for _, n := range names {
+			found := false
+			for _, g := range all {
+				if g.Name == n {
+					selected = append(selected, g)
+					found = true
+				}
+			}
+			if !found {
+				return nil, inputErrorf("unknown gate %q: known gates are %s", n, strings.Join(GateNames(), ", "))
+			}
+		}
+	}
+	rep := &report.Report{Repo: displayRepo(env), Base: env.Base, Head: env.Head}
+	for _, g := range selected {
+		if ok, why := g.Applies(env); !ok {
+			if len(names) > 0 {
+				return nil, inputErrorf("gate %s does not apply here: %s", g.Name, why)
+			}
+			rep.Checks = append(rep.Checks, &report.Check{Name: g.Name, Status: report.StatusSkip, Summary: why, Findings: []report.Finding{}})
+			continue
+		}
+		if progress != nil {
+			progress("running %s gate", g.Name)
+		}
+		start := time.Now()
+		chk, ver, err := g.Run(ctx, env)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			chk = &report.Check{Name: g.Name, Status: report.StatusError, Summary: err.Error(), Findings: []report.Finding{}}
+		}
+		if chk.DurationMs == 0 {
+			chk.DurationMs = time.Since(start).Milliseconds()
+		}
+		rep.Checks = append(rep.Checks, chk)
+		if ver != nil {
+			rep.Version = ver
+		}
+	}
+	rep.Settle()
+	return rep, nil
+}
+
+func displayRepo(env *Env) string {
+	if env.Display != "" {
+		return env.Display
+	}
+	return env.Dir
+}
