@@ -436,7 +436,7 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 		}
 	default:
 		f.Severity = report.SeverityError
-		f.Message = fmt.Sprintf("%s: %s; incompatible changes are not allowed at %s without a new major version path", what, msg, c.opts.BaseVersion.Original())
+		f.Message = fmt.Sprintf("%s: %s; incompatible changes are not allowed at %s without a new major version path", what, msg, c.opts.Base)
 		if removal {
 			f.Fix = fmt.Sprintf("restore %s and mark it // Deprecated: instead; remove it in the next major version (module path /v%d)", what, c.opts.BaseVersion.Major()+1)
 		} else {

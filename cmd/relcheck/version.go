@@ -69,8 +69,8 @@ version.`,
 			if o.format == "json" {
 				data, _ := json.MarshalIndent(struct {
 					report.Version
-					Channel string         `json:"channel"`
-					Status  report.Status  `json:"status"`
+					Channel string        `json:"channel"`
+					Status  report.Status `json:"status"`
 				}{out, o.channel, rep.Status}, "", "  ")
 				fmt.Fprintf(s.out, "%s\n", data)
 			} else if out.Next != "" {

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"relcheck": func() {
+			os.Exit(Main(context.Background(), os.Args[1:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv}))
+		},
+	})
+}
+
+// TestScripts runs the CLI scripts in testdata/script: each builds a real git
+// repository with release tags and runs relcheck on it.
+func TestScripts(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed: the CLI scripts need it")
+	}
+	goEnv := map[string]string{}
+	for _, k := range []string{"GOCACHE", "GOMODCACHE", "GOROOT"} {
+		out, err := exec.Command("go", "env", k).Output()
+		if err != nil {
+			t.Fatalf("go env %s: %v", k, err)
+		}
+		goEnv[k] = strings.TrimSpace(string(out))
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("..", "..", "testdata", "script"),
+		RequireExplicitExec: true,
+		Setup: func(e *testscript.Env) error {
+			for k, v := range goEnv {
+				e.Setenv(k, v)
+			}
+			e.Setenv("HOME", filepath.Join(e.WorkDir, ".home"))
+			e.Setenv("GOPROXY", "off")
+			e.Setenv("GOFLAGS", "-mod=mod")
+			e.Setenv("GOTOOLCHAIN", "local")
+			e.Setenv("GIT_AUTHOR_NAME", "Test")
+			e.Setenv("GIT_AUTHOR_EMAIL", "test@example.com")
+			e.Setenv("GIT_COMMITTER_NAME", "Test")
+			e.Setenv("GIT_COMMITTER_EMAIL", "test@example.com")
+			e.Setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+			e.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+			e.Setenv("NO_COLOR", "")
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"stage":   cmdStage,
+			"release": cmdRelease,
+		},
+	})
+}
+
+// stage SRC [DST]: (paths relative to $WORK) replace the files of the git working tree DST (default
+// "repo") by the tree SRC, keeping .git. It creates DST with git init when
+// needed.
+func cmdStage(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: stage SRC [DST]")
+	}
+	src, dst := workPath(ts, args[0]), workPath(ts, "repo")
+	if len(args) == 2 {
+		dst = workPath(ts, args[1])
+	}
+	if _, err := os.Stat(filepath.Join(dst, ".git")); err != nil {
+		ts.Check(os.MkdirAll(dst, 0o755))
+		git(ts, dst, "init", "-q", "-b", "main")
+	}
+	entries, err := os.ReadDir(dst)
+	ts.Check(err)
+	for _, e := range entries {
+		if e.Name() != ".git" {
+			ts.Check(os.RemoveAll(filepath.Join(dst, e.Name())))
+		}
+	}
+	ts.Check(filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	}))
+}
+
+// release TAG [DATE] [DIR]: commit everything in DIR (default "repo") and tag
+// it; DATE (RFC 3339 or git's date syntax) sets the commit and tag date.
+func cmdRelease(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 3 {
+		ts.Fatalf("usage: release TAG [DATE] [DIR]")
+	}
+	dir := workPath(ts, "repo")
+	var env []string
+	if len(args) >= 2 && args[1] != "-" {
+		env = append(env, "GIT_AUTHOR_DATE="+args[1], "GIT_COMMITTER_DATE="+args[1])
+	}
+	if len(args) == 3 {
+		dir = workPath(ts, args[2])
+	}
+	gitEnv(ts, dir, env, "add", "-A")
+	gitEnv(ts, dir, env, "commit", "-q", "--allow-empty", "-m", "release "+args[0])
+	if args[0] != "-" {
+		gitEnv(ts, dir, env, "tag", args[0])
+	}
+}
+
+func git(ts *testscript.TestScript, dir string, args ...string) { gitEnv(ts, dir, nil, args...) }
+
+func gitEnv(ts *testscript.TestScript, dir string, env []string, args ...string) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	for _, k := range []string{"HOME", "PATH", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL", "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM"} {
+		cmd.Env = append(cmd.Env, k+"="+ts.Getenv(k))
+	}
+	cmd.Env = append(cmd.Env, env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		ts.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// workPath resolves p against $WORK, so stage and release work after a cd.
+func workPath(ts *testscript.TestScript, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(ts.Getenv("WORK"), p)
+}
