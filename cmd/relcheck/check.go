@@ -88,6 +88,11 @@ func runCheck(cmd *cobra.Command, o *checkOptions) error {
 			return err
 		}
 	}
+	if o.Format == report.FormatGitHub {
+		if err := writeStepOutputs(o.streams, rep, o.JSONReport); err != nil {
+			return err
+		}
+	}
 	return rep.Outcome()
 }
 
@@ -146,4 +151,27 @@ func appendFile(path string, data []byte) error {
 		err = cerr
 	}
 	return err
+}
+
+// writeStepOutputs appends the step outputs status, next-version and report
+// to $GITHUB_OUTPUT when running as a GitHub Actions step.
+func writeStepOutputs(s *streams, rep *report.Report, jsonReport string) error {
+	path := s.getenv("GITHUB_OUTPUT")
+	if path == "" {
+		return nil
+	}
+	next := ""
+	if rep.Version != nil {
+		next = rep.Version.Next
+	}
+	if jsonReport != "" {
+		if abs, err := filepath.Abs(jsonReport); err == nil {
+			jsonReport = abs
+		}
+	}
+	out := fmt.Sprintf("status=%s\nnext-version=%s\nreport=%s\n", rep.Status, next, jsonReport)
+	if err := appendFile(path, []byte(out)); err != nil {
+		return fmt.Errorf("writing the step outputs: %w", err)
+	}
+	return nil
 }

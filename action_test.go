@@ -1,0 +1,226 @@
+package relcheck_test
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// action is the part of action.yml the runner uses for a composite action.
+type action struct {
+	Inputs map[string]struct {
+		Default string `yaml:"default"`
+	} `yaml:"inputs"`
+	Outputs map[string]struct {
+		Value string `yaml:"value"`
+	} `yaml:"outputs"`
+	Runs struct {
+		Using string `yaml:"using"`
+		Steps []struct {
+			ID               string            `yaml:"id"`
+			Name             string            `yaml:"name"`
+			Shell            string            `yaml:"shell"`
+			WorkingDirectory string            `yaml:"working-directory"`
+			Env              map[string]string `yaml:"env"`
+			Run              string            `yaml:"run"`
+		} `yaml:"steps"`
+	} `yaml:"runs"`
+}
+
+var expr = regexp.MustCompile(`\$\{\{\s*([a-zA-Z0-9_.-]+)\s*\}\}`)
+
+// runAction runs action.yml's steps the way the runner does for a composite
+// action: expressions substituted, each step in bash with its env and
+// working directory, a fresh GITHUB_OUTPUT file per step, and the action's
+// outputs resolved from the step outputs. It returns the outputs, the
+// combined output of the steps and the exit code of the failing step (0).
+func runAction(t *testing.T, workspace string, inputs map[string]string) (map[string]string, string, int) {
+	t.Helper()
+	data, err := os.ReadFile("action.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a action
+	if err := yaml.Unmarshal(data, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Runs.Using != "composite" {
+		t.Fatalf("runs.using = %q, want composite", a.Runs.Using)
+	}
+	actionPath, _ := filepath.Abs(".")
+	temp := t.TempDir()
+	summary := filepath.Join(temp, "step_summary.md")
+	stepOutputs := map[string]map[string]string{}
+	in := map[string]string{}
+	for k, v := range a.Inputs {
+		in[k] = v.Default
+	}
+	for k, v := range inputs {
+		in[k] = v
+	}
+	subst := func(s string) string {
+		return expr.ReplaceAllStringFunc(s, func(m string) string {
+			name := expr.FindStringSubmatch(m)[1]
+			switch {
+			case strings.HasPrefix(name, "inputs."):
+				return in[strings.TrimPrefix(name, "inputs.")]
+			case strings.HasPrefix(name, "steps."):
+				parts := strings.SplitN(name, ".", 4) // steps.ID.outputs.NAME
+				return stepOutputs[parts[1]][parts[3]]
+			case name == "github.action_path":
+				return actionPath
+			}
+			t.Fatalf("unsupported expression %s", m)
+			return ""
+		})
+	}
+	var log bytes.Buffer
+	code := 0
+	for i, st := range a.Runs.Steps {
+		if st.Shell != "bash" {
+			t.Fatalf("step %d: shell %q, want bash", i, st.Shell)
+		}
+		outFile := filepath.Join(temp, "output-"+st.ID+"-"+string(rune('a'+i)))
+		if err := os.WriteFile(outFile, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		script := filepath.Join(temp, "step.sh")
+		if err := os.WriteFile(script, []byte(subst(st.Run)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// The runner runs bash steps as: bash --noprofile --norc -eo pipefail {0}
+		cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", script)
+		cmd.Dir = workspace
+		if wd := subst(st.WorkingDirectory); wd != "" {
+			cmd.Dir = filepath.Join(workspace, wd)
+		}
+		cmd.Env = append(os.Environ(),
+			"GITHUB_ACTION_PATH="+actionPath, "GITHUB_WORKSPACE="+workspace,
+			"RUNNER_TEMP="+temp, "GITHUB_OUTPUT="+outFile, "GITHUB_STEP_SUMMARY="+summary,
+			"GITHUB_ACTIONS=true", "CI=true", "NO_COLOR=")
+		for k, v := range st.Env {
+			cmd.Env = append(cmd.Env, k+"="+subst(v))
+		}
+		cmd.Stdout, cmd.Stderr = &log, &log
+		err := cmd.Run()
+		outs := map[string]string{}
+		f, _ := os.ReadFile(outFile)
+		sc := bufio.NewScanner(bytes.NewReader(f))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+				outs[k] = v
+			}
+		}
+		if st.ID != "" {
+			stepOutputs[st.ID] = outs
+		}
+		if err != nil {
+			ee, ok := err.(*exec.ExitError)
+			if !ok {
+				t.Fatalf("step %q: %v", st.Name, err)
+			}
+			code = ee.ExitCode()
+			break
+		}
+	}
+	result := map[string]string{}
+	for k, o := range a.Outputs {
+		result[k] = subst(o.Value)
+	}
+	if s, err := os.ReadFile(summary); err == nil {
+		result["(step summary)"] = string(s)
+	}
+	return result, log.String(), code
+}
+
+func gitRepo(t *testing.T, files map[string]string, tag string, head map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	run := func(args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	write := func(fs map[string]string) {
+		for name, content := range fs {
+			p := filepath.Join(dir, name)
+			os.MkdirAll(filepath.Dir(p), 0o755)
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run("init", "-q", "-b", "main")
+	write(files)
+	run("add", "-A")
+	run("commit", "-qm", "release")
+	run("tag", tag)
+	write(head)
+	run("commit", "-qam", "change")
+	return dir
+}
+
+func TestAction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds relcheck the way the action does; skipped with -short")
+	}
+	for _, tool := range []string{"bash", "git", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s not installed", tool)
+		}
+	}
+	ws := gitRepo(t, map[string]string{
+		"lib/go.mod": "module example.com/lib\n\ngo 1.22\n",
+		"lib/lib.go": "package lib\n\nfunc Parse(s string) int { return len(s) }\n",
+	}, "lib/v1.0.0", map[string]string{
+		"lib/lib.go": "package lib\n\nfunc Parse(s string) (int, error) { return len(s), nil }\n",
+	})
+
+	t.Run("failing check", func(t *testing.T) {
+		out, log, code := runAction(t, ws, map[string]string{"working-directory": "lib"})
+		if code != 1 {
+			t.Fatalf("exit code %d, want 1\n%s", code, log)
+		}
+		if out["status"] != "fail" || out["next-version"] != "v2.0.0" {
+			t.Errorf("outputs = %v\n%s", out, log)
+		}
+		rep, err := os.ReadFile(out["report"])
+		if err != nil {
+			t.Fatalf("report output %q: %v", out["report"], err)
+		}
+		if !bytes.Contains(rep, []byte(`"rule": "api/incompatible"`)) {
+			t.Errorf("JSON report lacks the finding:\n%s", rep)
+		}
+		if !strings.Contains(log, "::error file=lib/lib.go,line=3,title=api/incompatible::") {
+			t.Errorf("no annotation at lib/lib.go:3 in\n%s", log)
+		}
+		if !strings.Contains(out["(step summary)"], "api/incompatible") {
+			t.Errorf("step summary lacks the finding:\n%s", out["(step summary)"])
+		}
+	})
+
+	t.Run("passing check with base input", func(t *testing.T) {
+		out, log, code := runAction(t, ws, map[string]string{"working-directory": "lib", "base": "HEAD", "gates": "api"})
+		if code != 0 || out["status"] != "pass" {
+			t.Fatalf("exit %d, outputs %v\n%s", code, out, log)
+		}
+	})
+
+	t.Run("usage error", func(t *testing.T) {
+		out, log, code := runAction(t, ws, map[string]string{"working-directory": "lib", "args": "--format-typo"})
+		if code != 2 || out["status"] != "error" {
+			t.Fatalf("exit %d, outputs %v\n%s", code, out, log)
+		}
+	})
+}
