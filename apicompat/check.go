@@ -423,7 +423,11 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 			return
 		}
 		f.Severity = report.SeverityNote
-		f.Message = fmt.Sprintf("%s removed after its deprecation (since %s, %d release(s), %d day(s)): %s", what, since[0].Name, releases, days, note)
+		if len(since) > 0 {
+			f.Message = fmt.Sprintf("%s removed after its deprecation (since %s, %d release(s), %d day(s)): %s", what, since[0].Name, releases, days, note)
+		} else {
+			f.Message = fmt.Sprintf("%s removed after its deprecation (the policy asks for no released deprecation): %s", what, note)
+		}
 	case c.breaksAllowed():
 		f.Severity = report.SeverityWarning
 		f.Message = fmt.Sprintf("%s: %s", what, msg)

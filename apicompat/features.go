@@ -66,7 +66,11 @@ func (p *Package) Features() []Feature {
 func typeFeatures(o *types.TypeName, qual types.Qualifier, add func(sym, line string, pos token.Pos)) {
 	name := o.Name()
 	if o.IsAlias() {
-		add(name, fmt.Sprintf("type %s = %s", name, types.TypeString(o.Type(), qual)), o.Pos())
+		rhs := types.Unalias(o.Type())
+		if a, ok := o.Type().(*types.Alias); ok {
+			rhs = a.Rhs()
+		}
+		add(name, fmt.Sprintf("type %s = %s", name, types.TypeString(rhs, qual)), o.Pos())
 		return
 	}
 	named, ok := o.Type().(*types.Named)
