@@ -1,0 +1,96 @@
+package gitx
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func testRepo(t *testing.T) *Repo {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	run := func(args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null",
+			"GIT_COMMITTER_DATE=2026-01-02T03:04:05Z", "GIT_AUTHOR_DATE=2026-01-02T03:04:05Z")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	run("init", "-q", "-b", "main")
+	os.MkdirAll(filepath.Join(dir, "sub", "deep"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a"), 0o644)
+	os.WriteFile(filepath.Join(dir, "sub", "deep", "b.sh"), []byte("#!/bin/sh\n"), 0o755)
+	run("add", "-A")
+	run("commit", "-qm", "one")
+	for _, tag := range []string{"v1.9.0", "v1.10.0", "v1.10.1-rc.1", "v2", "1.11.0", "sub/v0.3.0"} {
+		run("tag", tag)
+	}
+	run("tag", "-a", "-m", "annotated", "v1.2.3")
+	r, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestReleaseTags(t *testing.T) {
+	r := testRepo(t)
+	ctx := context.Background()
+	tags, err := r.ReleaseTags(ctx, "", "HEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tg := range tags {
+		names = append(names, tg.Name)
+		if tg.Commit == "" || tg.Time.IsZero() {
+			t.Errorf("tag %s lacks commit or time: %+v", tg.Name, tg)
+		}
+	}
+	if got := strings.Join(names, " "); got != "v1.2.3 v1.9.0 v1.10.0" {
+		t.Errorf("release tags = %s, want semver order without prereleases or malformed names", got)
+	}
+	head, _ := r.ResolveCommit(ctx, "HEAD")
+	if tags[0].Commit != head {
+		t.Errorf("annotated tag peeled to %s, want commit %s", tags[0].Commit, head)
+	}
+	sub, _ := r.ReleaseTags(ctx, "sub/", "HEAD")
+	if len(sub) != 1 || sub[0].Version.String() != "0.3.0" {
+		t.Errorf("prefixed tags = %+v", sub)
+	}
+}
+
+func TestArchive(t *testing.T) {
+	r := testRepo(t)
+	dest := t.TempDir()
+	if err := r.Archive(context.Background(), "v1.9.0", dest); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dest, "sub", "deep", "b.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode()&0o100 == 0 {
+		t.Errorf("executable bit lost: %v", st.Mode())
+	}
+	if err := r.Archive(context.Background(), "nope", t.TempDir()); err == nil {
+		t.Error("archive of an unknown ref succeeded")
+	}
+}
+
+func TestParseRelease(t *testing.T) {
+	for in, ok := range map[string]bool{"v1.2.3": true, "v0.0.0": true, "1.2.3": false, "v1.2": false, "v1.2.3-rc.1": false, "v1.2.3+meta": false, "v01.2.3": false} {
+		if _, got := ParseRelease(in); got != ok {
+			t.Errorf("ParseRelease(%q) = %v, want %v", in, got, ok)
+		}
+	}
+}
