@@ -135,7 +135,8 @@ func loadBase(ctx context.Context, opts Options, tmp string, patterns []string) 
 	if err := fixReplaces(modDir, tmp, opts.ModDir); err != nil {
 		return nil, err
 	}
-	return LoadModule(ctx, modDir, tmp, patterns)
+	// The base is a scratch copy: let go fix up its go.sum if it must.
+	return loadModule(ctx, modDir, tmp, patterns, []string{"GOFLAGS=-mod=mod"})
 }
 
 // item is a finding with what the version policy needs to know about it.

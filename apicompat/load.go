@@ -75,8 +75,14 @@ func isInternal(rel string) bool {
 
 // LoadModule type-checks the packages of the module in dir that match
 // patterns, keeping the public ones: not internal, not main, not in testdata
-// or nested modules (go list already leaves those out of "./...").
+// or nested modules (go list already leaves those out of "./..."). It never
+// changes the module's go.mod or go.sum: that is only allowed for scratch
+// copies (see loadBase).
 func LoadModule(ctx context.Context, dir, root string, patterns []string) (*Module, error) {
+	return loadModule(ctx, dir, root, patterns, nil)
+}
+
+func loadModule(ctx context.Context, dir, root string, patterns []string, extraEnv []string) (*Module, error) {
 	modPath, err := ReadModulePath(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading go.mod: %w", err)
@@ -88,7 +94,7 @@ func LoadModule(ctx context.Context, dir, root string, patterns []string) (*Modu
 		Dir:     dir,
 		Mode:    packages.NeedName | packages.NeedFiles | packages.NeedTypes | packages.NeedSyntax | packages.NeedModule,
 		Fset:    fset,
-		Env:     append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=mod"),
+		Env:     append(append(os.Environ(), "GOWORK=off"), extraEnv...),
 		Tests:   false,
 	}
 	pkgs, err := packages.Load(cfg, patterns...)

@@ -42,7 +42,6 @@ func TestScripts(t *testing.T) {
 			}
 			e.Setenv("HOME", filepath.Join(e.WorkDir, ".home"))
 			e.Setenv("GOPROXY", "off")
-			e.Setenv("GOFLAGS", "-mod=mod")
 			e.Setenv("GOTOOLCHAIN", "local")
 			e.Setenv("GIT_AUTHOR_NAME", "Test")
 			e.Setenv("GIT_AUTHOR_EMAIL", "test@example.com")
