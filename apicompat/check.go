@@ -136,7 +136,7 @@ func loadBase(ctx context.Context, opts Options, tmp string, patterns []string) 
 		return nil, err
 	}
 	// The base is a scratch copy: let go fix up its go.sum if it must.
-	return loadModule(ctx, modDir, tmp, patterns, []string{"GOFLAGS=-mod=mod"})
+	return loadModule(ctx, modDir, tmp, patterns, []string{"-mod=mod"})
 }
 
 // item is a finding with what the version policy needs to know about it.

@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"go/ast"
+	"go/parser"
 	"go/token"
 	"go/types"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
+	"golang.org/x/tools/go/gcexportdata"
 	"golang.org/x/tools/go/packages"
 )
 
@@ -88,55 +92,285 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 		return nil, fmt.Errorf("reading go.mod: %w", err)
 	}
 	m := &Module{Path: modPath, Dir: dir, Root: root, Packages: map[string]*Package{}, Broken: map[string]string{}}
-	fset := token.NewFileSet()
-	cfg := &packages.Config{
-		Context: ctx,
-		Dir:     dir,
-		Mode:    packages.NeedName | packages.NeedFiles | packages.NeedTypes | packages.NeedSyntax | packages.NeedModule,
-		Fset:    fset,
-		Env:     append(append(os.Environ(), "GOWORK=off"), extraEnv...),
-		Tests:   false,
-	}
-	pkgs, err := packages.Load(cfg, patterns...)
+	env := goEnv(os.Environ(), extraEnv...)
+
+	// The package graph, without building anything.
+	graph, err := packages.Load(&packages.Config{
+		Context: ctx, Dir: dir, Env: env,
+		Mode: packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps | packages.NeedModule,
+	}, patterns...)
 	if err != nil {
-		return nil, fmt.Errorf("loading packages in %s: %w", dir, err)
+		return nil, fmt.Errorf("listing packages in %s: %w", dir, err)
 	}
-	for _, p := range pkgs {
-		if p.Module != nil && p.Module.Path != modPath {
-			continue // a package of another (nested or required) module
+	l := &loader{fset: token.NewFileSet(), modPath: modPath, local: map[string]*localPkg{}, exports: map[string]string{}, imported: map[string]*types.Package{}}
+	var roots []*packages.Package
+	var external []string
+	seenExt := map[string]bool{}
+	packages.Visit(graph, func(p *packages.Package) bool {
+		if l.isLocal(p) {
+			if l.local[p.ID] == nil {
+				l.local[p.ID] = &localPkg{pkg: p, done: make(chan struct{})}
+			}
+			for _, imp := range p.Imports {
+				if !l.isLocal(imp) && !seenExt[imp.PkgPath] && imp.PkgPath != "unsafe" && imp.PkgPath != "C" {
+					seenExt[imp.PkgPath] = true
+					external = append(external, imp.PkgPath)
+				}
+			}
 		}
-		if p.PkgPath != modPath && !strings.HasPrefix(p.PkgPath, modPath+"/") {
+		return true
+	}, nil)
+	for _, p := range graph {
+		roots = append(roots, p)
+	}
+	l.computeReach()
+
+	// Export data for the external packages the module imports directly:
+	// those builds live in the build cache and are shared by every run and
+	// both sides of a comparison. The module's own packages are type-checked
+	// from source, so nothing of the module is ever compiled.
+	if len(external) > 0 {
+		sort.Strings(external)
+		ext, err := packages.Load(&packages.Config{
+			Context: ctx, Dir: dir, Env: env,
+			Mode: packages.NeedName | packages.NeedExportFile,
+		}, external...)
+		if err != nil {
+			return nil, fmt.Errorf("building dependencies of %s: %w", modPath, err)
+		}
+		for _, p := range ext {
+			l.exports[p.PkgPath] = p.ExportFile
+		}
+	}
+
+	// Type-check the module's packages from source, in parallel, each after
+	// the local packages it imports.
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for _, lp := range l.local {
+		wg.Add(1)
+		go func(lp *localPkg) {
+			defer wg.Done()
+			l.check(ctx, lp, sem)
+		}(lp)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	for _, p := range roots {
+		if !l.isLocal(p) {
 			continue
 		}
 		rel := relPath(modPath, p.PkgPath)
 		if isInternal(rel) || p.Name == "main" {
 			continue
 		}
-		if len(p.Errors) > 0 || p.Types == nil {
-			var msgs []string
-			for _, e := range p.Errors {
-				msgs = append(msgs, e.Error())
-			}
+		lp := l.local[p.ID]
+		if len(lp.errs) > 0 || lp.types == nil {
+			msgs := lp.errs
 			if len(msgs) == 0 {
-				msgs = append(msgs, "no type information")
+				msgs = []string{"no type information"}
 			}
 			if len(msgs) > 3 {
-				msgs = append(msgs[:3], fmt.Sprintf("and %d more", len(msgs)-3))
+				msgs = append(msgs[:3:3], fmt.Sprintf("and %d more", len(msgs)-3))
 			}
 			m.Broken[rel] = strings.Join(msgs, "; ")
 			continue
 		}
-		m.Packages[rel] = &Package{Path: p.PkgPath, Rel: rel, Types: p.Types, Fset: fset, Files: p.Syntax}
+		m.Packages[rel] = &Package{Path: p.PkgPath, Rel: rel, Types: lp.types, Fset: l.fset, Files: lp.files}
 	}
-	if len(m.Packages) == 0 && len(m.Broken) == 0 && len(pkgs) > 0 {
-		// Patterns that matched nothing come back as a package with an error.
-		for _, p := range pkgs {
+	if len(m.Packages) == 0 && len(m.Broken) == 0 {
+		for _, p := range roots {
 			for _, e := range p.Errors {
 				return nil, fmt.Errorf("loading packages in %s: %v", dir, e)
 			}
 		}
 	}
 	return m, nil
+}
+
+// goEnv returns the environment for the go command: workspaces off, and
+// -trimpath added to GOFLAGS (plus extra flags), so that export data built
+// for dependencies does not depend on where the tree is. An extracted base
+// tree then reuses the build cache of earlier runs, and of the head, for
+// every package that did not change — also for dependencies that import the
+// module back.
+func goEnv(environ []string, extraFlags ...string) []string {
+	flags := ""
+	out := make([]string, 0, len(environ)+2)
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok {
+			flags = v
+			continue
+		}
+		out = append(out, kv)
+	}
+	for _, f := range append([]string{"-trimpath"}, extraFlags...) {
+		if !strings.Contains(" "+flags+" ", " "+f+" ") {
+			flags = strings.TrimSpace(flags + " " + f)
+		}
+	}
+	return append(out, "GOWORK=off", "GOFLAGS="+flags)
+}
+
+// loader type-checks a module's packages from source against export data of
+// their external dependencies.
+type loader struct {
+	fset    *token.FileSet
+	modPath string
+	local   map[string]*localPkg // by package ID
+
+	exportMu sync.Mutex
+	exports  map[string]string         // package path → export data file
+	imported map[string]*types.Package // shared view for gcexportdata
+}
+
+type localPkg struct {
+	pkg *packages.Package
+	// reach lists the local packages this one depends on, directly or
+	// through external packages (a dependency may import the module back,
+	// as go-control-plane does with grpc).
+	reach []*localPkg
+	once  sync.Once
+	done  chan struct{}
+	types *types.Package
+	files []*ast.File
+	errs  []string
+}
+
+// computeReach fills in every local package's reach set.
+func (l *loader) computeReach() {
+	memo := map[string]map[string]bool{} // package ID → local package IDs reachable
+	var visit func(p *packages.Package) map[string]bool
+	visit = func(p *packages.Package) map[string]bool {
+		if r, ok := memo[p.ID]; ok {
+			return r
+		}
+		r := map[string]bool{}
+		memo[p.ID] = r
+		for _, imp := range p.Imports {
+			if _, ok := l.local[imp.ID]; ok {
+				r[imp.ID] = true
+			}
+			for id := range visit(imp) {
+				r[id] = true
+			}
+		}
+		return r
+	}
+	for id, lp := range l.local {
+		for dep := range visit(lp.pkg) {
+			if dep != id {
+				lp.reach = append(lp.reach, l.local[dep])
+			}
+		}
+	}
+}
+
+func (l *loader) isLocal(p *packages.Package) bool {
+	if p.Module != nil {
+		return p.Module.Path == l.modPath && p.Module.Main
+	}
+	return p.PkgPath == l.modPath || strings.HasPrefix(p.PkgPath, l.modPath+"/")
+}
+
+// check type-checks lp once; concurrent callers wait for the result.
+func (l *loader) check(ctx context.Context, lp *localPkg, sem chan struct{}) {
+	lp.once.Do(func() {
+		defer close(lp.done)
+		// Local dependencies first (a DAG: go list rejects import cycles).
+		for _, dep := range lp.reach {
+			l.check(ctx, dep, sem)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		sem <- struct{}{}
+		defer func() { <-sem }()
+		for _, e := range lp.pkg.Errors {
+			lp.errs = append(lp.errs, e.Error())
+		}
+		for _, name := range lp.pkg.GoFiles {
+			f, err := parser.ParseFile(l.fset, name, nil, parser.ParseComments|parser.SkipObjectResolution)
+			if err != nil {
+				lp.errs = append(lp.errs, err.Error())
+			}
+			if f != nil {
+				lp.files = append(lp.files, f)
+			}
+		}
+		conf := types.Config{
+			Importer:    importerFunc(func(path string) (*types.Package, error) { return l.importFor(lp, path) }),
+			FakeImportC: true,
+			Error: func(err error) {
+				if len(lp.errs) < 10 {
+					lp.errs = append(lp.errs, err.Error())
+				}
+			},
+			GoVersion: goVersion(lp.pkg),
+		}
+		tp, _ := conf.Check(lp.pkg.PkgPath, l.fset, lp.files, nil)
+		lp.types = tp
+	})
+	<-lp.done
+}
+
+func goVersion(p *packages.Package) string {
+	if p.Module != nil && p.Module.GoVersion != "" {
+		return "go" + p.Module.GoVersion
+	}
+	return ""
+}
+
+type importerFunc func(path string) (*types.Package, error)
+
+func (f importerFunc) Import(path string) (*types.Package, error) { return f(path) }
+
+// importFor resolves an import of lp: a local package from source, anything
+// else from export data.
+func (l *loader) importFor(lp *localPkg, path string) (*types.Package, error) {
+	if path == "unsafe" {
+		return types.Unsafe, nil
+	}
+	imp, ok := lp.pkg.Imports[path]
+	if !ok {
+		return nil, fmt.Errorf("package %s not found among the imports of %s", path, lp.pkg.PkgPath)
+	}
+	if dep, ok := l.local[imp.ID]; ok {
+		<-dep.done
+		if dep.types == nil {
+			return nil, fmt.Errorf("package %s could not be type-checked", path)
+		}
+		return dep.types, nil
+	}
+	l.exportMu.Lock()
+	defer l.exportMu.Unlock()
+	if p := l.imported[imp.PkgPath]; p != nil && p.Complete() {
+		return p, nil
+	}
+	// Export data that mentions the module's own packages must resolve them
+	// to the packages checked from source, or their types would not match.
+	for _, dep := range lp.reach {
+		if dep.types != nil {
+			l.imported[dep.pkg.PkgPath] = dep.types
+		}
+	}
+	file := l.exports[imp.PkgPath]
+	if file == "" {
+		return nil, fmt.Errorf("no export data for %s (does it build?)", imp.PkgPath)
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := gcexportdata.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading export data of %s: %w", imp.PkgPath, err)
+	}
+	return gcexportdata.Read(r, l.fset, l.imported, imp.PkgPath)
 }
 
 // sortedRels returns the relative package paths of a and b, sorted.
