@@ -103,32 +103,50 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 		return nil, fmt.Errorf("listing packages in %s: %w", dir, err)
 	}
 	l := &loader{fset: token.NewFileSet(), modPath: modPath, local: map[string]*localPkg{}, exports: map[string]string{}, imported: map[string]*types.Package{}}
-	var roots []*packages.Package
-	var external []string
-	seenExt := map[string]bool{}
-	packages.Visit(graph, func(p *packages.Package) bool {
-		if l.isLocal(p) {
-			if l.local[p.ID] == nil {
-				l.local[p.ID] = &localPkg{pkg: p, done: make(chan struct{})}
-			}
-			for _, imp := range p.Imports {
-				if !l.isLocal(imp) && !seenExt[imp.PkgPath] && imp.PkgPath != "unsafe" && imp.PkgPath != "C" {
-					seenExt[imp.PkgPath] = true
-					external = append(external, imp.PkgPath)
-				}
+	roots := graph
+	// Packages checked from source: the module's own, and any dependency
+	// that imports the module back (go-control-plane imports grpc), because
+	// its export data would refer to a different copy of the module's types
+	// and building it would compile the module. Everything else comes from
+	// export data.
+	reachesOwn := map[string]bool{}
+	var visit func(p *packages.Package) bool
+	visit = func(p *packages.Package) bool {
+		if r, ok := reachesOwn[p.ID]; ok {
+			return r
+		}
+		reachesOwn[p.ID] = false // no cycles in a package graph; guards anyway
+		r := l.isLocal(p)
+		for _, imp := range p.Imports {
+			if visit(imp) {
+				r = true
 			}
 		}
-		return true
-	}, nil)
-	for _, p := range graph {
-		roots = append(roots, p)
+		reachesOwn[p.ID] = r
+		if r {
+			l.local[p.ID] = &localPkg{pkg: p, done: make(chan struct{})}
+		}
+		return r
 	}
-	l.computeReach()
+	for _, p := range graph {
+		visit(p)
+	}
+	var external []string
+	seenExt := map[string]bool{}
+	for _, lp := range l.local {
+		for _, imp := range lp.pkg.Imports {
+			if dep, ok := l.local[imp.ID]; ok {
+				lp.reach = append(lp.reach, dep)
+			} else if !seenExt[imp.PkgPath] && imp.PkgPath != "unsafe" && imp.PkgPath != "C" {
+				seenExt[imp.PkgPath] = true
+				external = append(external, imp.PkgPath)
+			}
+		}
+	}
 
-	// Export data for the external packages the module imports directly:
-	// those builds live in the build cache and are shared by every run and
-	// both sides of a comparison. The module's own packages are type-checked
-	// from source, so nothing of the module is ever compiled.
+	// Export data for the other dependencies imported directly: builds that
+	// live in the build cache, shared with the user's own builds and by both
+	// sides of a comparison. Nothing of the module itself is ever compiled.
 	if len(external) > 0 {
 		sort.Strings(external)
 		ext, err := packages.Load(&packages.Config{
@@ -192,11 +210,9 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 }
 
 // goEnv returns the environment for the go command: workspaces off, and
-// -trimpath added to GOFLAGS (plus extra flags), so that export data built
-// for dependencies does not depend on where the tree is. An extracted base
-// tree then reuses the build cache of earlier runs, and of the head, for
-// every package that did not change — also for dependencies that import the
-// module back.
+// extra flags added to GOFLAGS. The user's flags (build tags, -mod=vendor)
+// are kept, so export data of dependencies comes from the same build cache
+// entries as the user's own builds.
 func goEnv(environ []string, extraFlags ...string) []string {
 	flags := ""
 	out := make([]string, 0, len(environ)+2)
@@ -207,12 +223,16 @@ func goEnv(environ []string, extraFlags ...string) []string {
 		}
 		out = append(out, kv)
 	}
-	for _, f := range append([]string{"-trimpath"}, extraFlags...) {
+	for _, f := range extraFlags {
 		if !strings.Contains(" "+flags+" ", " "+f+" ") {
 			flags = strings.TrimSpace(flags + " " + f)
 		}
 	}
-	return append(out, "GOWORK=off", "GOFLAGS="+flags)
+	out = append(out, "GOWORK=off")
+	if flags != "" {
+		out = append(out, "GOFLAGS="+flags)
+	}
+	return out
 }
 
 // loader type-checks a module's packages from source against export data of
@@ -229,44 +249,13 @@ type loader struct {
 
 type localPkg struct {
 	pkg *packages.Package
-	// reach lists the local packages this one depends on, directly or
-	// through external packages (a dependency may import the module back,
-	// as go-control-plane does with grpc).
+	// reach lists the packages checked from source that this one imports.
 	reach []*localPkg
 	once  sync.Once
 	done  chan struct{}
 	types *types.Package
 	files []*ast.File
 	errs  []string
-}
-
-// computeReach fills in every local package's reach set.
-func (l *loader) computeReach() {
-	memo := map[string]map[string]bool{} // package ID → local package IDs reachable
-	var visit func(p *packages.Package) map[string]bool
-	visit = func(p *packages.Package) map[string]bool {
-		if r, ok := memo[p.ID]; ok {
-			return r
-		}
-		r := map[string]bool{}
-		memo[p.ID] = r
-		for _, imp := range p.Imports {
-			if _, ok := l.local[imp.ID]; ok {
-				r[imp.ID] = true
-			}
-			for id := range visit(imp) {
-				r[id] = true
-			}
-		}
-		return r
-	}
-	for id, lp := range l.local {
-		for dep := range visit(lp.pkg) {
-			if dep != id {
-				lp.reach = append(lp.reach, l.local[dep])
-			}
-		}
-	}
 }
 
 func (l *loader) isLocal(p *packages.Package) bool {
@@ -349,13 +338,6 @@ func (l *loader) importFor(lp *localPkg, path string) (*types.Package, error) {
 	defer l.exportMu.Unlock()
 	if p := l.imported[imp.PkgPath]; p != nil && p.Complete() {
 		return p, nil
-	}
-	// Export data that mentions the module's own packages must resolve them
-	// to the packages checked from source, or their types would not match.
-	for _, dep := range lp.reach {
-		if dep.types != nil {
-			l.imported[dep.pkg.PkgPath] = dep.types
-		}
 	}
 	file := l.exports[imp.PkgPath]
 	if file == "" {
