@@ -8,6 +8,7 @@ import (
 	"go/token"
 	"go/types"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -104,11 +105,14 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 	}
 	l := &loader{fset: token.NewFileSet(), modPath: modPath, local: map[string]*localPkg{}, exports: map[string]string{}, imported: map[string]*types.Package{}}
 	roots := graph
-	// Packages checked from source: the module's own, and any dependency
-	// that imports the module back (go-control-plane imports grpc), because
-	// its export data would refer to a different copy of the module's types
-	// and building it would compile the module. Everything else comes from
-	// export data.
+	// Packages checked from source: the module's own; any dependency that
+	// imports the module back (go-control-plane imports grpc), because its
+	// export data would refer to another copy of the module's types and
+	// building it would compile the module; and dependencies whose export
+	// data is not in the build cache, since type-checking from source is
+	// several times cheaper than compiling. Everything else, usually nearly
+	// all dependencies, comes from export data in the build cache.
+	stale := staleSet(ctx, dir, env, patterns)
 	reachesOwn := map[string]bool{}
 	var visit func(p *packages.Package) bool
 	visit = func(p *packages.Package) bool {
@@ -116,7 +120,7 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 			return r
 		}
 		reachesOwn[p.ID] = false // no cycles in a package graph; guards anyway
-		r := l.isLocal(p)
+		r := l.isLocal(p) || stale[p.ID]
 		for _, imp := range p.Imports {
 			if visit(imp) {
 				r = true
@@ -209,6 +213,24 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 	return m, nil
 }
 
+// staleSet lists the packages (by import path) among patterns and their
+// dependencies whose build is not cached. On any error it returns nothing,
+// and everything is taken from export data.
+func staleSet(ctx context.Context, dir string, env []string, patterns []string) map[string]bool {
+	args := append([]string{"list", "-e", "-deps", "-f", "{{if .Stale}}{{.ImportPath}}{{end}}", "--"}, patterns...)
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir, cmd.Env = dir, env
+	out, err := cmd.Output()
+	if err != nil {
+		return nil
+	}
+	stale := map[string]bool{}
+	for _, l := range strings.Fields(string(out)) {
+		stale[l] = true
+	}
+	return stale
+}
+
 // goEnv returns the environment for the go command: workspaces off, and
 // extra flags added to GOFLAGS. The user's flags (build tags, -mod=vendor)
 // are kept, so export data of dependencies comes from the same build cache
@@ -278,11 +300,16 @@ func (l *loader) check(ctx context.Context, lp *localPkg, sem chan struct{}) {
 		}
 		sem <- struct{}{}
 		defer func() { <-sem }()
+		own := l.isLocal(lp.pkg)
 		for _, e := range lp.pkg.Errors {
 			lp.errs = append(lp.errs, e.Error())
 		}
 		for _, name := range lp.pkg.GoFiles {
-			f, err := parser.ParseFile(l.fset, name, nil, parser.ParseComments|parser.SkipObjectResolution)
+			mode := parser.SkipObjectResolution
+			if own {
+				mode |= parser.ParseComments // doc comments: deprecations, positions
+			}
+			f, err := parser.ParseFile(l.fset, name, nil, mode)
 			if err != nil {
 				lp.errs = append(lp.errs, err.Error())
 			}
@@ -291,6 +318,9 @@ func (l *loader) check(ctx context.Context, lp *localPkg, sem chan struct{}) {
 			}
 		}
 		conf := types.Config{
+			// A dependency's API is all that matters; its function bodies
+			// only cost time and memory.
+			IgnoreFuncBodies: !own,
 			Importer:    importerFunc(func(path string) (*types.Package, error) { return l.importFor(lp, path) }),
 			FakeImportC: true,
 			Error: func(err error) {
@@ -302,6 +332,9 @@ func (l *loader) check(ctx context.Context, lp *localPkg, sem chan struct{}) {
 		}
 		tp, _ := conf.Check(lp.pkg.PkgPath, l.fset, lp.files, nil)
 		lp.types = tp
+		if !own {
+			lp.files = nil // only the module's own syntax is needed later
+		}
 	})
 	<-lp.done
 }

@@ -11,6 +11,9 @@
 #                 this repository (e.g. RELCHECK=true to skip relcheck while developing).
 #   GO_P          -p for go install/build/warmup (default 1: the machine is shared).
 #   RUNS          runs per tool and pair (default 2: run1 = first, run2 = warm).
+#   COLD          1 (default): before those, one "cold" run per tool with an empty,
+#                 private GOCACHE (dependencies must be compiled or type-checked
+#                 from scratch, as on a CI machine without a cache); 0 skips it.
 #
 # What is compared, per pair (module, base version, head version):
 #   * a temp git repo: base tree committed and tagged BASE, head tree committed on top;
@@ -43,6 +46,7 @@ BIN=$WORK/bin
 OUT=$WORK/out
 GO_P=${GO_P:-1}
 RUNS=${RUNS:-2}
+COLD=${COLD:-1}
 TIME=/usr/bin/time
 
 die() { echo "compare-api: $*" >&2; exit 2; }
@@ -156,11 +160,19 @@ for spec in "${ALL_PAIRS[@]}"; do
 		log "$PAIR: warning: warmup left the repo dirty:"; git -C "$REPO" status --short >&2
 	fi
 
-	for run in $(seq 1 "$RUNS"); do
+	runs=$(seq 1 "$RUNS")
+	[ "$COLD" = 1 ] && runs="cold $runs"
+	for run in $runs; do
+		# A cold run gets a fresh, empty build cache for each tool.
+		if [ "$run" = cold ]; then
+			cold_cache() { local d; d=$(mktemp -d "$WORK/gocache.XXXXXX"); echo "$d"; }
+		else
+			cold_cache() { go env GOCACHE; }
+		fi
 		# relcheck
 		o=$OUT/$PAIR-relcheck-$run.txt tf=$OUT/$PAIR-relcheck-$run.time j=$WORK/relcheck-$PAIR.json
 		rm -f "$j"
-		rc=$(cd "$REPO" && timed "$o" "$tf" "$RELCHECK" check api --repo "$REPO" --format json --output "$j")
+		rc=$(cd "$REPO" && timed "$o" "$tf" env GOCACHE="$(cold_cache)" "$RELCHECK" check api --repo "$REPO" --format json --output "$j")
 		if [ -s "$j" ] && jq -e . "$j" >/dev/null 2>&1; then
 			cp "$j" "$OUT/$PAIR-relcheck-$run.json"
 			n=$(jq '[.checks[]?.findings[]?] | length' "$j")
@@ -173,7 +185,7 @@ for spec in "${ALL_PAIRS[@]}"; do
 
 		# gorelease
 		o=$OUT/$PAIR-gorelease-$run.txt tf=$OUT/$PAIR-gorelease-$run.time
-		rc=$(cd "$REPO" && timed "$o" "$tf" env GOPROXY="$GR_PROXY" GOSUMDB=off GONOSUMDB='*' "$BIN/gorelease" -base="$BASE")
+		rc=$(cd "$REPO" && timed "$o" "$tf" env GOCACHE="$(cold_cache)" GOPROXY="$GR_PROXY" GOSUMDB=off GONOSUMDB='*' "$BIN/gorelease" -base="$BASE")
 		n=$(awk '/^## incompatible changes/{f=1;next} /^(#|$)/{f=0} f{c++} END{print c+0}' "$o")
 		if grep -q '^# summary' "$o"; then
 			if [ "$n" -gt 0 ]; then verdict="breaking ($n incompatible)"; else verdict="compatible (0 incompatible)"; fi
@@ -187,7 +199,7 @@ for spec in "${ALL_PAIRS[@]}"; do
 		# apidiff -m (export data of each side, then compare)
 		o=$OUT/$PAIR-apidiff-$run.txt tf=$OUT/$PAIR-apidiff-$run.time
 		rm -f "$P/old.x" "$P/new.x"
-		rc=$(timed "$o" "$tf" bash -c '
+		rc=$(GOCACHE="$(cold_cache)" timed "$o" "$tf" bash -c '
 			set -e
 			cd "$1" && "$4" -m -w "$6/old.x" "$5"
 			cd "$2" && "$4" -m -w "$6/new.x" "$5"
@@ -208,9 +220,14 @@ echo
 printf '%-7s %-10s %-9s %7s %8s %4s  %-34s %s\n' pair tool run "wall s" "RSS MiB" rc verdict suggested
 while IFS=$'\t' read -r pair tool run tm rc verdict sugg; do
 	wall=${tm%% *} rss=${tm##* }
-	[[ $run == 1 ]] && label="1 (first)" || label="$run (warm)"
+	case $run in
+	cold) label="cold" ;;
+	1) label="1 (first)" ;;
+	*) label="$run (warm)" ;;
+	esac
 	printf '%-7s %-10s %-9s %7s %8s %4s  %-34s %s\n' "$pair" "$tool" "$label" "$wall" \
 		"$(awk -v k="$rss" 'BEGIN{printf "%.0f", k/1024}')" "$rc" "$verdict" "$sugg"
 done <"$RESULTS"
 echo
 echo "outputs: $OUT  (results: $RESULTS)"
+rm -rf "$WORK"/gocache.*
