@@ -322,8 +322,17 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 			continue
 		}
 		removal := msg == "removed"
+		incompatible := !ch.Compatible
+		if incompatible && stringConstValueChange(oldP.Types, newP.Types, sym, msg) {
+			// A string constant's value (a version string, a default
+			// name) cannot break a caller's build the way a changed
+			// numeric constant can (overflow, array bounds); apidiff and
+			// gorelease count it as a break on every release of grpc.
+			incompatible = false
+			msg += " (a string constant's value is not a compile-time contract)"
+		}
 		pos, side := c.position(oldP, newP, normSym(sym), removal)
-		c.change(ctx, hist, rel, oldP, newP, normSym(sym), msg, !ch.Compatible, removal, pos, exp, side)
+		c.change(ctx, hist, rel, oldP, newP, normSym(sym), msg, incompatible, removal, pos, exp, side)
 	}
 	for _, g := range genericChanges(oldP.Types, newP.Types) {
 		if !reported[g.symbol] {
@@ -778,4 +787,21 @@ func plural(n int, s string) string {
 		return "1 " + s
 	}
 	return fmt.Sprintf("%d %ss", n, s)
+}
+
+// stringConstValueChange reports whether an apidiff message is only the value
+// change of a string constant whose type stayed the same.
+func stringConstValueChange(oldP, newP *types.Package, sym, msg string) bool {
+	if !strings.HasPrefix(msg, "value changed from ") {
+		return false
+	}
+	oc, ok1 := oldP.Scope().Lookup(sym).(*types.Const)
+	nc, ok2 := newP.Scope().Lookup(sym).(*types.Const)
+	if !ok1 || !ok2 {
+		return false
+	}
+	ob, ok1 := oc.Type().Underlying().(*types.Basic)
+	nb, ok2 := nc.Type().Underlying().(*types.Basic)
+	return ok1 && ok2 && ob.Info()&types.IsString != 0 && nb.Info()&types.IsString != 0 &&
+		types.TypeString(oc.Type(), qualifier) == types.TypeString(nc.Type(), qualifier)
 }
