@@ -321,8 +321,8 @@ func (l *loader) check(ctx context.Context, lp *localPkg, sem chan struct{}) {
 			// A dependency's API is all that matters; its function bodies
 			// only cost time and memory.
 			IgnoreFuncBodies: !own,
-			Importer:    importerFunc(func(path string) (*types.Package, error) { return l.importFor(lp, path) }),
-			FakeImportC: true,
+			Importer:         importerFunc(func(path string) (*types.Package, error) { return l.importFor(lp, path) }),
+			FakeImportC:      true,
 			Error: func(err error) {
 				if len(lp.errs) < 10 {
 					lp.errs = append(lp.errs, err.Error())
