@@ -67,35 +67,66 @@ func (c *comparison) reportFile() {
 	for _, l := range lines {
 		inFile[l.Text] = l.Line
 	}
+	// Group the differences by symbol, so a changed signature is one
+	// finding showing both lines rather than a "-" and a "+" far apart.
+	type diff struct {
+		added   []Feature
+		removed []ReportLine
+	}
+	diffs := map[string]*diff{}
+	var order []string
+	get := func(sym string) *diff {
+		d, ok := diffs[sym]
+		if !ok {
+			d = &diff{}
+			diffs[sym] = d
+			order = append(order, sym)
+		}
+		return d
+	}
 	inCode := map[string]bool{}
 	for _, f := range c.head.Features() {
 		s := f.String()
 		inCode[s] = true
-		if _, ok := inFile[s]; ok {
-			continue
+		if _, ok := inFile[s]; !ok {
+			d := get(symbolOfLine(f.Line))
+			d.added = append(d.added, f)
 		}
-		pkg := c.head.Packages[relPath(c.head.Path, f.Pkg)]
-		c.add(&item{f: report.Finding{
-			Rule: RuleReportMismatch, Severity: report.SeverityError,
-			Message:  "not declared in " + relFile + ": + " + s,
-			Symbol:   f.Pkg + "." + f.Symbol,
-			Location: c.loc(c.head, f.Pos, pkg),
-			Fix:      fix,
-		}})
 	}
-	var gone []ReportLine
 	for _, l := range lines {
 		if !inCode[l.Text] {
-			gone = append(gone, l)
+			d := get(symbolOfLine(l.Text))
+			d.removed = append(d.removed, l)
 		}
 	}
-	for _, l := range gone {
+	for _, sym := range order {
+		d := diffs[sym]
+		var b strings.Builder
+		for _, l := range d.removed {
+			b.WriteString(" - " + l.Text)
+		}
+		for _, f := range d.added {
+			b.WriteString(" + " + f.String())
+		}
+		var msg string
+		switch {
+		case len(d.added) > 0 && len(d.removed) > 0:
+			msg = "changed in the code but not in " + relFile + ":"
+		case len(d.added) > 0:
+			msg = "not declared in " + relFile + ":"
+		default:
+			msg = "declared in " + relFile + " but not in the code:"
+		}
+		var loc *report.Location
+		if len(d.added) > 0 {
+			f := d.added[0]
+			loc = c.loc(c.head, f.Pos, c.head.Packages[relPath(c.head.Path, f.Pkg)])
+		} else {
+			loc = &report.Location{File: relFile, Line: d.removed[0].Line}
+		}
 		c.add(&item{f: report.Finding{
 			Rule: RuleReportMismatch, Severity: report.SeverityError,
-			Message:  "declared in " + relFile + " but not in the code: - " + l.Text,
-			Symbol:   symbolOfLine(l.Text),
-			Location: &report.Location{File: relFile, Line: l.Line},
-			Fix:      fix,
+			Message: msg + b.String(), Symbol: sym, Location: loc, Fix: fix,
 		}})
 	}
 }
