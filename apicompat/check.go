@@ -12,7 +12,9 @@ import (
 	"go/types"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -271,9 +273,10 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 			}
 			c.items = append(c.items, &item{f: report.Finding{
 				Rule: RulePackageBroken, Severity: report.SeverityWarning,
-				Message: fmt.Sprintf("package %s does not type-check at %s, so its API was not compared: %s", c.pkgDisplay(rel), side, why),
-				Symbol:  c.pkgDisplay(rel),
-				Fix:     "make the package build (go build ./...) so its API can be checked",
+				Message:  fmt.Sprintf("package %s does not type-check at %s, so its API was not compared: %s", c.pkgDisplay(rel), side, why),
+				Symbol:   c.pkgDisplay(rel),
+				Location: errorLocation(m.Root, why),
+				Fix:      "make the package build (go build ./...) so its API can be checked",
 			}})
 		}
 	}
@@ -804,4 +807,21 @@ func stringConstValueChange(oldP, newP *types.Package, sym, msg string) bool {
 	nb, ok2 := nc.Type().Underlying().(*types.Basic)
 	return ok1 && ok2 && ob.Info()&types.IsString != 0 && nb.Info()&types.IsString != 0 &&
 		types.TypeString(oc.Type(), qualifier) == types.TypeString(nc.Type(), qualifier)
+}
+
+var errPos = regexp.MustCompile(`^(/[^:]+\.go):(\d+)(?::\d+)?: `)
+
+// errorLocation extracts the file and line of the first error of a package
+// that does not type-check ("/abs/file.go:12:3: message; ..."), relative to root.
+func errorLocation(root, errs string) *report.Location {
+	m := errPos.FindStringSubmatch(errs)
+	if m == nil {
+		return nil
+	}
+	rel, err := filepath.Rel(root, m[1])
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return nil
+	}
+	line, _ := strconv.Atoi(m[2])
+	return &report.Location{File: filepath.ToSlash(rel), Line: line}
 }
