@@ -7,6 +7,7 @@ package apicompat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"go/token"
 	"go/types"
@@ -107,7 +108,16 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 	wg.Wait()
 	defer cleanup()
 	if headErr != nil {
+		var pe *PatternError
+		if errors.As(headErr, &pe) {
+			return nil, headErr
+		}
 		return nil, fmt.Errorf("loading the module at head: %w", headErr)
+	}
+	var pe *PatternError
+	if errors.As(baseErr, &pe) {
+		// The packages were added after the base: nothing to compare with.
+		base, baseErr = &Module{Path: head.Path, Root: opts.Root, Packages: map[string]*Package{}, Broken: map[string]string{}}, nil
 	}
 	if baseErr != nil {
 		return nil, fmt.Errorf("loading the module at %s: %w", opts.Base, baseErr)

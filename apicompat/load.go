@@ -47,6 +47,17 @@ type Package struct {
 	docs  *docIndex
 }
 
+// PatternError says that package patterns (api.packages) match nothing.
+type PatternError struct {
+	Dir      string
+	Patterns []string
+	Msgs     []string
+}
+
+func (e *PatternError) Error() string {
+	return fmt.Sprintf("package patterns %q match no package in %s: %s", e.Patterns, e.Dir, strings.Join(e.Msgs, "; "))
+}
+
 // ReadModulePath returns the module path declared in dir/go.mod.
 func ReadModulePath(dir string) (string, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
@@ -104,7 +115,20 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 		return nil, fmt.Errorf("listing packages in %s: %w", dir, err)
 	}
 	l := &loader{fset: token.NewFileSet(), modPath: modPath, local: map[string]*localPkg{}, exports: map[string]string{}, imported: map[string]*types.Package{}}
-	roots := graph
+	// A pattern that matches nothing comes back as a package without files
+	// and with an error: that is a configuration mistake, not a broken package.
+	var roots []*packages.Package
+	var unmatched []string
+	for _, p := range graph {
+		if len(p.GoFiles) == 0 && len(p.Errors) > 0 && !l.isLocal(p) {
+			unmatched = append(unmatched, p.Errors[0].Msg)
+			continue
+		}
+		roots = append(roots, p)
+	}
+	if len(unmatched) > 0 {
+		return nil, &PatternError{Dir: dir, Patterns: patterns, Msgs: unmatched}
+	}
 	// Packages checked from source: the module's own; any dependency that
 	// imports the module back (go-control-plane imports grpc), because its
 	// export data would refer to another copy of the module's types and

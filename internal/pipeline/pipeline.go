@@ -192,6 +192,10 @@ func apiGate() Gate {
 				Base: env.Base, BaseVersion: env.BaseVersion, Tags: env.Tags,
 				Config: env.Config.API, ConfigFile: env.ConfigFile, Now: env.Now,
 			})
+			var pe *apicompat.PatternError
+			if errors.As(err, &pe) {
+				return nil, nil, &InputError{Msg: fmt.Sprintf("%s: api.packages: %v; fix the patterns (they are relative to %s)", env.ConfigFile, err, env.Display)}
+			}
 			if err != nil {
 				return nil, nil, err
 			}
@@ -237,8 +241,12 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 		start := time.Now()
 		chk, ver, err := g.Run(ctx, env)
 		if err != nil {
+			var ie *InputError
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if errors.As(err, &ie) {
+				return nil, err
 			}
 			chk = &report.Check{Name: g.Name, Status: report.StatusError, Summary: err.Error(), Findings: []report.Finding{}}
 		}
