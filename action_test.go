@@ -224,3 +224,89 @@ func TestAction(t *testing.T) {
 		}
 	})
 }
+
+// TestActionInRunner runs the action through act, a GitHub Actions runner,
+// in a workflow like the one in the README: a real runner's expression
+// evaluation, composite-action handling, step outputs and annotations.
+// .ci/run installs act; elsewhere the test is skipped when act is missing.
+func TestActionInRunner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a workflow; skipped with -short")
+	}
+	act, err := exec.LookPath("act")
+	if err != nil {
+		t.Skip("act not installed (go install github.com/nektos/act@v0.2.89): the runner test needs it")
+	}
+	ws := gitRepo(t, map[string]string{
+		"lib/go.mod": "module example.com/lib\n\ngo 1.22\n",
+		"lib/lib.go": "package lib\n\nfunc Parse(s string) int { return len(s) }\n",
+	}, "lib/v1.0.0", map[string]string{
+		"lib/lib.go": "package lib\n\nfunc Parse(s string) (int, error) { return len(s), nil }\n",
+	})
+	// The action must live inside the checkout for "uses: ./path".
+	files, err := exec.Command("git", "ls-files").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(files)) {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue // deleted in the working tree
+		}
+		dst := filepath.Join(ws, ".relcheck", f)
+		os.MkdirAll(filepath.Dir(dst), 0o755)
+		if err := os.WriteFile(dst, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	results := filepath.Join(t.TempDir(), "results.txt")
+	workflow := `on: push
+jobs:
+  check:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+        with:
+          fetch-depth: 0
+      - id: relcheck
+        uses: ./.relcheck
+        continue-on-error: true
+        with:
+          working-directory: lib
+      - run: |
+          echo "status=${{ steps.relcheck.outputs.status }}" > ` + results + `
+          echo "next-version=${{ steps.relcheck.outputs.next-version }}" >> ` + results + `
+          cp "${{ steps.relcheck.outputs.report }}" ` + results + `.json
+`
+	os.MkdirAll(filepath.Join(ws, ".github", "workflows"), 0o755)
+	if err := os.WriteFile(filepath.Join(ws, ".github", "workflows", "ci.yml"), []byte(workflow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"add", "-A"}, {"-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "workflow"}} {
+		if out, err := exec.Command("git", append([]string{"-C", ws}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	// The commit above moved HEAD; the module change is still the one after lib/v1.0.0.
+	cmd := exec.Command(act, "push", "-P", "ubuntu-latest=-self-hosted", "--pull=false")
+	cmd.Dir = ws
+	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("act: %v\n%s", err, out)
+	}
+	got, err := os.ReadFile(results)
+	if err != nil {
+		t.Fatalf("the workflow wrote no results: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(got), "status=fail\n") || !strings.Contains(string(got), "next-version=v2.0.0\n") {
+		t.Errorf("outputs:\n%s\nact output:\n%s", got, out)
+	}
+	rep, err := os.ReadFile(results + ".json")
+	if err != nil || !bytes.Contains(rep, []byte(`"rule": "api/incompatible"`)) {
+		t.Errorf("report: %v\n%s", err, rep)
+	}
+	if !strings.Contains(string(out), "::error file=lib/lib.go,line=3,title=api/incompatible::") {
+		t.Errorf("no annotation in the runner's output:\n%s", out)
+	}
+}

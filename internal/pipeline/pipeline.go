@@ -52,6 +52,8 @@ type Env struct {
 	Tags        []gitx.Tag // release tags up to the base, ascending
 	Head        string
 	Now         time.Time
+	// BaseNote explains a surprising base decision (shown in the version reasons).
+	BaseNote string
 }
 
 // Resolve opens the repository, loads the configuration and finds the base.
@@ -121,6 +123,14 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 			return err
 		}
 		if len(tags) == 0 {
+			if env.TagPrefix != "" {
+				// A module in a subdirectory is versioned by tags with the
+				// directory as prefix; say so if only plain tags exist.
+				if plain, err := env.Repo.ReleaseTags(ctx, "", "HEAD"); err == nil && len(plain) > 0 {
+					env.BaseNote = fmt.Sprintf("no %svX.Y.Z tag: the module in %s is versioned by tags like %s%s (tags like %s belong to a module at the repository root)",
+						env.TagPrefix, strings.TrimSuffix(env.TagPrefix, "/"), env.TagPrefix, plain[len(plain)-1].Name, plain[len(plain)-1].Name)
+				}
+			}
 			return nil // first release
 		}
 		last := tags[len(tags)-1]
@@ -198,6 +208,9 @@ func apiGate() Gate {
 			}
 			if err != nil {
 				return nil, nil, err
+			}
+			if env.BaseNote != "" {
+				res.Version.Reasons = append(res.Version.Reasons, env.BaseNote)
 			}
 			return res.Check, &res.Version, nil
 		},
