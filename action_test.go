@@ -192,7 +192,7 @@ func TestAction(t *testing.T) {
 		if code != 1 {
 			t.Fatalf("exit code %d, want 1\n%s", code, log)
 		}
-		if out["status"] != "fail" || out["next-version"] != "v2.0.0" {
+		if out["status"] != "fail" || out["next-version"] != "" {
 			t.Errorf("outputs = %v\n%s", out, log)
 		}
 		rep, err := os.ReadFile(out["report"])
@@ -299,7 +299,7 @@ jobs:
 	if err != nil {
 		t.Fatalf("the workflow wrote no results: %v\n%s", err, out)
 	}
-	if !strings.Contains(string(got), "status=fail\n") || !strings.Contains(string(got), "next-version=v2.0.0\n") {
+	if !strings.Contains(string(got), "status=fail\n") || !strings.Contains(string(got), "next-version=\n") {
 		t.Errorf("outputs:\n%s\nact output:\n%s", got, out)
 	}
 	rep, err := os.ReadFile(results + ".json")

@@ -107,7 +107,7 @@ func TestSynthModule(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, _, _ := res.Check.Counts()
-	if e != 2 || res.Version.Next != "v2.0.0" || res.Check.Metrics["newlyExported"] != 4 {
+	if e != 2 || res.Version.Bump != "major" || res.Version.Next != "" || res.Check.Metrics["newlyExported"] != 4 {
 		t.Errorf("errors %d, next %s, metrics %v", e, res.Version.Next, res.Check.Metrics)
 	}
 }

@@ -88,17 +88,20 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 		wg               sync.WaitGroup
 		cleanup          = func() {}
 	)
+	var tmp string
+	if opts.Base != "" {
+		var err error
+		if tmp, err = os.MkdirTemp("", "relcheck-base-"); err != nil {
+			return nil, err
+		}
+		cleanup = func() { os.RemoveAll(tmp) }
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		head, headErr = LoadModule(ctx, opts.ModDir, opts.Root, patterns)
 	}()
 	if opts.Base != "" {
-		tmp, err := os.MkdirTemp("", "relcheck-base-")
-		if err != nil {
-			return nil, err
-		}
-		cleanup = func() { os.RemoveAll(tmp) }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -147,8 +150,13 @@ func loadBase(ctx context.Context, opts Options, tmp string, patterns []string) 
 	if err := fixReplaces(modDir, tmp, opts.ModDir); err != nil {
 		return nil, err
 	}
-	// The base is a scratch copy: let go fix up its go.sum if it must.
-	return loadModule(ctx, modDir, tmp, patterns, []string{"-mod=mod"})
+	// The base is a scratch copy: let go fix up its go.sum if it must,
+	// unless it vendors its dependencies.
+	mode := "-mod=mod"
+	if _, err := os.Stat(filepath.Join(modDir, "vendor", "modules.txt")); err == nil {
+		mode = "-mod=vendor"
+	}
+	return loadModule(ctx, modDir, tmp, patterns, []string{mode})
 }
 
 // item is a finding with what the version policy needs to know about it.
@@ -164,6 +172,8 @@ type comparison struct {
 	head, base *Module
 	items      []*item
 	notes      []string
+	// undecided lists packages whose API could not be compared at all.
+	undecided []string
 }
 
 func (c *comparison) loc(m *Module, pos token.Pos, pkg *Package) *report.Location {
@@ -272,25 +282,41 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 	}
 	newP = c.head.Packages[rel]
 	exp := c.experimental(rel)
+	skip := false
 	for _, m := range []*Module{c.base, c.head} {
 		if m == nil {
 			continue
 		}
-		if why, ok := m.Broken[rel]; ok {
-			side := "head"
-			if m == c.base {
-				side = c.opts.Base
-			}
-			c.items = append(c.items, &item{f: report.Finding{
-				Rule: RulePackageBroken, Severity: report.SeverityWarning,
-				Message:  fmt.Sprintf("package %s does not type-check at %s, so its API was not compared: %s", c.pkgDisplay(rel), side, why),
-				Symbol:   c.pkgDisplay(rel),
-				Location: errorLocation(m.Root, why),
-				Fix:      "make the package build (go build ./...) so its API can be checked",
-			}})
+		why, ok := m.Broken[rel]
+		if !ok {
+			continue
+		}
+		side := "head"
+		if m == c.base {
+			side = c.opts.Base
+		}
+		// Messages name files relative to the tree, not a temporary copy.
+		why = strings.ReplaceAll(why, m.Root+string(filepath.Separator), "")
+		msg := fmt.Sprintf("package %s does not type-check at %s; its API was compared as far as it is declared: %s", c.pkgDisplay(rel), side, why)
+		if m.Packages[rel] == nil {
+			msg = fmt.Sprintf("package %s could not be loaded at %s, so its API was not compared: %s", c.pkgDisplay(rel), side, why)
+			skip = true
+		}
+		c.items = append(c.items, &item{f: report.Finding{
+			Rule: RulePackageBroken, Severity: report.SeverityWarning,
+			Message:  msg,
+			Symbol:   c.pkgDisplay(rel),
+			Location: errorLocation(m.Root, m.Broken[rel]),
+			Fix:      "make the package build (go build ./...) so its API can be checked",
+		}})
+		if m == c.base && m.Packages[rel] == nil {
+			c.undecided = append(c.undecided, c.pkgDisplay(rel))
+		}
+		if m == c.head && m.Packages[rel] == nil {
+			c.undecided = append(c.undecided, c.pkgDisplay(rel))
 		}
 	}
-	if (c.base != nil && c.base.Broken[rel] != "") || c.head.Broken[rel] != "" {
+	if skip {
 		return
 	}
 	if newP != nil {
@@ -316,47 +342,85 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 	}
 	oldP.docs = newDocIndex(oldP.Files)
 
-	// Type-parameter rules first: apidiff's message for the same symbol, if
-	// any, is less precise or (for a widened type constraint) wrong.
-	generic := map[string]genericChange{}
-	for _, g := range genericChanges(oldP.Types, newP.Types) {
-		generic[g.symbol] = g
+	changes := apidiff.Changes(oldP.Types, newP.Types).Changes
+	// What apidiff says something about, by symbol ("T.M") and by top-level
+	// name ("T").
+	mentioned, mentionedTop := map[string]bool{}, map[string]bool{}
+	for _, ch := range changes {
+		sym, _, _ := strings.Cut(ch.Message, ": ")
+		sym, _ = splitMethodSet(sym)
+		mentioned[normSym(sym)] = true
+		mentionedTop[topSym(normSym(sym))] = true
 	}
-	reported := map[string]bool{}
-	for _, ch := range apidiff.Changes(oldP.Types, newP.Types).Changes {
-		sym, msg, _ := strings.Cut(ch.Message, ": ")
-		top := normSym(sym)
-		if i := strings.IndexByte(top, '.'); i >= 0 {
-			top = top[:i]
+	// Rules apidiff lacks. For a symbol they cover, their message replaces
+	// apidiff's, which is less precise or (for a widened constraint of a
+	// generic type) wrong.
+	extra := map[string]extraChange{}
+	var extraOrder []string
+	for _, g := range append(genericChanges(oldP.Types, newP.Types, mentionedTop), interfaceRemovals(oldP.Types, newP.Types, mentioned)...) {
+		if _, dup := extra[g.symbol]; !dup {
+			extra[g.symbol] = g
+			extraOrder = append(extraOrder, g.symbol)
 		}
-		if g, ok := generic[top]; ok && top == normSym(sym) {
-			reported[top] = true
-			c.genericItem(rel, oldP, newP, g, exp)
-			continue
-		}
-		removal := msg == "removed"
-		incompatible := !ch.Compatible
-		if incompatible && stringConstValueChange(oldP.Types, newP.Types, sym, msg) {
-			// A string constant's value (a version string, a default
-			// name) cannot break a caller's build the way a changed
-			// numeric constant can (overflow, array bounds); apidiff and
-			// gorelease count it as a break on every release of grpc.
-			incompatible = false
-			msg += " (a string constant's value is not a compile-time contract)"
-		}
-		pos, side := c.position(oldP, newP, normSym(sym), removal)
-		c.change(ctx, hist, rel, oldP, newP, normSym(sym), msg, incompatible, removal, pos, exp, side)
 	}
-	for _, g := range genericChanges(oldP.Types, newP.Types) {
-		if !reported[g.symbol] {
-			c.genericItem(rel, oldP, newP, g, exp)
+	done := map[string]bool{}
+	// Direct changes first, then the ones apidiff repeats for the method set
+	// of a type that embeds the changed one.
+	for pass := 0; pass < 2; pass++ {
+		for _, ch := range changes {
+			sym, msg, _ := strings.Cut(ch.Message, ": ")
+			sym, via := splitMethodSet(sym)
+			if (via != "") != (pass == 1) {
+				continue
+			}
+			n := normSym(sym)
+			if g, ok := extra[n]; ok {
+				if !done[n] {
+					done[n] = true
+					c.extraItem(rel, oldP, newP, g, exp)
+				}
+				continue
+			}
+			if via != "" {
+				if done[n] {
+					continue // the same change, seen through embedding
+				}
+				msg += " (in the method set of " + via + ")"
+			}
+			done[n] = true
+			removal := msg == "removed"
+			incompatible := !ch.Compatible
+			if incompatible && stringConstValueChange(oldP.Types, newP.Types, sym, msg) {
+				// A string constant's value (a version string, a default
+				// name) cannot break a caller's build the way a changed
+				// numeric constant can (overflow, array bounds); apidiff and
+				// gorelease count it as a break on every release of grpc.
+				incompatible = false
+				msg += " (a string constant's value is not a compile-time contract)"
+			}
+			pos, side := c.position(oldP, newP, n, removal)
+			c.change(ctx, hist, rel, oldP, newP, n, msg, incompatible, removal, pos, exp, side)
+		}
+	}
+	for _, sym := range extraOrder {
+		if !done[sym] {
+			done[sym] = true
+			c.extraItem(rel, oldP, newP, extra[sym], exp)
 		}
 	}
 }
 
-func (c *comparison) genericItem(rel string, oldP, newP *Package, g genericChange, exp bool) {
-	pos, side := c.position(oldP, newP, g.symbol, false)
-	c.change(context.Background(), nil, rel, oldP, newP, g.symbol, g.msg, g.incompatible, false, pos, exp, side)
+// splitMethodSet splits apidiff's "T.M, method set of *U" into "T.M" and "*U".
+func splitMethodSet(sym string) (string, string) {
+	if i := strings.Index(sym, ", method set of "); i >= 0 {
+		return sym[:i], sym[i+len(", method set of "):]
+	}
+	return sym, ""
+}
+
+func (c *comparison) extraItem(rel string, oldP, newP *Package, g extraChange, exp bool) {
+	pos, side := c.position(oldP, newP, g.symbol, g.removal)
+	c.change(context.Background(), nil, rel, oldP, newP, g.symbol, g.msg, g.incompatible, g.removal, pos, exp, side)
 }
 
 // position finds where a symbol stands: at head, or at base for removals.
@@ -522,15 +586,14 @@ func exportedSym(s string) bool {
 // version applies gorelease's version policy.
 func (c *comparison) version() report.Version {
 	v := report.Version{}
+	// A suppressed or experimental incompatible change is still a change:
+	// it cannot ask for a new major version, but it is at least a minor one.
 	var breaking, added int
 	for _, it := range c.items {
-		if it.experimental || it.f.Suppressed != "" {
-			continue
-		}
-		if it.incompatible {
+		switch {
+		case it.incompatible && !it.experimental && it.f.Suppressed == "":
 			breaking++
-		}
-		if it.compatible {
+		case it.incompatible, it.compatible:
 			added++
 		}
 	}
@@ -558,9 +621,11 @@ func (c *comparison) version() report.Version {
 		v.Bump = "minor"
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d incompatible change(s), allowed before v1 as a minor bump", breaking))
 	case breaking > 0:
+		// Under this module path there is no valid next version: v%d.0.0
+		// needs the path to end in /v%d.
 		v.Bump = "major"
-		v.Next = fmt.Sprintf("v%d.0.0", bv.Major()+1)
-		v.Reasons = append(v.Reasons, fmt.Sprintf("%d incompatible change(s): a major version needs module path /v%d", breaking, bv.Major()+1))
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d incompatible change(s): no release is possible under %s; v%d.0.0 needs module path %s/v%d",
+			breaking, c.head.Path, bv.Major()+1, strings.TrimSuffix(c.head.Path, fmt.Sprintf("/v%d", bv.Major())), bv.Major()+1))
 	case added > 0:
 		v.Bump = "minor"
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d compatible addition(s)", added))
@@ -568,7 +633,10 @@ func (c *comparison) version() report.Version {
 		v.Bump = "patch"
 		v.Reasons = append(v.Reasons, "no API change")
 	}
-	if bv != nil && v.Next == "" {
+	if len(c.undecided) > 0 {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("not compared: %s (could not be loaded)", strings.Join(c.undecided, ", ")))
+	}
+	if bv != nil && v.Next == "" && v.Bump != "major" {
 		n := *bv
 		switch v.Bump {
 		case "minor":

@@ -165,5 +165,34 @@ func hasReplacementHint(note string) bool {
 func normSym(s string) string {
 	s = strings.TrimPrefix(s, "(*")
 	s = strings.Replace(s, ")", "", 1)
+	// Receivers of generic types: "Box[T].Get" → "Box.Get".
+	for {
+		i := strings.IndexByte(s, '[')
+		if i < 0 {
+			return s
+		}
+		depth, j := 0, i
+		for ; j < len(s); j++ {
+			if s[j] == '[' {
+				depth++
+			} else if s[j] == ']' {
+				depth--
+				if depth == 0 {
+					break
+				}
+			}
+		}
+		if j >= len(s) {
+			return s
+		}
+		s = s[:i] + s[j+1:]
+	}
+}
+
+// topSym returns the package-level name of a symbol ("T" for "T.M").
+func topSym(s string) string {
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		return s[:i]
+	}
 	return s
 }

@@ -148,8 +148,10 @@ type tparamChange struct {
 }
 
 // compareTypeParams compares the type parameter lists of an old and a new
-// declaration. It returns nil when nothing changed that matters.
-func compareTypeParams(oldT, newT *types.TypeParamList) *tparamChange {
+// declaration by position (names do not matter to callers). It returns nil
+// when nothing changed that matters. sigChanged says whether apidiff saw the
+// declaration's signature or type change, which a reordering shows up as.
+func compareTypeParams(oldT, newT *types.TypeParamList, sigChanged bool) *tparamChange {
 	on, nn := oldT.Len(), newT.Len()
 	if on == 0 && nn == 0 {
 		return nil
@@ -166,7 +168,7 @@ func compareTypeParams(oldT, newT *types.TypeParamList) *tparamChange {
 		oldNames = append(oldNames, oldT.At(i).Obj().Name())
 		newNames = append(newNames, newT.At(i).Obj().Name())
 	}
-	if strings.Join(oldNames, ",") != strings.Join(newNames, ",") && sameSet(oldNames, newNames) {
+	if sigChanged && strings.Join(oldNames, ",") != strings.Join(newNames, ",") && sameSet(oldNames, newNames) {
 		return &tparamChange{true, fmt.Sprintf("type parameters reordered from %s to %s: explicit instantiations bind their arguments to different parameters",
 			tparamString(oldT, qual), tparamString(newT, qual))}
 	}
@@ -207,17 +209,24 @@ func sameSet(a, b []string) bool {
 	return strings.Join(x, ",") == strings.Join(y, ",")
 }
 
-// genericChange is a finding about type parameters of one symbol.
-type genericChange struct {
+// extraChange is a change found by one of relcheck's own rules.
+type extraChange struct {
 	symbol       string
 	incompatible bool
+	removal      bool
 	msg          string
 }
 
-// genericChanges compares the type parameters of the generic functions and
-// types two versions of a package have in common.
-func genericChanges(oldP, newP *types.Package) []genericChange {
-	var out []genericChange
+// genericChanges compares the type parameters of the generic functions,
+// types and aliases two versions of a package have in common. mentioned holds
+// the top-level names apidiff reported a change for.
+func genericChanges(oldP, newP *types.Package, mentioned map[string]bool) []extraChange {
+	var out []extraChange
+	add := func(name string, o, n *types.TypeParamList) {
+		if c := compareTypeParams(o, n, mentioned[name]); c != nil {
+			out = append(out, extraChange{symbol: name, incompatible: c.incompatible, msg: c.msg})
+		}
+	}
 	for _, name := range oldP.Scope().Names() {
 		oo := oldP.Scope().Lookup(name)
 		no := newP.Scope().Lookup(name)
@@ -226,25 +235,57 @@ func genericChanges(oldP, newP *types.Package) []genericChange {
 		}
 		switch o := oo.(type) {
 		case *types.Func:
-			n, ok := no.(*types.Func)
-			if !ok {
-				continue
-			}
-			if c := compareTypeParams(o.Type().(*types.Signature).TypeParams(), n.Type().(*types.Signature).TypeParams()); c != nil {
-				out = append(out, genericChange{name, c.incompatible, c.msg})
+			if n, ok := no.(*types.Func); ok {
+				add(name, o.Type().(*types.Signature).TypeParams(), n.Type().(*types.Signature).TypeParams())
 			}
 		case *types.TypeName:
 			n, ok := no.(*types.TypeName)
-			if !ok || o.IsAlias() || n.IsAlias() {
+			if !ok {
+				continue
+			}
+			if oa, ok := o.Type().(*types.Alias); ok {
+				if na, ok := n.Type().(*types.Alias); ok {
+					add(name, oa.TypeParams(), na.TypeParams())
+				}
 				continue
 			}
 			on, ok1 := o.Type().(*types.Named)
 			nn, ok2 := n.Type().(*types.Named)
-			if !ok1 || !ok2 {
-				continue
+			if ok1 && ok2 && !n.IsAlias() {
+				add(name, on.TypeParams(), nn.TypeParams())
 			}
-			if c := compareTypeParams(on.TypeParams(), nn.TypeParams()); c != nil {
-				out = append(out, genericChange{name, c.incompatible, c.msg})
+		}
+	}
+	return out
+}
+
+// interfaceRemovals finds methods an exported interface lost that apidiff
+// does not report: apidiff misses methods that came from an embedded
+// interface of another package (interface{ io.Reader; io.Writer } losing
+// io.Writer), so code calling them breaks silently.
+func interfaceRemovals(oldP, newP *types.Package, mentioned map[string]bool) []extraChange {
+	var out []extraChange
+	for _, name := range oldP.Scope().Names() {
+		ot, ok1 := oldP.Scope().Lookup(name).(*types.TypeName)
+		nt, ok2 := newP.Scope().Lookup(name).(*types.TypeName)
+		if !ok1 || !ok2 || !ot.Exported() || mentioned[name] {
+			continue
+		}
+		oi, ok1 := ot.Type().Underlying().(*types.Interface)
+		ni, ok2 := nt.Type().Underlying().(*types.Interface)
+		if !ok1 || !ok2 {
+			continue
+		}
+		have := map[string]bool{}
+		for i := 0; i < ni.NumMethods(); i++ {
+			have[ni.Method(i).Name()] = true
+		}
+		for i := 0; i < oi.NumMethods(); i++ {
+			m := oi.Method(i)
+			sym := name + "." + m.Name()
+			if m.Exported() && !have[m.Name()] && !mentioned[sym] {
+				out = append(out, extraChange{symbol: sym, incompatible: true, removal: true,
+					msg: "removed (it came from an embedded interface, which apidiff does not check)"})
 			}
 		}
 	}

@@ -47,6 +47,20 @@ type Package struct {
 	docs  *docIndex
 }
 
+// invalidFeatures lists API lines of p that mention an invalid type.
+func invalidFeatures(p *Package) []string {
+	var out []string
+	for _, f := range p.Features() {
+		if strings.Contains(f.Line, "invalid type") {
+			out = append(out, strings.TrimPrefix(f.Line, "pkg "+p.Path+", "))
+			if len(out) == 3 {
+				break
+			}
+		}
+	}
+	return out
+}
+
 // PatternError says that package patterns (api.packages) match nothing.
 type PatternError struct {
 	Dir      string
@@ -114,7 +128,7 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 	if err != nil {
 		return nil, fmt.Errorf("listing packages in %s: %w", dir, err)
 	}
-	l := &loader{fset: token.NewFileSet(), modPath: modPath, local: map[string]*localPkg{}, exports: map[string]string{}, imported: map[string]*types.Package{}}
+	l := &loader{fset: token.NewFileSet(), modPath: modPath, local: map[string]*localPkg{}, exports: map[string]string{}, depErrs: map[string]string{}, imported: map[string]*types.Package{}}
 	// A pattern that matches nothing comes back as a package without files
 	// and with an error: that is a configuration mistake, not a broken package.
 	var roots []*packages.Package
@@ -186,6 +200,9 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 		}
 		for _, p := range ext {
 			l.exports[p.PkgPath] = p.ExportFile
+			if p.ExportFile == "" && len(p.Errors) > 0 {
+				l.depErrs[p.PkgPath] = p.Errors[0].Msg
+			}
 		}
 	}
 
@@ -214,18 +231,23 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 			continue
 		}
 		lp := l.local[p.ID]
-		if len(lp.errs) > 0 || lp.types == nil {
-			msgs := lp.errs
-			if len(msgs) == 0 {
-				msgs = []string{"no type information"}
+		errs := lp.errs
+		if lp.types != nil {
+			pkg := &Package{Path: p.PkgPath, Rel: rel, Types: lp.types, Fset: l.fset, Files: lp.files}
+			m.Packages[rel] = pkg
+			if inv := invalidFeatures(pkg); len(inv) > 0 && len(errs) == 0 {
+				errs = append(errs, fmt.Sprintf("its API refers to types that could not be resolved (cgo, or a missing dependency): %s", strings.Join(inv, "; ")))
 			}
-			if len(msgs) > 3 {
-				msgs = append(msgs[:3:3], fmt.Sprintf("and %d more", len(msgs)-3))
-			}
-			m.Broken[rel] = strings.Join(msgs, "; ")
-			continue
 		}
-		m.Packages[rel] = &Package{Path: p.PkgPath, Rel: rel, Types: lp.types, Fset: l.fset, Files: lp.files}
+		if len(errs) > 0 || lp.types == nil {
+			if len(errs) == 0 {
+				errs = []string{"no type information"}
+			}
+			if len(errs) > 3 {
+				errs = append(errs[:3:3], fmt.Sprintf("and %d more", len(errs)-3))
+			}
+			m.Broken[rel] = strings.Join(errs, "; ")
+		}
 	}
 	if len(m.Packages) == 0 && len(m.Broken) == 0 {
 		for _, p := range roots {
@@ -233,6 +255,7 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 				return nil, fmt.Errorf("loading packages in %s: %v", dir, e)
 			}
 		}
+		return nil, &PatternError{Dir: dir, Patterns: patterns, Msgs: []string{"no public package of module " + modPath + " among them"}}
 	}
 	return m, nil
 }
@@ -290,6 +313,7 @@ type loader struct {
 
 	exportMu sync.Mutex
 	exports  map[string]string         // package path → export data file
+	depErrs  map[string]string         // package path → why it has no export data
 	imported map[string]*types.Package // shared view for gcexportdata
 }
 
@@ -398,6 +422,12 @@ func (l *loader) importFor(lp *localPkg, path string) (*types.Package, error) {
 	}
 	file := l.exports[imp.PkgPath]
 	if file == "" {
+		if why := l.depErrs[imp.PkgPath]; why != "" {
+			return nil, fmt.Errorf("dependency %s: %s", imp.PkgPath, why)
+		}
+		for _, e := range imp.Errors {
+			return nil, fmt.Errorf("dependency %s: %s", imp.PkgPath, e.Msg)
+		}
 		return nil, fmt.Errorf("no export data for %s (does it build?)", imp.PkgPath)
 	}
 	f, err := os.Open(file)

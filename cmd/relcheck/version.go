@@ -77,7 +77,11 @@ version.`,
 				fmt.Fprintln(s.out, out.Next)
 			}
 			if outcome != nil {
-				fmt.Fprintf(s.err, "relcheck: %s is not releasable as is: %s\n", orDash(out.Next), checkSummaries(rep))
+				if out.Next == "" {
+					fmt.Fprintf(s.err, "relcheck: no release is possible as is: %s (%s)\n", strings.Join(out.Reasons, "; "), checkSummaries(rep))
+				} else {
+					fmt.Fprintf(s.err, "relcheck: %s is not releasable as is: %s\n", out.Next, checkSummaries(rep))
+				}
 				return outcome
 			}
 			if out.Next == "" {
@@ -93,13 +97,6 @@ version.`,
 	next.Flags().StringVar(&o.channel, "channel", "stable", "edge, beta or stable")
 	cmd.AddCommand(next)
 	return cmd
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func checkSummaries(rep *report.Report) string {
