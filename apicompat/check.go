@@ -144,8 +144,21 @@ func loadBase(ctx context.Context, opts Options, tmp string, patterns []string) 
 		return nil, err
 	}
 	modDir := filepath.Join(tmp, rel)
+	synthesized := false
 	if _, err := os.Stat(filepath.Join(modDir, "go.mod")); err != nil {
-		return nil, fmt.Errorf("no go.mod in %s at %s", rel, opts.Base)
+		// A release from before the module existed (or before go.mod):
+		// load it with the head's go.mod, as gorelease does.
+		if err := os.MkdirAll(modDir, 0o755); err != nil {
+			return nil, err
+		}
+		for _, f := range []string{"go.mod", "go.sum"} {
+			if data, err := os.ReadFile(filepath.Join(opts.ModDir, f)); err == nil {
+				if err := os.WriteFile(filepath.Join(modDir, f), data, 0o644); err != nil {
+					return nil, err
+				}
+			}
+		}
+		synthesized = true
 	}
 	if err := fixReplaces(modDir, tmp, opts.ModDir); err != nil {
 		return nil, err
@@ -156,7 +169,11 @@ func loadBase(ctx context.Context, opts Options, tmp string, patterns []string) 
 	if _, err := os.Stat(filepath.Join(modDir, "vendor", "modules.txt")); err == nil {
 		mode = "-mod=vendor"
 	}
-	return loadModule(ctx, modDir, tmp, patterns, []string{mode})
+	m, err := loadModule(ctx, modDir, tmp, patterns, []string{mode})
+	if m != nil {
+		m.Synthesized = synthesized
+	}
+	return m, err
 }
 
 // item is a finding with what the version policy needs to know about it.
@@ -242,6 +259,9 @@ func (c *comparison) run(ctx context.Context) (*Result, error) {
 	hist := &History{Repo: c.opts.Repo, Tags: c.opts.Tags}
 	if rel, err := filepath.Rel(c.opts.Root, c.opts.ModDir); err == nil && rel != "." {
 		hist.ModDir = filepath.ToSlash(rel)
+	}
+	if c.base != nil && c.base.Synthesized {
+		c.notes = append(c.notes, fmt.Sprintf("%s has no go.mod; it was loaded with the go.mod of the working tree", c.opts.Base))
 	}
 	for _, rel := range sortedRels(c.base, c.head) {
 		c.comparePackage(ctx, rel, hist)
@@ -527,7 +547,7 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 		}
 	default:
 		f.Severity = report.SeverityError
-		f.Message = fmt.Sprintf("%s: %s; incompatible changes are not allowed at %s without a new major version path", what, msg, c.opts.Base)
+		f.Message = fmt.Sprintf("%s: %s; incompatible changes are not allowed at v%s without a new major version path", what, msg, c.opts.BaseVersion)
 		if removal {
 			f.Fix = fmt.Sprintf("restore %s and mark it // Deprecated: instead; remove it in the next major version (module path /v%d)", what, c.opts.BaseVersion.Major()+1)
 		} else {

@@ -35,6 +35,9 @@ type Module struct {
 	Packages map[string]*Package
 	// Broken lists packages that could not be loaded or type-checked, with why.
 	Broken map[string]string
+	// Synthesized is set when the tree had no go.mod and was loaded with
+	// another one (the head's).
+	Synthesized bool
 }
 
 // Package is one public package of a module.

@@ -4,7 +4,6 @@
 package gitx
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -57,10 +55,18 @@ func (r *Repo) Git(ctx context.Context, args ...string) (string, error) {
 }
 
 func run(ctx context.Context, dir string, stdout io.Writer, args ...string) (string, error) {
+	return runWith(ctx, dir, nil, stdout, args...)
+}
+
+func runEnv(ctx context.Context, dir string, env []string, args ...string) (string, error) {
+	return runWith(ctx, dir, env, nil, args...)
+}
+
+func runWith(ctx context.Context, dir string, env []string, stdout io.Writer, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	// Never let a user's pager, editor or locale change what we parse.
-	cmd.Env = append(os.Environ(), "GIT_PAGER=cat", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	cmd.Env = append(append(os.Environ(), "GIT_PAGER=cat", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C"), env...)
 	var out, errb bytes.Buffer
 	if stdout != nil {
 		cmd.Stdout = stdout
@@ -164,75 +170,26 @@ func (r *Repo) ResolveCommit(ctx context.Context, ref string) (string, error) {
 	return strings.TrimSpace(out), nil
 }
 
-// Archive writes the tree of ref into dest (which must exist), using
-// `git archive`, so neither the working tree nor the index is touched.
-// Only files under subdir (relative to the repository root) are extracted when
-// subdir is not empty.
+// Archive writes the tree of ref into dest (which must exist) through a
+// temporary index, so neither the working tree nor the real index is touched.
+// Unlike `git archive`, it keeps files marked export-ignore and leaves
+// export-subst placeholders alone: the tree is the commit's, byte for byte.
 func (r *Repo) Archive(ctx context.Context, ref, dest string) error {
-	pr, pw := io.Pipe()
-	errc := make(chan error, 1)
-	go func() {
-		_, err := run(ctx, r.Root, pw, "archive", "--format=tar", ref)
-		pw.CloseWithError(err)
-		errc <- err
-	}()
-	extractErr := extract(pr, dest)
-	if extractErr == nil {
-		// tar stops at its end marker; let git write its padding.
-		_, _ = io.Copy(io.Discard, pr)
+	tmp, err := os.MkdirTemp("", "relcheck-index-")
+	if err != nil {
+		return err
 	}
-	pr.CloseWithError(io.ErrClosedPipe)
-	gitErr := <-errc
-	if gitErr != nil {
-		return gitErr
+	defer os.RemoveAll(tmp)
+	env := []string{"GIT_INDEX_FILE=" + filepath.Join(tmp, "index")}
+	if _, err := runEnv(ctx, r.Root, env, "read-tree", ref+"^{tree}"); err != nil {
+		return err
 	}
-	return extractErr
-}
-
-func extract(r io.Reader, dest string) error {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading archive: %w", err)
-		}
-		name := path.Clean(h.Name)
-		if name == "." || strings.HasPrefix(name, "../") || path.IsAbs(name) {
-			continue
-		}
-		target := filepath.Join(dest, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(target, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, os.FileMode(h.Mode)&0o777|0o600)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
-				return err
-			}
-			if err := os.Symlink(h.Linkname, target); err != nil {
-				return err
-			}
-		}
+	abs, err := filepath.Abs(dest)
+	if err != nil {
+		return err
 	}
+	_, err = runEnv(ctx, r.Root, env, "checkout-index", "--all", "--force", "--prefix="+abs+string(filepath.Separator))
+	return err
 }
 
 // ReadFile returns the contents of a file at ref (path relative to the root).

@@ -29,6 +29,9 @@ func testRepo(t *testing.T) *Repo {
 	os.MkdirAll(filepath.Join(dir, "sub", "deep"), 0o755)
 	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a"), 0o644)
 	os.WriteFile(filepath.Join(dir, "sub", "deep", "b.sh"), []byte("#!/bin/sh\n"), 0o755)
+	// export-ignore and export-subst must not change the materialised tree.
+	os.WriteFile(filepath.Join(dir, ".gitattributes"), []byte("sub/deep export-ignore\na.txt export-subst\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("$Format:%H$"), 0o644)
 	run("add", "-A")
 	run("commit", "-qm", "one")
 	for _, tag := range []string{"v1.9.0", "v1.10.0", "v1.10.1-rc.1", "v2", "1.11.0", "sub/v0.3.0"} {
@@ -81,6 +84,12 @@ func TestArchive(t *testing.T) {
 	}
 	if st.Mode()&0o100 == 0 {
 		t.Errorf("executable bit lost: %v", st.Mode())
+	}
+	if a, _ := os.ReadFile(filepath.Join(dest, "a.txt")); string(a) != "$Format:%H$" {
+		t.Errorf("a.txt = %q: export-subst applied", a)
+	}
+	if st, _ := r.Git(context.Background(), "status", "--porcelain"); st != "" {
+		t.Errorf("the working tree or index changed:\n%s", st)
 	}
 	if err := r.Archive(context.Background(), "nope", t.TempDir()); err == nil {
 		t.Error("archive of an unknown ref succeeded")

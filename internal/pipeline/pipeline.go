@@ -9,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
 
 	"github.com/relcheck/relcheck/apicompat"
 	"github.com/relcheck/relcheck/internal/config"
@@ -54,6 +57,8 @@ type Env struct {
 	Now         time.Time
 	// BaseNote explains a surprising base decision (shown in the version reasons).
 	BaseNote string
+	// pathMajor is N of a /vN module path suffix, 0 without one.
+	pathMajor int
 }
 
 // Resolve opens the repository, loads the configuration and finds the base.
@@ -83,8 +88,22 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 	if env.Now.IsZero() {
 		env.Now = time.Now()
 	}
+	if data, err := os.ReadFile(filepath.Join(abs, "go.mod")); err == nil {
+		if _, pathMajor, ok := module.SplitPathVersion(modfile.ModulePath(data)); ok && pathMajor != "" {
+			fmt.Sscanf(strings.TrimLeft(pathMajor, "/."), "v%d", &env.pathMajor)
+		}
+	}
 	if rel, err := filepath.Rel(repo.Root, abs); err == nil && rel != "." {
-		env.TagPrefix = filepath.ToSlash(rel) + "/"
+		rel = filepath.ToSlash(rel)
+		// A major version subdirectory (sub/v2 holding module .../v2) is
+		// tagged like its parent directory: sub/v2.x.y, as the go command
+		// expects.
+		if env.pathMajor >= 2 && path.Base(rel) == fmt.Sprintf("v%d", env.pathMajor) {
+			rel = path.Dir(rel)
+		}
+		if rel != "." {
+			env.TagPrefix = rel + "/"
+		}
 	}
 
 	cfgPath, optional := opts.ConfigFile, false
@@ -110,6 +129,25 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 	return env, nil
 }
 
+// releaseTags returns the release tags of this module reachable from rev:
+// with the module's tag prefix, and of the major versions its path allows
+// (v0 and v1 without a /vN suffix, vN with one; v2+ tags on a path without
+// a suffix are +incompatible and never a base).
+func (env *Env) releaseTags(ctx context.Context, rev string) ([]gitx.Tag, error) {
+	tags, err := env.Repo.ReleaseTags(ctx, env.TagPrefix, rev)
+	if err != nil {
+		return nil, err
+	}
+	kept := tags[:0]
+	for _, t := range tags {
+		if env.pathMajor >= 2 && t.Version.Major() == uint64(env.pathMajor) ||
+			env.pathMajor < 2 && t.Version.Major() <= 1 {
+			kept = append(kept, t)
+		}
+	}
+	return kept, nil
+}
+
 func (env *Env) resolveBase(ctx context.Context, base string) error {
 	if !env.Repo.HasHead(ctx) {
 		if base != "" {
@@ -118,7 +156,7 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 		return nil
 	}
 	if base == "" {
-		tags, err := env.Repo.ReleaseTags(ctx, env.TagPrefix, "HEAD")
+		tags, err := env.releaseTags(ctx, "HEAD")
 		if err != nil {
 			return err
 		}
@@ -143,10 +181,10 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 	}
 	env.Base = base
 	name := strings.TrimPrefix(base, "refs/tags/")
-	if v, ok := gitx.ParseRelease(strings.TrimPrefix(name, env.TagPrefix)); ok {
+	if v, ok := gitx.ParseRelease(strings.TrimPrefix(name, env.TagPrefix)); ok && strings.HasPrefix(name, env.TagPrefix) {
 		env.BaseVersion = v
 	}
-	tags, err := env.Repo.ReleaseTags(ctx, env.TagPrefix, commit)
+	tags, err := env.releaseTags(ctx, commit)
 	if err != nil {
 		return err
 	}
@@ -158,6 +196,12 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 			}
 		}
 		tags = kept
+	} else if len(tags) > 0 {
+		// A branch or commit as base (a pull request's target): the
+		// version policy is that of the newest release it contains.
+		last := tags[len(tags)-1]
+		env.BaseVersion = last.Version
+		env.BaseNote = fmt.Sprintf("base %s is not a release tag: version policy and next version follow %s, the newest release it contains", base, last.Name)
 	}
 	env.Tags = tags
 	return nil
@@ -269,6 +313,19 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 		rep.Checks = append(rep.Checks, chk)
 		if ver != nil {
 			rep.Version = ver
+		}
+	}
+	if len(names) == 0 {
+		ran := false
+		var why []string
+		for _, c := range rep.Checks {
+			if c.Status != report.StatusSkip {
+				ran = true
+			}
+			why = append(why, c.Name+": "+c.Summary)
+		}
+		if !ran {
+			return nil, inputErrorf("nothing to check in %s (%s): point --repo (the Action's working-directory) at the project", displayRepo(env), strings.Join(why, "; "))
 		}
 	}
 	rep.Settle()
