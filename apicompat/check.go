@@ -340,7 +340,7 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 		return
 	}
 	if newP != nil {
-		newP.docs = newDocIndex(newP.Files)
+		newDocIndexOnce(newP)
 		c.deprecationHints(oldP, newP)
 	}
 	if c.base == nil {
@@ -352,7 +352,7 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 		c.notes = append(c.notes, fmt.Sprintf("new package %s", newP.Path))
 		return
 	case oldP != nil && newP == nil:
-		oldP.docs = newDocIndex(oldP.Files)
+		newDocIndexOnce(oldP)
 		var pos token.Pos
 		if len(oldP.Files) > 0 {
 			pos = oldP.Files[0].Name.Pos()
@@ -360,7 +360,7 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 		c.change(ctx, hist, rel, oldP, newP, "", "package removed", true, true, pos, exp)
 		return
 	}
-	oldP.docs = newDocIndex(oldP.Files)
+	newDocIndexOnce(oldP)
 
 	changes := apidiff.Changes(oldP.Types, newP.Types).Changes
 	// What apidiff says something about, by symbol ("T.M") and by top-level

@@ -32,6 +32,13 @@ func (f Feature) String() string {
 // headers ("type T struct") are features too, so that the file shows every
 // type.
 func (p *Package) Features() []Feature {
+	if p.features == nil {
+		p.features = p.computeFeatures()
+	}
+	return p.features
+}
+
+func (p *Package) computeFeatures() []Feature {
 	if p.docs == nil {
 		p.docs = newDocIndex(p.Files)
 	}

@@ -48,6 +48,8 @@ type Package struct {
 	Fset  *token.FileSet
 	Files []*ast.File
 	docs  *docIndex
+
+	features []Feature // computed once by Features
 }
 
 // invalidFeatures lists API lines of p that mention an invalid type.
