@@ -177,7 +177,7 @@ for spec in "${ALL_PAIRS[@]}"; do
 			cp "$j" "$OUT/$PAIR-relcheck-$run.json"
 			n=$(jq '[.checks[]?.findings[]?] | length' "$j")
 			verdict="$(jq -r '.status // "?"' "$j") ($n findings, bump $(jq -r '.version.bump // "-"' "$j"))"
-			sugg=$(jq -r '.version.next // "-"' "$j")
+			sugg=$(jq -r 'if (.version.next // "") == "" then "none (" + (.version.bump // "-") + ")" else .version.next end' "$j")
 		else
 			verdict="no JSON output"; sugg=-
 		fi
