@@ -37,6 +37,7 @@ const (
 	RuleDeprecationHint     = "api/deprecation-hint"
 	RulePackageBroken       = "api/package-broken"
 	RuleSuppressionExpired  = "api/suppression-expired"
+	RuleTagVersion          = "api/tag-version"
 )
 
 // Options are the inputs of Check.
@@ -62,6 +63,9 @@ type Options struct {
 	ConfigFile string
 	// Now is the current time (for deprecation days and dated suppressions).
 	Now time.Time
+	// Tagged is the release tag on HEAD, when HEAD is a release commit: the
+	// tag must be a version the changes since Base allow.
+	Tagged *gitx.Tag
 }
 
 // Result is what the API gate decided.
@@ -270,6 +274,7 @@ func (c *comparison) run(ctx context.Context) (*Result, error) {
 	res := &Result{Head: c.head}
 	res.Version = c.version()
 	c.applySuppressions(&res.Version)
+	c.checkTag(&res.Version)
 
 	chk := &report.Check{Name: "api", Metrics: c.metrics()}
 	chk.Findings = []report.Finding{}
@@ -922,4 +927,45 @@ func errorLocation(root, errs string) *report.Location {
 	}
 	line, _ := strconv.Atoi(m[2])
 	return &report.Location{File: filepath.ToSlash(rel), Line: line}
+}
+
+// checkTag checks the release tag on HEAD against the version the changes
+// allow: it must not be lower than the next version (a patch tag on new API,
+// a minor tag on a break).
+func (c *comparison) checkTag(v *report.Version) {
+	t := c.opts.Tagged
+	if t == nil {
+		return
+	}
+	loc := &report.Location{File: "go.mod", Line: 1}
+	if rel, err := filepath.Rel(c.opts.Root, filepath.Join(c.opts.ModDir, "go.mod")); err == nil {
+		loc.File = filepath.ToSlash(rel)
+	}
+	switch {
+	case v.Next == "":
+		c.add(&item{f: report.Finding{
+			Rule: RuleTagVersion, Severity: report.SeverityError, Location: loc,
+			Message: fmt.Sprintf("HEAD is tagged %s, but no version under %s allows the changes since %s", t.Name, c.head.Path, orNone(c.opts.Base)),
+			Fix:     "delete the tag, fix the findings above, and tag again",
+		}})
+	default:
+		next, err := semver.NewVersion(v.Next)
+		if err == nil && t.Version.LessThan(next) {
+			c.add(&item{f: report.Finding{
+				Rule: RuleTagVersion, Severity: report.SeverityError, Location: loc,
+				Message: fmt.Sprintf("HEAD is tagged %s, but the changes since %s need at least %s (%s)", t.Name, orNone(c.opts.Base), v.Next, v.Bump),
+				Fix:     fmt.Sprintf("tag %s instead (git tag -d %s && git tag %s)", v.Next, t.Name, v.Next),
+			}})
+		} else {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("HEAD is tagged %s, which the changes since %s allow", t.Name, orNone(c.opts.Base)))
+			v.Next = "v" + t.Version.String()
+		}
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "the first release"
+	}
+	return s
 }

@@ -90,6 +90,19 @@ func (r *Repo) HasHead(ctx context.Context) bool {
 	return err == nil
 }
 
+// IsShallow reports whether the repository is a shallow clone (whose tags
+// and history may be missing).
+func (r *Repo) IsShallow(ctx context.Context) bool {
+	out, err := r.Git(ctx, "rev-parse", "--is-shallow-repository")
+	return err == nil && strings.TrimSpace(out) == "true"
+}
+
+// IsClean reports whether tracked files have no uncommitted changes.
+func (r *Repo) IsClean(ctx context.Context) bool {
+	st, err := r.Git(ctx, "status", "--porcelain", "--untracked-files=no")
+	return err == nil && strings.TrimSpace(st) == ""
+}
+
 // Describe returns the short hash of HEAD, with "-dirty" when the working tree
 // has uncommitted changes to tracked files, or "worktree" without any commit.
 func (r *Repo) Describe(ctx context.Context) string {

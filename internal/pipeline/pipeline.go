@@ -57,6 +57,9 @@ type Env struct {
 	Now         time.Time
 	// BaseNote explains a surprising base decision (shown in the version reasons).
 	BaseNote string
+	// Tagged is the release tag on HEAD when HEAD is a clean release commit;
+	// the base is then the release before it.
+	Tagged *gitx.Tag
 	// pathMajor is N of a /vN module path suffix, 0 without one.
 	pathMajor int
 }
@@ -160,6 +163,17 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 		if err != nil {
 			return err
 		}
+		if len(tags) == 0 && env.Repo.IsShallow(ctx) {
+			return inputErrorf("%s is a shallow clone without release tags, so the last release cannot be found: fetch the full history and tags (actions/checkout with fetch-depth: 0, or git fetch --unshallow --tags), or pass --base", env.Display)
+		}
+		if n := len(tags); n > 0 && env.Repo.IsClean(ctx) {
+			// HEAD is the release commit itself (a tag push): check the
+			// tagged version against the release before it.
+			if head, err := env.Repo.ResolveCommit(ctx, "HEAD"); err == nil && tags[n-1].Commit == head {
+				env.Tagged = &tags[n-1]
+				tags = tags[:n-1]
+			}
+		}
 		if len(tags) == 0 {
 			if env.TagPrefix != "" {
 				// A module in a subdirectory is versioned by tags with the
@@ -245,6 +259,7 @@ func apiGate() Gate {
 				Repo: env.Repo, Root: env.Root, ModDir: env.Dir,
 				Base: env.Base, BaseVersion: env.BaseVersion, Tags: env.Tags,
 				Config: env.Config.API, ConfigFile: env.ConfigFile, Now: env.Now,
+				Tagged: env.Tagged,
 			})
 			var pe *apicompat.PatternError
 			if errors.As(err, &pe) {
