@@ -97,9 +97,10 @@ func (r *Repo) IsShallow(ctx context.Context) bool {
 	return err == nil && strings.TrimSpace(out) == "true"
 }
 
-// IsClean reports whether tracked files have no uncommitted changes.
+// IsClean reports whether the working tree is exactly HEAD: no changes to
+// tracked files and no untracked files that are not ignored.
 func (r *Repo) IsClean(ctx context.Context) bool {
-	st, err := r.Git(ctx, "status", "--porcelain", "--untracked-files=no")
+	st, err := r.Git(ctx, "status", "--porcelain")
 	return err == nil && strings.TrimSpace(st) == ""
 }
 
