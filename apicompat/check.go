@@ -448,6 +448,37 @@ func (c *comparison) extraItem(rel string, oldP, newP *Package, g extraChange, e
 	c.change(context.Background(), nil, rel, oldP, newP, g.symbol, g.msg, g.incompatible, g.removal, pos, exp, side)
 }
 
+// removalLocation anchors a removed symbol in the working tree, where
+// annotations are shown: at the type it belonged to if that still exists, else
+// at the package clause of the package, else at go.mod. It also says where the
+// symbol stood at the base.
+func (c *comparison) removalLocation(oldP, newP *Package, sym string) (*report.Location, string) {
+	wasAt := ""
+	if oldP != nil {
+		if pos, p := c.position(oldP, nil, sym, true); p != nil {
+			if l := c.loc(c.base, pos, p); l != nil {
+				wasAt = fmt.Sprintf("%s:%d in %s", l.File, l.Line, c.opts.Base)
+			}
+		}
+	}
+	if newP != nil {
+		newDocIndexOnce(newP)
+		if i := strings.IndexByte(sym, '.'); i >= 0 {
+			if e, ok := newP.docs.docs[sym[:i]]; ok {
+				return c.loc(c.head, e.pos, newP), wasAt
+			}
+		}
+		if len(newP.Files) > 0 {
+			return c.loc(c.head, newP.Files[0].Name.Pos(), newP), wasAt
+		}
+	}
+	file := "go.mod"
+	if rel, err := filepath.Rel(c.opts.Root, filepath.Join(c.opts.ModDir, "go.mod")); err == nil {
+		file = filepath.ToSlash(rel)
+	}
+	return &report.Location{File: file, Line: 1}, wasAt
+}
+
 // position finds where a symbol stands: at head, or at base for removals.
 func (c *comparison) position(oldP, newP *Package, sym string, removal bool) (token.Pos, *Package) {
 	if !removal && newP != nil {
@@ -499,9 +530,13 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 		at = where[0]
 	}
 	var loc *report.Location
-	if at == oldP && c.base != nil {
+	wasAt := ""
+	switch {
+	case removal:
+		loc, wasAt = c.removalLocation(oldP, newP, sym)
+	case at == oldP && c.base != nil:
 		loc = c.loc(c.base, pos, at)
-	} else {
+	default:
 		loc = c.loc(c.head, pos, at)
 	}
 	it := &item{incompatible: true, experimental: exp, f: report.Finding{
@@ -509,6 +544,11 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 	}}
 	c.add(it)
 	f := &it.f
+	defer func() {
+		if wasAt != "" {
+			f.Message += " (it was at " + wasAt + ")"
+		}
+	}()
 	switch {
 	case exp:
 		f.Severity = report.SeverityNote
