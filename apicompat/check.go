@@ -331,7 +331,7 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 			Rule: RulePackageBroken, Severity: report.SeverityWarning,
 			Message:  msg,
 			Symbol:   c.pkgDisplay(rel),
-			Location: errorLocation(m.Root, m.Broken[rel]),
+			Location: errorLocation(m.Root, m.Dir, m.Broken[rel]),
 			Fix:      "make the package build (go build ./...) so its API can be checked",
 		}})
 		if m == c.base && m.Packages[rel] == nil {
@@ -952,16 +952,21 @@ func stringConstValueChange(oldP, newP *types.Package, sym, msg string) bool {
 		types.TypeString(oc.Type(), qualifier) == types.TypeString(nc.Type(), qualifier)
 }
 
-var errPos = regexp.MustCompile(`^(/[^:]+\.go):(\d+)(?::\d+)?: `)
+var errPos = regexp.MustCompile(`^([^:;]+\.go):(\d+)(?::\d+)?: `)
 
 // errorLocation extracts the file and line of the first error of a package
-// that does not type-check ("/abs/file.go:12:3: message; ..."), relative to root.
-func errorLocation(root, errs string) *report.Location {
+// that does not type-check ("file.go:12:3: message; ..."; absolute, or
+// relative to the module directory dir), relative to root.
+func errorLocation(root, dir, errs string) *report.Location {
 	m := errPos.FindStringSubmatch(errs)
 	if m == nil {
 		return nil
 	}
-	rel, err := filepath.Rel(root, m[1])
+	file := m[1]
+	if !filepath.IsAbs(file) {
+		file = filepath.Join(dir, file)
+	}
+	rel, err := filepath.Rel(root, file)
 	if err != nil || strings.HasPrefix(rel, "..") {
 		return nil
 	}

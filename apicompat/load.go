@@ -237,7 +237,7 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 		}
 		lp := l.local[p.ID]
 		errs := lp.errs
-		if lp.types != nil {
+		if lp.types != nil && !lp.syntaxErr {
 			pkg := &Package{Path: p.PkgPath, Rel: rel, Types: lp.types, Fset: l.fset, Files: lp.files}
 			m.Packages[rel] = pkg
 			if inv := invalidFeatures(pkg); len(inv) > 0 && len(errs) == 0 {
@@ -331,6 +331,9 @@ type localPkg struct {
 	types *types.Package
 	files []*ast.File
 	errs  []string
+	// syntaxErr is set when a file did not parse: the package's API is
+	// then unknown, not smaller.
+	syntaxErr bool
 }
 
 func (l *loader) isLocal(p *packages.Package) bool {
@@ -354,9 +357,6 @@ func (l *loader) check(ctx context.Context, lp *localPkg, sem chan struct{}) {
 		sem <- struct{}{}
 		defer func() { <-sem }()
 		own := l.isLocal(lp.pkg)
-		for _, e := range lp.pkg.Errors {
-			lp.errs = append(lp.errs, e.Error())
-		}
 		for _, name := range lp.pkg.GoFiles {
 			mode := parser.SkipObjectResolution
 			if own {
@@ -365,9 +365,18 @@ func (l *loader) check(ctx context.Context, lp *localPkg, sem chan struct{}) {
 			f, err := parser.ParseFile(l.fset, name, nil, mode)
 			if err != nil {
 				lp.errs = append(lp.errs, err.Error())
+				// Declarations after a syntax error are lost: the API
+				// cannot be told from what is left.
+				lp.syntaxErr = true
 			}
 			if f != nil {
 				lp.files = append(lp.files, f)
+			}
+		}
+		if !lp.syntaxErr {
+			// go list's own errors repeat syntax errors; keep the others.
+			for _, e := range lp.pkg.Errors {
+				lp.errs = append(lp.errs, e.Error())
 			}
 		}
 		conf := types.Config{
