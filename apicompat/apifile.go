@@ -103,10 +103,10 @@ func (c *comparison) reportFile() {
 		d := diffs[sym]
 		var b strings.Builder
 		for _, l := range d.removed {
-			b.WriteString(" - " + l.Text)
+			b.WriteString("\n- " + l.Text)
 		}
 		for _, f := range d.added {
-			b.WriteString(" + " + f.String())
+			b.WriteString("\n+ " + f.String())
 		}
 		var msg string
 		switch {

@@ -595,6 +595,8 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 		f.Message = fmt.Sprintf("%s: %s; incompatible changes are not allowed at v%s without a new major version path", what, msg, c.opts.BaseVersion)
 		if removal {
 			f.Fix = fmt.Sprintf("restore %s and mark it // Deprecated: instead; remove it in the next major version (module path /v%d)", what, c.opts.BaseVersion.Major()+1)
+		} else if msg == "added" {
+			f.Fix = "a method added to an interface breaks every implementation outside the package: define a new interface (embedding the old one) and check for it with a type assertion"
 		} else {
 			f.Fix = fmt.Sprintf("keep the old form and add the new one beside it, or release a new major version with module path /v%d", c.opts.BaseVersion.Major()+1)
 		}
@@ -653,12 +655,14 @@ func (c *comparison) version() report.Version {
 	v := report.Version{}
 	// A suppressed or experimental incompatible change is still a change:
 	// it cannot ask for a new major version, but it is at least a minor one.
-	var breaking, added int
+	var breaking, added, tolerated int
 	for _, it := range c.items {
 		switch {
 		case it.incompatible && !it.experimental && it.f.Suppressed == "":
 			breaking++
-		case it.incompatible, it.compatible:
+		case it.incompatible:
+			tolerated++
+		case it.compatible:
 			added++
 		}
 	}
@@ -691,9 +695,14 @@ func (c *comparison) version() report.Version {
 		v.Bump = "major"
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d incompatible change(s): no release is possible under %s; v%d.0.0 needs module path %s/v%d",
 			breaking, c.head.Path, bv.Major()+1, strings.TrimSuffix(c.head.Path, fmt.Sprintf("/v%d", bv.Major())), bv.Major()+1))
-	case added > 0:
+	case added > 0 || tolerated > 0:
 		v.Bump = "minor"
-		v.Reasons = append(v.Reasons, fmt.Sprintf("%d compatible addition(s)", added))
+		if added > 0 {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d compatible change(s)", added))
+		}
+		if tolerated > 0 {
+			v.Reasons = append(v.Reasons, fmt.Sprintf("%d incompatible change(s) suppressed or in experimental packages", tolerated))
+		}
 	default:
 		v.Bump = "patch"
 		v.Reasons = append(v.Reasons, "no API change")
@@ -911,20 +920,14 @@ func (c *comparison) summary(chk *report.Check) string {
 	default:
 		parts = append(parts, fmt.Sprintf("%d compatible changes", added))
 	}
-	e, w, _ := chk.Counts()
 	if incompatible == 0 && added == 0 {
 		if c.base == nil {
-			parts = append(parts, fmt.Sprintf("first release: %d packages, %d exported identifiers", len(c.head.Packages), chk.Metrics["exportedIdentifiers"]))
+			parts = append(parts, fmt.Sprintf("first release: %s, %s", plural(len(c.head.Packages), "package"), plural(chk.Metrics["exportedIdentifiers"].(int), "exported identifier")))
 		} else {
 			parts = append(parts, "no API change")
 		}
 	}
-	if e > 0 {
-		parts = append(parts, plural(e, "error"))
-	}
-	if w > 0 {
-		parts = append(parts, plural(w, "warning"))
-	}
+	// The renderers add the finding counts.
 	return strings.Join(parts, ", ")
 }
 

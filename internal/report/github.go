@@ -19,6 +19,11 @@ func renderGitHub(w io.Writer, r *Report) error {
 	b := bufio.NewWriter(w)
 	cs := checks(r)
 	for _, c := range cs {
+		if c.Status == StatusError {
+			// A gate that could not decide must show up in the pull
+			// request too, not only in the log.
+			fmt.Fprintf(b, "::error title=%s::%s\n", escapeProperty("relcheck "+c.Name+" could not decide"), escapeData(c.Summary))
+		}
 		for _, f := range c.Findings {
 			if f.Suppressed != "" {
 				continue

@@ -183,7 +183,7 @@ func position(f Finding) string {
 func versionLine(v *Version) string {
 	s := v.Next
 	if s == "" {
-		s = "(none)"
+		s = "none"
 	}
 	detail := v.Bump
 	if len(v.Reasons) > 0 {
