@@ -171,10 +171,27 @@ func gitRepo(t *testing.T, files map[string]string, tag string, head map[string]
 	return dir
 }
 
+// trackSources reads every tracked file, so that go test's result cache
+// knows these tests depend on them (the action builds relcheck from source in
+// a subprocess, which the cache does not see).
+func trackSources(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("git", "ls-files").Output()
+	if err != nil {
+		t.Skipf("not a git checkout: %v", err)
+	}
+	files := strings.Fields(string(out))
+	for _, f := range files {
+		os.ReadFile(f)
+	}
+	return files
+}
+
 func TestAction(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds relcheck the way the action does; skipped with -short")
 	}
+	trackSources(t)
 	for _, tool := range []string{"bash", "git", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed", tool)
@@ -207,6 +224,17 @@ func TestAction(t *testing.T) {
 		}
 		if !strings.Contains(out["(step summary)"], "api/incompatible") {
 			t.Errorf("step summary lacks the finding:\n%s", out["(step summary)"])
+		}
+	})
+
+	t.Run("sarif input", func(t *testing.T) {
+		sarif := filepath.Join(t.TempDir(), "relcheck.sarif")
+		out, log, code := runAction(t, ws, map[string]string{"working-directory": "lib", "sarif": sarif})
+		if code != 1 || out["status"] != "fail" {
+			t.Fatalf("exit %d, outputs %v\n%s", code, out, log)
+		}
+		if data, err := os.ReadFile(sarif); err != nil || !bytes.Contains(data, []byte(`"uri": "lib/lib.go"`)) {
+			t.Errorf("SARIF report: %v\n%s", err, data)
 		}
 	})
 
@@ -244,11 +272,7 @@ func TestActionInRunner(t *testing.T) {
 		"lib/lib.go": "package lib\n\nfunc Parse(s string) (int, error) { return len(s), nil }\n",
 	})
 	// The action must live inside the checkout for "uses: ./path".
-	files, err := exec.Command("git", "ls-files").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range strings.Fields(string(files)) {
+	for _, f := range trackSources(t) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			continue // deleted in the working tree

@@ -127,7 +127,8 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 		base, baseErr = &Module{Path: head.Path, Root: opts.Root, Packages: map[string]*Package{}, Broken: map[string]string{}}, nil
 	}
 	if baseErr != nil {
-		return nil, fmt.Errorf("loading the module at %s: %w", opts.Base, baseErr)
+		// Name files as they are in the repository, not in the scratch copy.
+		return nil, fmt.Errorf("loading the module at %s: %s", opts.Base, strings.ReplaceAll(baseErr.Error(), tmp+string(filepath.Separator), ""))
 	}
 
 	c := &comparison{opts: opts, head: head, base: base}

@@ -52,6 +52,16 @@ type Package struct {
 	features []Feature // computed once by Features
 }
 
+// tidyGoError keeps what the go command said from a go/packages error
+// ("err: exit status 1: stderr: go: ...").
+func tidyGoError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "stderr: "); i >= 0 {
+		msg = msg[i+len("stderr: "):]
+	}
+	return strings.TrimSpace(msg)
+}
+
 // invalidFeatures lists API lines of p that mention an invalid type.
 func invalidFeatures(p *Package) []string {
 	var out []string
@@ -131,7 +141,7 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 		Mode: packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps | packages.NeedModule,
 	}, patterns...)
 	if err != nil {
-		return nil, fmt.Errorf("listing packages in %s: %w", dir, err)
+		return nil, fmt.Errorf("listing packages: %s", tidyGoError(err))
 	}
 	l := &loader{fset: token.NewFileSet(), modPath: modPath, local: map[string]*localPkg{}, exports: map[string]string{}, depErrs: map[string]string{}, imported: map[string]*types.Package{}}
 	// A pattern that matches nothing comes back as a package without files
@@ -201,7 +211,7 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 			Mode: packages.NeedName | packages.NeedExportFile,
 		}, external...)
 		if err != nil {
-			return nil, fmt.Errorf("building dependencies of %s: %w", modPath, err)
+			return nil, fmt.Errorf("building dependencies of %s: %s", modPath, tidyGoError(err))
 		}
 		for _, p := range ext {
 			l.exports[p.PkgPath] = p.ExportFile

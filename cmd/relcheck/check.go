@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +26,7 @@ type checkOptions struct {
 	Format     report.Format
 	Output     string
 	JSONReport string
+	SARIF      string
 }
 
 func newCheckCmd(s *streams, runF func(*checkOptions) error) *cobra.Command {
@@ -35,7 +39,14 @@ func newCheckCmd(s *streams, runF func(*checkOptions) error) *cobra.Command {
 working tree, compared with the base: the highest vX.Y.Z tag reachable from
 HEAD, or --base.
 
-Gates: ` + fmt.Sprint(pipeline.GateNames()),
+Gates: ` + strings.Join(pipeline.GateNames(), ", ") + `.
+
+Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
+2 usage, configuration or input error, 3 a gate could not decide.
+
+In GitHub Actions, --format github writes annotations, appends a markdown
+summary to $GITHUB_STEP_SUMMARY, and (in any format) the step outputs
+status, next-version and report go to $GITHUB_OUTPUT.`,
 		ValidArgs: pipeline.GateNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := report.ParseFormat(format)
@@ -56,6 +67,7 @@ Gates: ` + fmt.Sprint(pipeline.GateNames()),
 	fl.StringVar(&format, "format", "text", "output format: text, json, github, markdown or sarif")
 	fl.StringVar(&o.Output, "output", "", "write the report to this file instead of standard output")
 	fl.StringVar(&o.JSONReport, "json-report", "", "also write the JSON report to this file")
+	fl.StringVar(&o.SARIF, "sarif", "", "also write a SARIF 2.1.0 report to this file (for GitHub code scanning)")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "json", "github", "markdown", "sarif"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -81,19 +93,42 @@ func runCheck(cmd *cobra.Command, o *checkOptions) error {
 		return err
 	}
 	if err := writeReport(o.streams, rep, o.Format, o.Output); err != nil {
+		return usageFlagError(cmd, "--output", err)
+	}
+	for _, extra := range []struct {
+		flag, path string
+		format     report.Format
+	}{{"--json-report", o.JSONReport, report.FormatJSON}, {"--sarif", o.SARIF, report.FormatSARIF}} {
+		if extra.path == "" {
+			continue
+		}
+		if err := writeFile(extra.path, rep, extra.format); err != nil {
+			return usageFlagError(cmd, extra.flag, err)
+		}
+	}
+	if err := writeStepOutputs(o.streams, rep, o.JSONReport); err != nil {
 		return err
 	}
-	if o.JSONReport != "" {
-		if err := writeFile(o.JSONReport, rep, report.FormatJSON); err != nil {
-			return err
+	outcome := rep.Outcome()
+	if o.Output != "" {
+		// The report went to a file: still say the verdict.
+		fmt.Fprintf(o.err, "relcheck: %s", strings.ToUpper(string(rep.Status)))
+		if rep.Version != nil && rep.Version.Next != "" {
+			fmt.Fprintf(o.err, ", next version %s", rep.Version.Next)
 		}
+		fmt.Fprintf(o.err, " (report in %s)\n", o.Output)
 	}
-	if o.Format == report.FormatGitHub {
-		if err := writeStepOutputs(o.streams, rep, o.JSONReport); err != nil {
-			return err
-		}
+	return outcome
+}
+
+// usageFlagError turns a failure to write where a flag points into a usage
+// error (exit 2) that names the flag.
+func usageFlagError(cmd *cobra.Command, flag string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return usagef(cmd, "%s: cannot write %s: %v", flag, pe.Path, pe.Err)
 	}
-	return rep.Outcome()
+	return err
 }
 
 // writeReport renders rep to the output file or standard output, and for the
@@ -154,7 +189,7 @@ func appendFile(path string, data []byte) error {
 }
 
 // writeStepOutputs appends the step outputs status, next-version and report
-// to $GITHUB_OUTPUT when running as a GitHub Actions step.
+// to $GITHUB_OUTPUT when running as a GitHub Actions step (in any format).
 func writeStepOutputs(s *streams, rep *report.Report, jsonReport string) error {
 	path := s.getenv("GITHUB_OUTPUT")
 	if path == "" {

@@ -21,8 +21,8 @@ func newDemoCmd(s *streams) *cobra.Command {
 		Short: "Run the gates on a bundled sample project (no setup, no network)",
 		Long: `Materialise a small sample Go library — three releases as git tags and a
 pending, uncommitted change — into a temporary directory, and run
-relcheck check and relcheck version next on it, showing what a maintainer
-would see in CI. The pending change breaks the deprecation policy on
+relcheck check on it (the report ends with the next version), showing what
+a maintainer would see in CI. The pending change breaks the deprecation policy on
 purpose; the demo itself exits 0 when it ran.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -27,7 +27,7 @@ func newInitCmd(s *streams) *cobra.Command {
 				return err
 			}
 			if err := os.WriteFile(path, []byte(config.Template), 0o644); err != nil {
-				return err
+				return usagef(cmd, "--repo: %v", err)
 			}
 			fmt.Fprintf(s.out, "wrote %s\n", path)
 			return nil

@@ -54,11 +54,12 @@ version.`,
 				return err
 			}
 			outcome := rep.Outcome()
-			v := rep.Version
-			if v == nil {
-				return fmt.Errorf("no gate derived a version (%s)", checkSummaries(rep))
+			out := report.Version{}
+			if rep.Version != nil {
+				out = *rep.Version
+			} else {
+				out.Reasons = append(out.Reasons, "no gate derived a version: "+checkSummaries(rep))
 			}
-			out := *v
 			if out.Next != "" {
 				ch, err := pipeline.ChannelVersion(ctx, env, out.Next, o.channel)
 				if err != nil {
@@ -75,6 +76,9 @@ version.`,
 				fmt.Fprintf(s.out, "%s\n", data)
 			} else if out.Next != "" {
 				fmt.Fprintln(s.out, out.Next)
+			}
+			if rep.Version == nil && outcome == nil {
+				return fmt.Errorf("no gate derived a version (%s)", checkSummaries(rep))
 			}
 			if outcome != nil {
 				if out.Next == "" {
