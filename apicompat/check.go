@@ -40,6 +40,12 @@ const (
 	RuleTagVersion          = "api/tag-version"
 )
 
+// Rules lists the rule ids of the API gate.
+var Rules = []string{
+	RuleIncompatible, RuleRemovedUndeprecated, RuleDeprecationWindow, RuleReportMismatch,
+	RuleDeprecationHint, RulePackageBroken, RuleSuppressionExpired, RuleTagVersion,
+}
+
 // Options are the inputs of Check.
 type Options struct {
 	// Repo is the git repository; nil for a directory outside git (then there

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -43,7 +44,11 @@ func newAPICmd(s *streams) *cobra.Command {
 			return nil, nil, "", err
 		}
 		for rel, why := range m.Broken {
-			fmt.Fprintf(s.err, "relcheck: warning: package %s left out, it does not type-check: %s\n", filepath.Join(m.Path, rel), why)
+			what := "listed as far as it is declared"
+			if m.Packages[rel] == nil {
+				what = "left out"
+			}
+			fmt.Fprintf(s.err, "relcheck: warning: package %s does not type-check (%s): %s\n", path.Join(m.Path, rel), what, why)
 		}
 		return m, cfg, dir, nil
 	}

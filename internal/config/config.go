@@ -205,6 +205,9 @@ func yamlError(name string, err error) error {
 
 func parseYAMLMsg(name, msg string) *Error {
 	msg = strings.TrimPrefix(msg, "yaml: ")
+	if strings.Contains(msg, "found character that cannot start any token") {
+		msg += " (tabs cannot indent YAML: use spaces)"
+	}
 	e := &Error{File: name, Msg: msg}
 	if strings.HasPrefix(msg, "line ") {
 		rest := msg[len("line "):]
@@ -362,6 +365,10 @@ func lineOf(root *yaml.Node, path string) int {
 	}
 	return 0
 }
+
+// Suggest returns the known name closest to s, if it is close enough to be
+// a typo; empty otherwise.
+func Suggest(s string, names []string) string { return suggest(s, names) }
 
 // suggest returns the known name closest to s, if it is close enough to be a typo.
 func suggest(s string, names []string) string {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -119,12 +120,18 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 	}
 	env.Config = cfg
 	env.ConfigFile = config.FileName
+	if !optional {
+		env.ConfigFile = cfgPath
+	}
 	if p, err := filepath.Abs(cfgPath); err == nil {
 		if rel, err := filepath.Rel(repo.Root, p); err == nil && !strings.HasPrefix(rel, "..") {
 			env.ConfigFile = filepath.ToSlash(rel)
 		}
 	}
 
+	if err := checkAPIConfig(env); err != nil {
+		return nil, err
+	}
 	env.Head = repo.Describe(ctx)
 	if err := env.resolveBase(ctx, opts.Base); err != nil {
 		return nil, err
@@ -218,6 +225,36 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 		env.BaseNote = fmt.Sprintf("base %s is not a release tag: version policy and next version follow %s, the newest release it contains", base, last.Name)
 	}
 	env.Tags = tags
+	return nil
+}
+
+// checkAPIConfig checks what only the api gate knows: its rule ids, fully
+// qualified symbols in suppressions, and a report file inside the project.
+func checkAPIConfig(env *Env) error {
+	api := env.Config.API
+	bad := func(line int, key, format string, args ...any) error {
+		return &config.Error{File: env.ConfigFile, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	for i, ig := range api.Ignore {
+		key := fmt.Sprintf("api.ignore[%d]", i)
+		if strings.HasPrefix(ig.Rule, "api/") && !slices.Contains(apicompat.Rules, ig.Rule) {
+			msg := fmt.Sprintf("unknown rule %q", ig.Rule)
+			if s := config.Suggest(ig.Rule, apicompat.Rules); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += " (api rules: " + strings.Join(apicompat.Rules, ", ") + ")"
+			}
+			return bad(ig.Line, key, "%s", msg)
+		}
+		if ig.Symbol != "" && !strings.Contains(ig.Symbol, ".") {
+			return bad(ig.Line, key, "symbol %q must be fully qualified, like example.com/lib.%s", ig.Symbol, ig.Symbol)
+		}
+	}
+	if r := api.Report; r != "" {
+		if filepath.IsAbs(r) || strings.HasPrefix(filepath.ToSlash(filepath.Clean(r)), "../") {
+			return bad(0, "api.report", "%q must be a path inside the project, relative to %s", r, env.Display)
+		}
+	}
 	return nil
 }
 
