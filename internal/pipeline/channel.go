@@ -42,7 +42,11 @@ func ChannelVersion(ctx context.Context, env *Env, next, channel string) (string
 		f := strings.Fields(out)
 		sec, _ := strconv.ParseInt(f[0], 10, 64)
 		ts := time.Unix(sec, 0).UTC().Format("20060102150405")
-		return fmt.Sprintf("v%d.%d.%d-0.%s.g%s", v.Major(), v.Minor(), v.Patch(), ts, f[1]), nil
+		ver := fmt.Sprintf("v%d.%d.%d-0.%s.g%s", v.Major(), v.Minor(), v.Patch(), ts, f[1])
+		if !env.Repo.IsClean(ctx) {
+			ver += ".dirty" // not the commit's content: never publish it as that commit
+		}
+		return ver, nil
 	}
 	return "", fmt.Errorf("unknown channel %q", channel)
 }
