@@ -228,11 +228,13 @@ func TestAction(t *testing.T) {
 	})
 
 	t.Run("sarif input", func(t *testing.T) {
-		sarif := filepath.Join(t.TempDir(), "relcheck.sarif")
-		out, log, code := runAction(t, ws, map[string]string{"working-directory": "lib", "sarif": sarif})
+		// Relative to the workspace, not to working-directory.
+		out, log, code := runAction(t, ws, map[string]string{"working-directory": "lib", "sarif": "relcheck.sarif"})
 		if code != 1 || out["status"] != "fail" {
 			t.Fatalf("exit %d, outputs %v\n%s", code, out, log)
 		}
+		sarif := filepath.Join(ws, "relcheck.sarif")
+		defer os.Remove(sarif)
 		if data, err := os.ReadFile(sarif); err != nil || !bytes.Contains(data, []byte(`"uri": "lib/lib.go"`)) {
 			t.Errorf("SARIF report: %v\n%s", err, data)
 		}

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -341,10 +342,7 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 			Location: errorLocation(m.Root, m.Dir, m.Broken[rel]),
 			Fix:      "make the package build (go build ./...) so its API can be checked",
 		}})
-		if m == c.base && m.Packages[rel] == nil {
-			c.undecided = append(c.undecided, c.pkgDisplay(rel))
-		}
-		if m == c.head && m.Packages[rel] == nil {
+		if m.Packages[rel] == nil && !slices.Contains(c.undecided, c.pkgDisplay(rel)) {
 			c.undecided = append(c.undecided, c.pkgDisplay(rel))
 		}
 	}
@@ -427,8 +425,15 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 				// name) cannot break a caller's build the way a changed
 				// numeric constant can (overflow, array bounds); apidiff and
 				// gorelease count it as a break on every release of grpc.
-				incompatible = false
-				msg += " (a string constant's value is not a compile-time contract)"
+				// It is not new API either: a patch release may carry it.
+				c.notes = append(c.notes, fmt.Sprintf("%s.%s: %s (a string constant's value is not a compile-time contract)", c.pkgDisplay(rel), n, msg))
+				continue
+			}
+			if strings.Contains(msg, "invalid type") && (c.head.Broken[rel] != "" || c.base.Broken[rel] != "") {
+				// A type error, not an API decision: the package-broken
+				// warning already says so.
+				c.notes = append(c.notes, fmt.Sprintf("%s.%s: %s (not judged: the package does not type-check)", c.pkgDisplay(rel), n, msg))
+				continue
 			}
 			pos, side := c.position(oldP, newP, n, removal)
 			c.change(ctx, hist, rel, oldP, newP, n, msg, incompatible, removal, pos, exp, side)
@@ -715,7 +720,11 @@ func (c *comparison) version() report.Version {
 		v.Reasons = append(v.Reasons, "no API change")
 	}
 	if len(c.undecided) > 0 {
-		v.Reasons = append(v.Reasons, fmt.Sprintf("not compared: %s (could not be loaded)", strings.Join(c.undecided, ", ")))
+		// The changes of a package that could not be loaded are unknown:
+		// no version can be promised.
+		v.Reasons = append(v.Reasons, fmt.Sprintf("not compared: %s (could not be loaded), so no version can be derived", strings.Join(c.undecided, ", ")))
+		v.Next = ""
+		return v
 	}
 	if bv != nil && v.Next == "" && v.Bump != "major" {
 		n := *bv
@@ -927,7 +936,9 @@ func (c *comparison) summary(chk *report.Check) string {
 	default:
 		parts = append(parts, fmt.Sprintf("%d compatible changes", added))
 	}
-	if incompatible == 0 && added == 0 {
+	if len(c.undecided) > 0 {
+		parts = append(parts, "not compared: "+strings.Join(c.undecided, ", "))
+	} else if incompatible == 0 && added == 0 {
 		if c.base == nil {
 			parts = append(parts, fmt.Sprintf("first release: %s, %s", plural(len(c.head.Packages), "package"), plural(chk.Metrics["exportedIdentifiers"].(int), "exported identifier")))
 		} else {
@@ -996,7 +1007,12 @@ func (c *comparison) checkTag(v *report.Version) {
 	if rel, err := filepath.Rel(c.opts.Root, filepath.Join(c.opts.ModDir, "go.mod")); err == nil {
 		loc.File = filepath.ToSlash(rel)
 	}
+	prefix := strings.TrimSuffix(t.Name, "v"+t.Version.String())
 	switch {
+	case c.opts.Base == "":
+		// A first release may start at any version of its major.
+		v.Reasons = append(v.Reasons, fmt.Sprintf("HEAD is tagged %s, the first release", t.Name))
+		v.Next = "v" + t.Version.String()
 	case v.Next == "":
 		c.add(&item{f: report.Finding{
 			Rule: RuleTagVersion, Severity: report.SeverityError, Location: loc,
@@ -1009,7 +1025,7 @@ func (c *comparison) checkTag(v *report.Version) {
 			c.add(&item{f: report.Finding{
 				Rule: RuleTagVersion, Severity: report.SeverityError, Location: loc,
 				Message: fmt.Sprintf("HEAD is tagged %s, but the changes since %s need at least %s (%s)", t.Name, orNone(c.opts.Base), v.Next, v.Bump),
-				Fix:     fmt.Sprintf("tag %s instead (git tag -d %s && git tag %s)", v.Next, t.Name, v.Next),
+				Fix:     fmt.Sprintf("tag %s%s instead (git tag -d %s && git tag %s%s)", prefix, v.Next, t.Name, prefix, v.Next),
 			}})
 		} else {
 			v.Reasons = append(v.Reasons, fmt.Sprintf("HEAD is tagged %s, which the changes since %s allow", t.Name, orNone(c.opts.Base)))

@@ -150,7 +150,7 @@ func TestClassify(t *testing.T) {
 			want: []string{"error api/incompatible: I.B: added"}, bump: "major"},
 		{name: "string constant value changed", base: "v1.0.0",
 			old: "const Version = \"1.45.0\"", new: "const Version = \"1.46.0\"",
-			bump: "minor"},
+			bump: "patch"},
 		{name: "numeric constant value changed", base: "v1.0.0",
 			old: "const Size = 8", new: "const Size = 16",
 			want: []string{"error api/incompatible: Size: value changed from 8 to 16"}, bump: "major"},

@@ -125,8 +125,12 @@ func runCheck(cmd *cobra.Command, o *checkOptions) error {
 // error (exit 2) that names the flag.
 func usageFlagError(cmd *cobra.Command, flag string, err error) error {
 	var pe *fs.PathError
-	if errors.As(err, &pe) {
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
 		return usagef(cmd, "%s: cannot write %s: %v", flag, pe.Path, pe.Err)
+	case errors.As(err, &le):
+		return usagef(cmd, "%s: cannot write %s: %v", flag, le.New, le.Err)
 	}
 	return err
 }
@@ -173,7 +177,11 @@ func writeFile(path string, rep *report.Report, f report.Format) error {
 	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
 
 func appendFile(path string, data []byte) error {

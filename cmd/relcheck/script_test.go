@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,6 +17,22 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"relcheck": func() {
 			os.Exit(Main(context.Background(), os.Args[1:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv}))
+		},
+		// relcheck-exit N ARGS... runs relcheck ARGS and succeeds only if it
+		// exits with exactly N, so scripts can assert the exit codes of
+		// DESIGN.md (testscript's exec only tells zero from non-zero).
+		"relcheck-exit": func() {
+			want, err := strconv.Atoi(os.Args[1])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "usage: relcheck-exit CODE ARGS...")
+				os.Exit(2)
+			}
+			got := Main(context.Background(), os.Args[2:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv})
+			if got != want {
+				fmt.Fprintf(os.Stderr, "relcheck exited with %d, want %d\n", got, want)
+				os.Exit(1)
+			}
+			os.Exit(0)
 		},
 	})
 }

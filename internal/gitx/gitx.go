@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -97,11 +98,27 @@ func (r *Repo) IsShallow(ctx context.Context) bool {
 	return err == nil && strings.TrimSpace(out) == "true"
 }
 
-// IsClean reports whether the working tree is exactly HEAD: no changes to
-// tracked files and no untracked files that are not ignored.
-func (r *Repo) IsClean(ctx context.Context) bool {
-	st, err := r.Git(ctx, "status", "--porcelain")
-	return err == nil && strings.TrimSpace(st) == ""
+// IsClean reports whether the project in dir is exactly as committed: no
+// changes to tracked files, and no untracked Go sources or go.mod/go.sum
+// (stray build outputs or coverage files do not count).
+func (r *Repo) IsClean(ctx context.Context, dir string) bool {
+	st, err := r.Git(ctx, "-C", dir, "status", "--porcelain", "--untracked-files=all", "--", ".")
+	if err != nil {
+		return false
+	}
+	for _, l := range strings.Split(st, "\n") {
+		if len(l) < 4 {
+			continue
+		}
+		if !strings.HasPrefix(l, "??") {
+			return false
+		}
+		name := path.Base(strings.TrimSpace(l[3:]))
+		if strings.HasSuffix(name, ".go") || name == "go.mod" || name == "go.sum" {
+			return false
+		}
+	}
+	return true
 }
 
 // Describe returns the short hash of HEAD, with "-dirty" when the working tree
@@ -112,7 +129,7 @@ func (r *Repo) Describe(ctx context.Context) string {
 		return "worktree"
 	}
 	h = strings.TrimSpace(h)
-	if st, err := r.Git(ctx, "status", "--porcelain", "--untracked-files=no"); err == nil && strings.TrimSpace(st) != "" {
+	if !r.IsClean(ctx, r.Root) {
 		h += "-dirty"
 	}
 	return h

@@ -43,7 +43,7 @@ func ChannelVersion(ctx context.Context, env *Env, next, channel string) (string
 		sec, _ := strconv.ParseInt(f[0], 10, 64)
 		ts := time.Unix(sec, 0).UTC().Format("20060102150405")
 		ver := fmt.Sprintf("v%d.%d.%d-0.%s.g%s", v.Major(), v.Minor(), v.Patch(), ts, f[1])
-		if !env.Repo.IsClean(ctx) {
+		if !env.Repo.IsClean(ctx, env.Dir) {
 			ver += ".dirty" // not the commit's content: never publish it as that commit
 		}
 		return ver, nil

@@ -150,12 +150,48 @@ func (env *Env) releaseTags(ctx context.Context, rev string) ([]gitx.Tag, error)
 	}
 	kept := tags[:0]
 	for _, t := range tags {
-		if env.pathMajor >= 2 && t.Version.Major() == uint64(env.pathMajor) ||
-			env.pathMajor < 2 && t.Version.Major() <= 1 {
+		if env.majorAllowed(t.Version) || env.previousMajor(t.Version) {
 			kept = append(kept, t)
 		}
 	}
 	return kept, nil
+}
+
+// majorAllowed reports whether v is a version of the module path's major:
+// v0 and v1 without a /vN suffix, vN with one.
+func (env *Env) majorAllowed(v *semver.Version) bool {
+	if env.pathMajor >= 2 {
+		return v.Major() == uint64(env.pathMajor)
+	}
+	return v.Major() <= 1
+}
+
+// previousMajor reports whether v belongs to the major before the path's
+// (v1 and v0 for /v2, v2 for /v3): the base of a module that just moved to a
+// new major path, as gorelease takes it.
+func (env *Env) previousMajor(v *semver.Version) bool {
+	switch {
+	case env.pathMajor == 2:
+		return v.Major() <= 1
+	case env.pathMajor > 2:
+		return v.Major() == uint64(env.pathMajor-1)
+	}
+	return false
+}
+
+// baseCandidates keeps the tags of the path's major, or if there are none,
+// those of the major before it (the module moved to a new major path).
+func (env *Env) baseCandidates(tags []gitx.Tag) []gitx.Tag {
+	var same []gitx.Tag
+	for _, t := range tags {
+		if env.majorAllowed(t.Version) {
+			same = append(same, t)
+		}
+	}
+	if len(same) > 0 {
+		return same
+	}
+	return tags
 }
 
 func (env *Env) resolveBase(ctx context.Context, base string) error {
@@ -166,22 +202,31 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 		return nil
 	}
 	if base == "" {
-		tags, err := env.releaseTags(ctx, "HEAD")
+		all, err := env.releaseTags(ctx, "HEAD")
 		if err != nil {
 			return err
 		}
-		if len(tags) == 0 && env.Repo.IsShallow(ctx) {
-			return inputErrorf("%s is a shallow clone without release tags, so the last release cannot be found: fetch the full history and tags (actions/checkout with fetch-depth: 0, or git fetch --unshallow --tags), or pass --base", env.Display)
-		}
-		if n := len(tags); n > 0 && env.Repo.IsClean(ctx) {
-			// HEAD is the release commit itself (a tag push): check the
-			// tagged version against the release before it.
-			if head, err := env.Repo.ResolveCommit(ctx, "HEAD"); err == nil && tags[n-1].Commit == head {
-				env.Tagged = &tags[n-1]
-				tags = tags[:n-1]
+		// HEAD may be the release commit itself (a tag push): check the
+		// lowest tag on it against the release before it.
+		tags := all
+		if len(all) > 0 && env.Repo.IsClean(ctx, env.Dir) {
+			if head, err := env.Repo.ResolveCommit(ctx, "HEAD"); err == nil {
+				var before []gitx.Tag
+				for i := range all {
+					if all[i].Commit != head {
+						before = append(before, all[i])
+					} else if env.Tagged == nil && env.majorAllowed(all[i].Version) {
+						env.Tagged = &all[i]
+					}
+				}
+				tags = before
 			}
 		}
-		if len(tags) == 0 {
+		cands := env.baseCandidates(tags)
+		if len(cands) == 0 && env.Repo.IsShallow(ctx) {
+			return inputErrorf("%s is a shallow clone without an earlier release tag, so the last release cannot be found: fetch the full history and tags (actions/checkout with fetch-depth: 0, or git fetch --unshallow --tags), or pass --base", env.Display)
+		}
+		if len(cands) == 0 {
 			if env.TagPrefix != "" {
 				// A module in a subdirectory is versioned by tags with the
 				// directory as prefix; say so if only plain tags exist.
@@ -192,8 +237,9 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 			}
 			return nil // first release
 		}
-		last := tags[len(tags)-1]
-		env.Base, env.BaseVersion, env.Tags = last.Name, last.Version, tags
+		last := cands[len(cands)-1]
+		env.Base, env.BaseVersion = last.Name, last.Version
+		env.Tags = upTo(tags, last.Version)
 		return nil
 	}
 	commit, err := env.Repo.ResolveCommit(ctx, base)
@@ -203,6 +249,9 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 	env.Base = base
 	name := strings.TrimPrefix(base, "refs/tags/")
 	if v, ok := gitx.ParseRelease(strings.TrimPrefix(name, env.TagPrefix)); ok && strings.HasPrefix(name, env.TagPrefix) {
+		if !env.majorAllowed(v) && !env.previousMajor(v) {
+			return inputErrorf("--base %s: a v%d tag is not a release of this module's path (its major version is %s); pick a tag of this major, or of the one before it", base, v.Major(), env.majorName())
+		}
 		env.BaseVersion = v
 	}
 	tags, err := env.releaseTags(ctx, commit)
@@ -210,22 +259,34 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 		return err
 	}
 	if env.BaseVersion != nil {
-		kept := tags[:0]
-		for _, t := range tags {
-			if !t.Version.GreaterThan(env.BaseVersion) {
-				kept = append(kept, t)
-			}
-		}
-		tags = kept
-	} else if len(tags) > 0 {
+		tags = upTo(tags, env.BaseVersion)
+	} else if cands := env.baseCandidates(tags); len(cands) > 0 {
 		// A branch or commit as base (a pull request's target): the
 		// version policy is that of the newest release it contains.
-		last := tags[len(tags)-1]
+		last := cands[len(cands)-1]
 		env.BaseVersion = last.Version
 		env.BaseNote = fmt.Sprintf("base %s is not a release tag: version policy and next version follow %s, the newest release it contains", base, last.Name)
 	}
 	env.Tags = tags
 	return nil
+}
+
+func (env *Env) majorName() string {
+	if env.pathMajor >= 2 {
+		return fmt.Sprintf("v%d", env.pathMajor)
+	}
+	return "v0 or v1"
+}
+
+// upTo keeps the tags not above v.
+func upTo(tags []gitx.Tag, v *semver.Version) []gitx.Tag {
+	var out []gitx.Tag
+	for _, t := range tags {
+		if !t.Version.GreaterThan(v) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // checkAPIConfig checks what only the api gate knows: its rule ids, fully
