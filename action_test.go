@@ -57,6 +57,10 @@ func runAction(t *testing.T, workspace string, inputs map[string]string) (map[st
 	actionPath, _ := filepath.Abs(".")
 	temp := t.TempDir()
 	summary := filepath.Join(temp, "step_summary.md")
+	// An earlier step's summary, which must be kept (appended to, not replaced).
+	if err := os.WriteFile(summary, []byte("earlier step\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	stepOutputs := map[string]map[string]string{}
 	in := map[string]string{}
 	for k, v := range a.Inputs {
@@ -225,6 +229,9 @@ func TestAction(t *testing.T) {
 		if !strings.Contains(out["(step summary)"], "api/incompatible") {
 			t.Errorf("step summary lacks the finding:\n%s", out["(step summary)"])
 		}
+		if !strings.HasPrefix(out["(step summary)"], "earlier step\n") {
+			t.Errorf("step summary was overwritten:\n%s", out["(step summary)"])
+		}
 	})
 
 	t.Run("sarif input", func(t *testing.T) {
@@ -244,6 +251,13 @@ func TestAction(t *testing.T) {
 		out, log, code := runAction(t, ws, map[string]string{"working-directory": "lib", "base": "HEAD", "gates": "api"})
 		if code != 0 || out["status"] != "pass" {
 			t.Fatalf("exit %d, outputs %v\n%s", code, out, log)
+		}
+		// No API change since HEAD, policy of lib/v1.0.0: a patch.
+		if out["next-version"] != "v1.0.1" {
+			t.Errorf("next-version = %q, want v1.0.1", out["next-version"])
+		}
+		if data, err := os.ReadFile(out["report"]); err != nil || !bytes.Contains(data, []byte(`"status": "pass"`)) {
+			t.Errorf("report %q: %v\n%s", out["report"], err, data)
 		}
 	})
 

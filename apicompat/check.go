@@ -565,6 +565,7 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 	case exp:
 		f.Severity = report.SeverityNote
 		f.Message = fmt.Sprintf("%s: %s (experimental package: reported, not enforced)", what, msg)
+		f.Fix = "nothing to do for the gate; tell users of the experimental package in the release notes"
 	case removal && c.breaksAllowed():
 		note, deprecated := oldP.docs.deprecated(sym)
 		if !deprecated {
@@ -587,6 +588,7 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 			return
 		}
 		f.Severity = report.SeverityNote
+		f.Fix = "nothing to do: the deprecation policy was kept; list the removal in the release notes"
 		if len(since) > 0 {
 			f.Message = fmt.Sprintf("%s removed after its deprecation (since %s, %d release(s), %d day(s)): %s", what, since[0].Name, releases, days, note)
 		} else {
@@ -598,6 +600,7 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 		if c.pathMoved() {
 			f.Severity = report.SeverityNote
 			f.Message += " (allowed: new major version " + c.head.Path + ")"
+			f.Fix = "nothing to do: list the change in the upgrade notes for " + c.head.Path
 		} else {
 			f.Message += " (allowed before v1: the next version is a minor bump)"
 			f.Fix = "callers must change their code; say so in the release notes"

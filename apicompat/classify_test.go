@@ -49,6 +49,13 @@ func classify(t *testing.T, base, old, new string, api config.API) ([]string, st
 	var got []string
 	for _, f := range res.Check.Findings {
 		got = append(got, string(f.Severity)+" "+f.Rule+": "+f.Message)
+		// Every finding says where and what to do.
+		if f.Location == nil || f.Location.File == "" || f.Location.Line < 1 {
+			t.Errorf("finding %q has no file:line", f.Message)
+		}
+		if f.Fix == "" {
+			t.Errorf("finding %q has no fix hint", f.Message)
+		}
 	}
 	sort.Strings(got)
 	return got, res.Version.Bump

@@ -46,6 +46,8 @@ type streams struct {
 	out    io.Writer
 	err    io.Writer
 	getenv func(string) string
+	// tty reports whether a stream is a terminal; nil means isTerminal.
+	tty func(io.Writer) bool
 }
 
 // isTerminal reports whether w is a terminal.
@@ -65,6 +67,9 @@ func (s *streams) color(w io.Writer) bool {
 	}
 	if s.getenv("TERM") == "dumb" {
 		return false
+	}
+	if s.tty != nil {
+		return s.tty(w)
 	}
 	return isTerminal(w)
 }

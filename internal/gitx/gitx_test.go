@@ -38,6 +38,16 @@ func testRepo(t *testing.T) *Repo {
 		run("tag", tag)
 	}
 	run("tag", "-a", "-m", "annotated", "v1.2.3")
+	// A higher release on a branch HEAD cannot reach.
+	run("checkout", "-q", "-b", "side")
+	os.WriteFile(filepath.Join(dir, "side.txt"), []byte("side"), 0o644)
+	run("add", "-A")
+	run("commit", "-qm", "side")
+	run("tag", "v9.0.0")
+	run("checkout", "-q", "main")
+	// HEAD moves on, so the archived tags differ from HEAD.
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("changed at head"), 0o644)
+	run("commit", "-qam", "two")
 	r, err := Open(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
@@ -60,9 +70,9 @@ func TestReleaseTags(t *testing.T) {
 		}
 	}
 	if got := strings.Join(names, " "); got != "v1.2.3 v1.9.0 v1.10.0" {
-		t.Errorf("release tags = %s, want semver order without prereleases or malformed names", got)
+		t.Errorf("release tags = %s, want semver order without prereleases, malformed names or tags HEAD cannot reach", got)
 	}
-	head, _ := r.ResolveCommit(ctx, "HEAD")
+	head, _ := r.ResolveCommit(ctx, "HEAD~1")
 	if tags[0].Commit != head {
 		t.Errorf("annotated tag peeled to %s, want commit %s", tags[0].Commit, head)
 	}
@@ -74,6 +84,13 @@ func TestReleaseTags(t *testing.T) {
 
 func TestArchive(t *testing.T) {
 	r := testRepo(t)
+	// A dirty, partly staged working tree must come out exactly as it was.
+	os.WriteFile(filepath.Join(r.Root, "a.txt"), []byte("staged edit"), 0o644)
+	r.Git(context.Background(), "add", "a.txt")
+	os.WriteFile(filepath.Join(r.Root, "a.txt"), []byte("unstaged edit"), 0o644)
+	os.WriteFile(filepath.Join(r.Root, "new.txt"), []byte("untracked"), 0o644)
+	before, _ := r.Git(context.Background(), "status", "--porcelain")
+	staged, _ := r.Git(context.Background(), "diff", "--cached")
 	dest := t.TempDir()
 	if err := r.Archive(context.Background(), "v1.9.0", dest); err != nil {
 		t.Fatal(err)
@@ -88,8 +105,13 @@ func TestArchive(t *testing.T) {
 	if a, _ := os.ReadFile(filepath.Join(dest, "a.txt")); string(a) != "$Format:%H$" {
 		t.Errorf("a.txt = %q: export-subst applied", a)
 	}
-	if st, _ := r.Git(context.Background(), "status", "--porcelain"); st != "" {
-		t.Errorf("the working tree or index changed:\n%s", st)
+	after, _ := r.Git(context.Background(), "status", "--porcelain")
+	stagedAfter, _ := r.Git(context.Background(), "diff", "--cached")
+	if after != before || staged != stagedAfter {
+		t.Errorf("the working tree or index changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if a, _ := os.ReadFile(filepath.Join(r.Root, "a.txt")); string(a) != "unstaged edit" {
+		t.Errorf("working tree file changed: %q", a)
 	}
 	if err := r.Archive(context.Background(), "nope", t.TempDir()); err == nil {
 		t.Error("archive of an unknown ref succeeded")

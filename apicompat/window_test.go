@@ -1,0 +1,98 @@
+package apicompat
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relcheck/relcheck/internal/gitx"
+)
+
+func TestWindowMet(t *testing.T) {
+	day := 24 * time.Hour
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	tag := func(name string, daysAgo int) gitx.Tag {
+		return gitx.Tag{Name: name, Time: now.Add(-time.Duration(daysAgo) * day)}
+	}
+	since := []gitx.Tag{tag("v0.2.0", 40), tag("v0.3.0", 10)}
+	tests := []struct {
+		name          string
+		since         []gitx.Tag
+		releases, min int
+		want          bool
+	}{
+		{"enough releases, no days asked", since, 2, 0, true},
+		{"too few releases", since, 3, 0, false},
+		{"days counted from the first deprecated release", since, 1, 40, true},
+		{"one day short", since, 1, 41, false},
+		{"never released as deprecated", nil, 0, 0, true},
+		{"never released, days asked", nil, 0, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, _, _ := windowMet(tt.since, tt.releases, tt.min, now)
+			if ok != tt.want {
+				t.Errorf("windowMet = %v, want %v", ok, tt.want)
+			}
+		})
+	}
+}
+
+// TestDeprecatedSince reads the deprecation history from real tags: the
+// window starts at the earliest release that carried the marker, and a
+// release without it ends the count.
+func TestDeprecatedSince(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git not installed")
+	}
+	dir := t.TempDir()
+	git := func(args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
+			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	release := func(tag, src string) {
+		os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+		os.WriteFile(filepath.Join(dir, "sub", "s.go"), []byte("package sub\n"+src), 0o644)
+		git("add", "-A")
+		git("commit", "-qm", tag)
+		git("tag", tag)
+	}
+	git("init", "-q", "-b", "main")
+	release("v0.1.0", "// Deprecated: Use G.\nfunc F() {}\n")
+	release("v0.2.0", "func F() {}\n") // undeprecated again
+	release("v0.3.0", "// F does.\n//\n// Deprecated: Use G.\nfunc F() {}\ntype T struct{}\n// Deprecated: gone soon.\nfunc (T) M() {}\n")
+	release("v0.4.0", "// Deprecated: Use G.\nfunc F() {}\n// Deprecated: Use U.\ntype T struct{}\nfunc (T) M() {}\n")
+	ctx := context.Background()
+	repo, err := gitx.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, _ := repo.ReleaseTags(ctx, "", "HEAD")
+	h := &History{Repo: repo, Tags: tags}
+	names := func(ts []gitx.Tag) string {
+		var n []string
+		for _, t := range ts {
+			n = append(n, t.Name)
+		}
+		return strings.Join(n, " ")
+	}
+	if got := names(h.DeprecatedSince(ctx, "sub", "F")); got != "v0.3.0 v0.4.0" {
+		t.Errorf("F deprecated in %q, want v0.3.0 v0.4.0 (v0.2.0 dropped the marker)", got)
+	}
+	// T.M: deprecated itself at v0.3.0, through its type at v0.4.0.
+	if got := names(h.DeprecatedSince(ctx, "sub", "T.M")); got != "v0.3.0 v0.4.0" {
+		t.Errorf("T.M deprecated in %q, want v0.3.0 v0.4.0", got)
+	}
+	if got := names(h.DeprecatedSince(ctx, "sub", "Missing")); got != "" {
+		t.Errorf("Missing deprecated in %q, want none", got)
+	}
+}
