@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/relcheck/relcheck/migrations"
 )
 
 func TestMain(m *testing.M) {
@@ -69,6 +71,18 @@ func TestScripts(t *testing.T) {
 			e.Setenv("GIT_CONFIG_NOSYSTEM", "1")
 			e.Setenv("NO_COLOR", "")
 			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			switch cond {
+			case "postgres":
+				_, err := migrations.FindPostgresBin()
+				if err != nil && os.Getenv("CI") != "" {
+					// .ci/run installs PostgreSQL: in CI nothing skips.
+					return false, fmt.Errorf("in CI PostgreSQL must be installed: %v", err)
+				}
+				return err == nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"stage":   cmdStage,

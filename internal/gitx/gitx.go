@@ -99,8 +99,9 @@ func (r *Repo) IsShallow(ctx context.Context) bool {
 }
 
 // IsClean reports whether the project in dir is exactly as committed: no
-// changes to tracked files, and no untracked Go sources or go.mod/go.sum
-// (stray build outputs or coverage files do not count).
+// changes to tracked files, and no untracked files the gates read (Go
+// sources, go.mod/go.sum, SQL migrations, relcheck.yaml); stray build
+// outputs or coverage files do not count.
 func (r *Repo) IsClean(ctx context.Context, dir string) bool {
 	st, err := r.Git(ctx, "-C", dir, "status", "--porcelain", "--untracked-files=all", "--", ".")
 	if err != nil {
@@ -114,7 +115,9 @@ func (r *Repo) IsClean(ctx context.Context, dir string) bool {
 			return false
 		}
 		name := path.Base(strings.TrimSpace(l[3:]))
-		if strings.HasSuffix(name, ".go") || name == "go.mod" || name == "go.sum" {
+		switch {
+		case strings.HasSuffix(name, ".go"), strings.HasSuffix(name, ".sql"),
+			name == "go.mod", name == "go.sum", name == "relcheck.yaml":
 			return false
 		}
 	}

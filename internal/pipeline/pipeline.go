@@ -23,6 +23,7 @@ import (
 	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gitx"
 	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/migrations"
 )
 
 // InputError is a problem with what the user asked for (exit code 2).
@@ -331,7 +332,7 @@ type Gate struct {
 
 // Gates is the ordered list of gates relcheck knows.
 func Gates() []Gate {
-	return []Gate{apiGate()}
+	return []Gate{apiGate(), migrationsGate()}
 }
 
 // GateNames lists the names of the known gates.
@@ -372,6 +373,55 @@ func apiGate() Gate {
 			return res.Check, &res.Version, nil
 		},
 	}
+}
+
+func migrationsGate() Gate {
+	return Gate{
+		Name: "migrations",
+		Applies: func(env *Env) (bool, string) {
+			dir := filepath.Join(env.Dir, env.Config.Migrations.Dir)
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return false, fmt.Sprintf("no %s directory", env.Config.Migrations.Dir)
+			}
+			return true, ""
+		},
+		Run: func(ctx context.Context, env *Env) (*report.Check, *report.Version, error) {
+			chk, err := migrations.Check(ctx, migrations.Options{
+				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.Base,
+				Config: env.Config.Migrations, BaseConfig: env.baseMigrationsConfig(ctx),
+				NewEngine: func(ctx context.Context, dialect string) (migrations.Engine, error) {
+					return migrations.OpenEngine(ctx, dialect, env.Config.Migrations.DatabaseURL)
+				},
+				SeedRows: 3,
+			})
+			var ne *migrations.NameError
+			if errors.As(err, &ne) {
+				return nil, nil, &InputError{Msg: ne.Error()}
+			}
+			return chk, nil, err
+		},
+	}
+}
+
+// baseMigrationsConfig reads the migrations section of relcheck.yaml as it
+// was at the base: its deprecated list is what allows a drop now.
+func (env *Env) baseMigrationsConfig(ctx context.Context) *config.Migrations {
+	if env.Base == "" {
+		return nil
+	}
+	rel, err := filepath.Rel(env.Root, filepath.Join(env.Dir, config.FileName))
+	if err != nil {
+		return nil
+	}
+	data, err := env.Repo.ReadFile(ctx, env.Base, filepath.ToSlash(rel))
+	if err != nil {
+		return nil
+	}
+	cfg, err := config.Parse(config.FileName, data)
+	if err != nil {
+		return nil
+	}
+	return &cfg.Migrations
 }
 
 // Progress receives a line per gate started; nil is allowed.

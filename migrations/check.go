@@ -1,0 +1,336 @@
+package migrations
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing/fstest"
+	"time"
+
+	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/internal/gitx"
+	"github.com/relcheck/relcheck/internal/report"
+)
+
+// Rule ids of the migrations gate.
+const (
+	RuleModified             = "migrations/modified"
+	RuleOrder                = "migrations/order"
+	RuleFailed               = "migrations/failed"
+	RuleIrreversible         = "migrations/irreversible"
+	RuleDestructive          = "migrations/destructive"
+	RuleBackwardIncompatible = "migrations/backward-incompatible"
+)
+
+// Rules lists the rule ids of the migrations gate.
+var Rules = []string{RuleModified, RuleOrder, RuleFailed, RuleIrreversible, RuleDestructive, RuleBackwardIncompatible}
+
+// Options are the inputs of Check.
+type Options struct {
+	Repo *gitx.Repo
+	// Root is the repository root; Dir the project directory in it.
+	Root, Dir string
+	// Base is the ref of the base release; empty for a first release.
+	Base   string
+	Config config.Migrations
+	// BaseConfig is the migrations section of relcheck.yaml at the base
+	// (its deprecated list is what allows a drop); nil when there was none.
+	BaseConfig *config.Migrations
+	// NewEngine opens the database engine to replay on.
+	NewEngine func(ctx context.Context, dialect string) (Engine, error)
+	// SeedRows is how many rows each table gets before the new migrations.
+	SeedRows int
+}
+
+// EngineError says that no database to replay on could be had (exit 3).
+type EngineError struct{ Err error }
+
+func (e *EngineError) Error() string { return e.Err.Error() }
+func (e *EngineError) Unwrap() error { return e.Err }
+
+// Check runs the migrations gate.
+func Check(ctx context.Context, opts Options) (*report.Check, error) {
+	start := time.Now()
+	chk := &report.Check{Name: "migrations", Findings: []report.Finding{}, Metrics: map[string]any{}}
+	relDir := filepath.ToSlash(filepath.Join(mustRel(opts.Root, opts.Dir), opts.Config.Dir))
+	head, err := Load(os.DirFS(opts.Root), relDir)
+	if err != nil {
+		return nil, err
+	}
+	base := &Set{Dir: relDir, Migrations: map[uint]*Migration{}}
+	if opts.Base != "" {
+		if base, err = loadAt(ctx, opts.Repo, opts.Base, relDir); err != nil {
+			return nil, fmt.Errorf("reading the migrations at %s: %w", opts.Base, err)
+		}
+	}
+	add := func(f report.Finding) { chk.Findings = append(chk.Findings, f) }
+	for _, p := range head.Problems {
+		add(report.Finding{Rule: RuleOrder, Severity: report.SeverityError, Message: p.Msg,
+			Location: &report.Location{File: p.File, Line: 1}, Fix: "give every migration its own version, with an up and a down file of the same name"})
+	}
+
+	// What the files say.
+	deleted := false
+	baseMax := uint(0)
+	if vs := base.Versions(); len(vs) > 0 {
+		baseMax = vs[len(vs)-1]
+	}
+	var news []*Migration
+	for _, v := range head.Versions() {
+		hm := head.Migrations[v]
+		bm, released := base.Migrations[v]
+		if !released {
+			news = append(news, hm)
+			if v <= baseMax {
+				add(report.Finding{Rule: RuleOrder, Severity: report.SeverityError, Symbol: hm.Name,
+					Message:  fmt.Sprintf("new migration %s is not above the base release's last migration %d: installs that already ran %d never apply it", stem(hm), baseMax, baseMax),
+					Location: &report.Location{File: head.Path(hm.Up), Line: 1},
+					Fix:      fmt.Sprintf("renumber it above %d (golang-migrate only moves forward)", baseMax)})
+			}
+			if hm.Up != nil && hm.Down == nil {
+				add(report.Finding{Rule: RuleIrreversible, Severity: report.SeverityError, Symbol: hm.Name,
+					Message:  fmt.Sprintf("migration %s has no down file: operators cannot roll the upgrade back", stem(hm)),
+					Location: &report.Location{File: head.Path(hm.Up), Line: 1},
+					Fix:      fmt.Sprintf("add %s.down.sql that undoes it", stem(hm))})
+			}
+			continue
+		}
+		for _, pair := range [][2]*File{{bm.Up, hm.Up}, {bm.Down, hm.Down}} {
+			b, h := pair[0], pair[1]
+			if b == nil {
+				continue
+			}
+			switch {
+			case h == nil:
+				deleted = deleted || b == bm.Up
+				add(report.Finding{Rule: RuleModified, Severity: report.SeverityError, Symbol: bm.Name,
+					Message:  fmt.Sprintf("released migration %s was deleted", b.Name),
+					Location: &report.Location{File: base.Path(b), Line: 1},
+					Fix:      "restore it: released migrations are history"})
+			case !bytes.Equal(b.Data, h.Data):
+				add(report.Finding{Rule: RuleModified, Severity: report.SeverityError, Symbol: bm.Name,
+					Message:  fmt.Sprintf("%s was released in %s and has been changed: databases that already ran it will never see the change", b.Name, opts.Base),
+					Location: &report.Location{File: head.Path(h), Line: firstDiffLine(b.Data, h.Data)},
+					Fix:      fmt.Sprintf("restore %s as released and put the change in a new migration above %d", b.Name, head.Versions()[len(head.Versions())-1])})
+			}
+		}
+	}
+	for _, v := range base.Versions() {
+		if _, ok := head.Migrations[v]; !ok && base.Migrations[v].Up != nil {
+			deleted = true
+			bm := base.Migrations[v]
+			add(report.Finding{Rule: RuleModified, Severity: report.SeverityError, Symbol: bm.Name,
+				Message:  fmt.Sprintf("released migration %s was deleted", bm.Up.Name),
+				Location: &report.Location{File: base.Path(bm.Up), Line: 1},
+				Fix:      "restore it: released migrations are history"})
+		}
+	}
+	chk.Metrics["migrations"] = len(head.Migrations)
+	chk.Metrics["newMigrations"] = len(news)
+	if deleted {
+		// golang-migrate cannot move a database whose version has no file.
+		chk.Settle()
+		chk.Summary = "replay skipped: a released migration was deleted"
+		chk.DurationMs = time.Since(start).Milliseconds()
+		return chk, nil
+	}
+	if len(news) == 0 {
+		chk.Summary = "no new migrations"
+		chk.Settle()
+		chk.DurationMs = time.Since(start).Milliseconds()
+		return chk, nil
+	}
+
+	// What a real database says.
+	eng, err := opts.NewEngine(ctx, opts.Config.Dialect)
+	if err != nil {
+		return nil, &EngineError{Err: err}
+	}
+	defer eng.Close()
+	replayStart := time.Now()
+	r, err := replay(ctx, eng, base, head, opts.SeedRows)
+	if err != nil {
+		return nil, err
+	}
+	chk.Metrics["replayMs"] = time.Since(replayStart).Milliseconds()
+	chk.Metrics["engine"] = eng.Name()
+	if r.failedErr != nil {
+		hm := head.Migrations[r.failed]
+		loc := &report.Location{File: relDir, Line: 1}
+		name := fmt.Sprint(r.failed)
+		if hm != nil && hm.Up != nil {
+			loc = &report.Location{File: head.Path(hm.Up), Line: 1}
+			name = hm.Up.Name
+		}
+		populated := ""
+		if _, released := base.Migrations[r.failed]; !released && len(base.Migrations) > 0 {
+			populated = fmt.Sprintf(" (on %s, after the base migrations, with %d rows in every table)", eng.Name(), opts.SeedRows)
+		}
+		add(report.Finding{Rule: RuleFailed, Severity: report.SeverityError, Symbol: name,
+			Message:  fmt.Sprintf("%s does not apply%s: %v", name, populated, r.failedErr),
+			Location: loc,
+			Fix:      "fix the statement; on tables that already hold rows, add columns nullable or with a default and backfill in a later step"})
+	} else {
+		missingDown := slices.ContainsFunc(news, func(m *Migration) bool { return m.Down == nil })
+		if r.reverseErr != nil && !missingDown { // a missing down is reported above
+			last := news[len(news)-1]
+			add(report.Finding{Rule: RuleIrreversible, Severity: report.SeverityError, Symbol: last.Name,
+				Message:  fmt.Sprintf("the new migrations are not reversible on %s: %v", eng.Name(), r.reverseErr),
+				Location: &report.Location{File: head.Path(last.Up), Line: 1},
+				Fix:      "make each down file undo exactly what its up file does"})
+		}
+		deprecated := []string{}
+		if opts.BaseConfig != nil {
+			deprecated = opts.BaseConfig.Deprecated
+		}
+		// A rename shows up in the schemas as a drop plus an addition:
+		// report it once, as the rename.
+		renamed := map[string]bool{}
+		for _, m := range news {
+			for _, rn := range renames(m.Up.Data) {
+				renamed[rn.from], renamed[rn.to] = true, true
+			}
+		}
+		for _, ch := range Diff(r.base, r.head) {
+			if renamed[ch.Object] || (ch.Column == "" && renamed[ch.Table]) {
+				continue
+			}
+			f := report.Finding{Symbol: ch.Object, Message: ch.Msg, Fix: ch.Fix, Severity: report.SeverityError}
+			f.Location = locate(head, news, ch)
+			switch ch.Kind {
+			case Dropped:
+				if slices.Contains(deprecated, ch.Object) || (ch.Column != "" && slices.Contains(deprecated, ch.Table)) {
+					continue // contract step of an expand/contract: allowed
+				}
+				f.Rule = RuleDestructive
+				f.Message += fmt.Sprintf(", but it is not listed in migrations.deprecated at %s: release N-1 still uses it during the upgrade", orFirst(opts.Base))
+			case Incompatible:
+				f.Rule = RuleBackwardIncompatible
+			}
+			add(f)
+		}
+		for _, m := range news {
+			for _, rn := range renames(m.Up.Data) {
+				add(report.Finding{Rule: RuleBackwardIncompatible, Severity: report.SeverityError, Symbol: rn.object,
+					Message:  fmt.Sprintf("%s renames %s: release N-1 still uses the old name during the upgrade", m.Up.Name, rn.object),
+					Location: &report.Location{File: head.Path(m.Up), Line: rn.line},
+					Fix:      "expand/contract: add the new name (column, or a view for a table), write both, backfill, switch reads, and drop the old name in a later release"})
+			}
+		}
+	}
+	chk.Settle()
+	e, _, _ := chk.Counts()
+	chk.Summary = fmt.Sprintf("%d new migration(s) replayed on %s", len(news), eng.Name())
+	if e == 0 {
+		chk.Summary += ", safe for release N-1"
+	}
+	chk.DurationMs = time.Since(start).Milliseconds()
+	return chk, nil
+}
+
+// stem is a migration's file name without direction and extension.
+func stem(m *Migration) string {
+	f := m.Up
+	if f == nil {
+		f = m.Down
+	}
+	if i := strings.Index(f.Name, "."); i >= 0 {
+		return f.Name[:i]
+	}
+	return f.Name
+}
+
+func orFirst(s string) string {
+	if s == "" {
+		return "the base"
+	}
+	return s
+}
+
+func mustRel(root, dir string) string {
+	r, err := filepath.Rel(root, dir)
+	if err != nil {
+		return "."
+	}
+	return r
+}
+
+// loadAt reads the set in dir at a git ref.
+func loadAt(ctx context.Context, repo *gitx.Repo, ref, dir string) (*Set, error) {
+	names, err := repo.ListFiles(ctx, ref, dir)
+	if err != nil {
+		return &Set{Dir: dir, Migrations: map[uint]*Migration{}}, nil // no such directory at the base
+	}
+	fsys := fstest.MapFS{}
+	for _, n := range names {
+		base := path.Base(n)
+		data, err := repo.ReadFile(ctx, ref, path.Join(dir, base))
+		if err != nil {
+			continue // a subdirectory
+		}
+		fsys[path.Join(dir, base)] = &fstest.MapFile{Data: data, Mode: 0o644}
+	}
+	return Load(fsys, dir)
+}
+
+func firstDiffLine(a, b []byte) int {
+	al, bl := bytes.Split(a, []byte("\n")), bytes.Split(b, []byte("\n"))
+	for i := 0; i < len(al) && i < len(bl); i++ {
+		if !bytes.Equal(al[i], bl[i]) {
+			return i + 1
+		}
+	}
+	return min(len(al), len(bl)) + 1
+}
+
+// locate finds the statement of a new migration that caused a schema change:
+// the first line naming the column (or table) in a new up file.
+func locate(head *Set, news []*Migration, ch Change) *report.Location {
+	word := ch.Column
+	if word == "" {
+		word = ch.Table
+	}
+	re := regexp.MustCompile(`(?i)\b` + regexp.QuoteMeta(word) + `\b`)
+	for _, m := range news {
+		for i, l := range strings.Split(string(m.Up.Data), "\n") {
+			if re.MatchString(l) {
+				return &report.Location{File: head.Path(m.Up), Line: i + 1}
+			}
+		}
+	}
+	if len(news) > 0 {
+		return &report.Location{File: head.Path(news[0].Up), Line: 1}
+	}
+	return nil
+}
+
+type rename struct {
+	object   string // "users.name to full_name"
+	from, to string // "users.name", "users.full_name" (or table names)
+	line     int
+}
+
+var renameRE = regexp.MustCompile(`(?i)\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"?([\w.]+)"?\s+RENAME\s+(?:COLUMN\s+)?(?:"?(\w+)"?\s+)?TO\s+"?(\w+)"?`)
+
+// renames finds ALTER TABLE ... RENAME statements in a migration.
+func renames(sql []byte) []rename {
+	var out []rename
+	for i, l := range strings.Split(string(sql), "\n") {
+		for _, m := range renameRE.FindAllStringSubmatch(l, -1) {
+			table := strings.ToLower(m[1])
+			r := rename{from: table, to: strings.ToLower(m[3]), line: i + 1}
+			if m[2] != "" && !strings.EqualFold(m[2], "to") {
+				r.from, r.to = table+"."+strings.ToLower(m[2]), table+"."+strings.ToLower(m[3])
+			}
+			r.object = r.from + " to " + m[3]
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+package migrations
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Schema is what a database's catalog says after a replay, in a form both
+// engines fill in and one diff compares.
+type Schema struct {
+	Tables map[string]*Table
+	// Indexes, Constraints and Views map a name to a normalised definition.
+	Indexes     map[string]string
+	Constraints map[string]Constraint
+	Views       map[string]string
+}
+
+// Table is one table and its columns.
+type Table struct {
+	Name    string
+	Columns map[string]*Column
+}
+
+// Column is one column of a table.
+type Column struct {
+	Name    string
+	Type    string // normalised, lower case
+	NotNull bool
+	Default string // empty: no default
+}
+
+// Constraint is a table constraint (check, unique, foreign key).
+type Constraint struct {
+	Table string
+	Kind  string // "check", "unique", "foreign key", "primary key"
+	Def   string
+}
+
+func newSchema() *Schema {
+	return &Schema{Tables: map[string]*Table{}, Indexes: map[string]string{}, Constraints: map[string]Constraint{}, Views: map[string]string{}}
+}
+
+// Equal reports whether two schemas are the same, and if not, one difference.
+func (s *Schema) Equal(o *Schema) (bool, string) {
+	a, b := s.lines(), o.lines()
+	ia, ib := 0, 0
+	for ia < len(a) || ib < len(b) {
+		switch {
+		case ib >= len(b) || (ia < len(a) && a[ia] < b[ib]):
+			return false, "only in the first: " + a[ia]
+		case ia >= len(a) || b[ib] < a[ia]:
+			return false, "only in the second: " + b[ib]
+		}
+		ia++
+		ib++
+	}
+	return true, ""
+}
+
+// lines renders the schema as sorted lines, one per object.
+func (s *Schema) lines() []string {
+	var out []string
+	for _, t := range s.Tables {
+		out = append(out, "table "+t.Name)
+		for _, c := range t.Columns {
+			out = append(out, fmt.Sprintf("column %s.%s %s notnull=%v default=%q", t.Name, c.Name, c.Type, c.NotNull, c.Default))
+		}
+	}
+	for n, d := range s.Indexes {
+		out = append(out, "index "+n+" "+d)
+	}
+	for n, c := range s.Constraints {
+		out = append(out, "constraint "+n+" "+c.Table+" "+c.Kind+" "+c.Def)
+	}
+	for n, d := range s.Views {
+		out = append(out, "view "+n+" "+d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ChangeKind classifies a schema difference by what it means for release
+// N-1 of the application, which keeps running during an upgrade.
+type ChangeKind int
+
+const (
+	// Dropped: a table or column N-1 may still use.
+	Dropped ChangeKind = iota
+	// Incompatible: a change that breaks N-1's queries (a retype, NOT NULL
+	// added, a NOT NULL column without default, a new constraint).
+	Incompatible
+)
+
+// Change is one difference between the base and head schemas.
+type Change struct {
+	Kind   ChangeKind
+	Object string // "users" or "users.email"
+	Table  string
+	Column string
+	Msg    string
+	Fix    string
+}
+
+// Diff compares the schema after the base migrations with the schema after
+// the head migrations.
+func Diff(base, head *Schema) []Change {
+	var out []Change
+	names := func(m map[string]*Table) []string {
+		var n []string
+		for k := range m {
+			n = append(n, k)
+		}
+		sort.Strings(n)
+		return n
+	}
+	for _, tn := range names(base.Tables) {
+		bt := base.Tables[tn]
+		ht, ok := head.Tables[tn]
+		if !ok {
+			out = append(out, Change{Kind: Dropped, Object: tn, Table: tn,
+				Msg: fmt.Sprintf("table %s dropped", tn),
+				Fix: fmt.Sprintf("expand/contract: stop using %s in a release, list it in migrations.deprecated, and drop it in a later release", tn)})
+			continue
+		}
+		var cols []string
+		for c := range bt.Columns {
+			cols = append(cols, c)
+		}
+		sort.Strings(cols)
+		for _, cn := range cols {
+			bc := bt.Columns[cn]
+			hc, ok := ht.Columns[cn]
+			obj := tn + "." + cn
+			if !ok {
+				out = append(out, Change{Kind: Dropped, Object: obj, Table: tn, Column: cn,
+					Msg: fmt.Sprintf("column %s dropped", obj),
+					Fix: fmt.Sprintf("expand/contract: stop reading and writing %s in a release, list it in migrations.deprecated, and drop it in a later release", obj)})
+				continue
+			}
+			if bc.Type != hc.Type {
+				out = append(out, Change{Kind: Incompatible, Object: obj, Table: tn, Column: cn,
+					Msg: fmt.Sprintf("column %s changes type from %s to %s: release N-1 reads and writes the old type", obj, bc.Type, hc.Type),
+					Fix: fmt.Sprintf("expand/contract: add a new column of type %s, write both from the application, backfill, switch reads, then drop %s later", hc.Type, obj)})
+			}
+			if !bc.NotNull && hc.NotNull {
+				out = append(out, Change{Kind: Incompatible, Object: obj, Table: tn, Column: cn,
+					Msg: fmt.Sprintf("column %s becomes NOT NULL: inserts of release N-1 that leave it out fail", obj),
+					Fix: fmt.Sprintf("first release the application always writing %s; then add CHECK (%s IS NOT NULL) NOT VALID, VALIDATE it, and SET NOT NULL in a later release", obj, cn)})
+			}
+		}
+		var added []string
+		for c := range ht.Columns {
+			if _, ok := bt.Columns[c]; !ok {
+				added = append(added, c)
+			}
+		}
+		sort.Strings(added)
+		for _, cn := range added {
+			hc := ht.Columns[cn]
+			if hc.NotNull && hc.Default == "" {
+				obj := tn + "." + cn
+				out = append(out, Change{Kind: Incompatible, Object: obj, Table: tn, Column: cn,
+					Msg: fmt.Sprintf("new column %s is NOT NULL without a default: inserts of release N-1 fail", obj),
+					Fix: fmt.Sprintf("add %s nullable (or with a constant default) first; make it NOT NULL in a later release", obj)})
+			}
+		}
+	}
+	var cons []string
+	for n := range head.Constraints {
+		cons = append(cons, n)
+	}
+	sort.Strings(cons)
+	for _, n := range cons {
+		c := head.Constraints[n]
+		if _, existed := base.Constraints[n]; existed || c.Kind == "primary key" {
+			continue
+		}
+		if _, tableExisted := base.Tables[c.Table]; !tableExisted {
+			continue
+		}
+		out = append(out, Change{Kind: Incompatible, Object: n, Table: c.Table,
+			Msg: fmt.Sprintf("new %s constraint %s on existing table %s: writes of release N-1 may violate it (%s)", c.Kind, n, c.Table, c.Def),
+			Fix: "add it NOT VALID in one release (PostgreSQL checks new rows only), VALIDATE it in a separate migration once the application respects it"})
+	}
+	return out
+}
+
+func normType(t string) string { return strings.ToLower(strings.TrimSpace(t)) }
