@@ -26,10 +26,11 @@ const (
 	RuleIrreversible         = "migrations/irreversible"
 	RuleDestructive          = "migrations/destructive"
 	RuleBackwardIncompatible = "migrations/backward-incompatible"
+	RuleLocking              = "migrations/locking"
 )
 
 // Rules lists the rule ids of the migrations gate.
-var Rules = []string{RuleModified, RuleOrder, RuleFailed, RuleIrreversible, RuleDestructive, RuleBackwardIncompatible}
+var Rules = []string{RuleModified, RuleOrder, RuleFailed, RuleIrreversible, RuleDestructive, RuleBackwardIncompatible, RuleLocking}
 
 // Options are the inputs of Check.
 type Options struct {
@@ -160,6 +161,21 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	}
 	chk.Metrics["replayMs"] = time.Since(replayStart).Milliseconds()
 	chk.Metrics["engine"] = eng.Name()
+	if eng.Name() == "postgres" && r.base != nil {
+		// Locks: what each new file takes on tables that already hold rows.
+		populated := func(t string) bool { _, ok := r.base.Tables[t]; return ok }
+		checks := notNullChecks(r.base)
+		for _, m := range news {
+			for _, li := range LintLocks(string(m.Up.Data), populated, checks) {
+				sev := report.SeverityError
+				if li.Severity == "warning" {
+					sev = report.SeverityWarning
+				}
+				add(report.Finding{Rule: RuleLocking, Severity: sev, Symbol: li.Table, Message: li.Msg, Fix: li.Fix,
+					Location: &report.Location{File: head.Path(m.Up), Line: li.Line}})
+			}
+		}
+	}
 	if r.failedErr != nil {
 		hm := head.Migrations[r.failed]
 		loc := &report.Location{File: relDir, Line: 1}
