@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,10 +28,11 @@ const (
 	RuleDestructive          = "migrations/destructive"
 	RuleBackwardIncompatible = "migrations/backward-incompatible"
 	RuleLocking              = "migrations/locking"
+	RuleBudget               = "migrations/budget"
 )
 
 // Rules lists the rule ids of the migrations gate.
-var Rules = []string{RuleModified, RuleOrder, RuleFailed, RuleIrreversible, RuleDestructive, RuleBackwardIncompatible, RuleLocking}
+var Rules = []string{RuleModified, RuleOrder, RuleFailed, RuleIrreversible, RuleDestructive, RuleBackwardIncompatible, RuleLocking, RuleBudget}
 
 // Options are the inputs of Check.
 type Options struct {
@@ -40,6 +42,9 @@ type Options struct {
 	// Base is the ref of the base release; empty for a first release.
 	Base   string
 	Config config.Migrations
+	// SLO is the availability objective whose error budget the blocking
+	// time of a release's migrations is charged to.
+	SLO config.SLO
 	// BaseConfig is the migrations section of relcheck.yaml at the base
 	// (its deprecated list is what allows a drop); nil when there was none.
 	BaseConfig *config.Migrations
@@ -174,6 +179,11 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 				add(report.Finding{Rule: RuleLocking, Severity: sev, Symbol: li.Table, Message: li.Msg, Fix: li.Fix,
 					Location: &report.Location{File: head.Path(m.Up), Line: li.Line}})
 			}
+		}
+	}
+	if pg, ok := eng.(*Postgres); ok && r.failedErr == nil && len(opts.Config.ProbeSizes) > 0 {
+		if err := measureBudget(ctx, pg, head, news, r.base, opts, chk, add); err != nil {
+			return nil, err
 		}
 	}
 	if r.failedErr != nil {
@@ -350,3 +360,56 @@ func renames(sql []byte) []rename {
 	}
 	return out
 }
+
+// measureBudget measures the blocking of every new migration that touches a
+// populated table, extrapolates it to the production sizes, and charges it to
+// the error budget: budget = (1 − objective) × window × budgetRemaining.
+func measureBudget(ctx context.Context, pg *Postgres, head *Set, news []*Migration, base *Schema, opts Options, chk *report.Check, add func(report.Finding)) error {
+	populated := func(t string) bool { _, ok := base.Tables[t]; return ok }
+	var all []*Measurement
+	total, worst := 0.0, (*Measurement)(nil)
+	for _, m := range news {
+		tables := touchedTables(string(m.Up.Data), populated)
+		if len(tables) == 0 {
+			continue
+		}
+		meas, err := measureMigration(ctx, pg, head, m, tables, opts.Config.ProbeSizes, opts.Config.Sizes)
+		if err != nil {
+			return err
+		}
+		all = append(all, meas)
+		total += meas.PredictedS
+		if worst == nil || meas.PredictedS > worst.PredictedS {
+			worst = meas
+		}
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	budget := (1 - opts.SLO.Objective/100) * time.Duration(opts.SLO.Window).Seconds() * opts.SLO.BudgetRemaining
+	allowed := opts.Config.BudgetShare * budget
+	chk.Metrics["measurements"] = all
+	chk.Metrics["blockedSeconds"] = round3(total)
+	chk.Metrics["budgetSeconds"] = round3(budget)
+	chk.Metrics["allowedSeconds"] = round3(allowed)
+	if total <= allowed {
+		return nil
+	}
+	var pts []string
+	for _, p := range worst.Points {
+		pts = append(pts, fmt.Sprintf("%d rows: %.0f ms", p.Rows, p.BlockedMs))
+	}
+	at := "at the largest size measured"
+	if worst.TargetRows > 0 {
+		at = fmt.Sprintf("extrapolated to %d rows (migrations.sizes)", worst.TargetRows)
+	}
+	add(report.Finding{Rule: RuleBudget, Severity: report.SeverityError, Symbol: strings.Join(worst.Tables, ","),
+		Message: fmt.Sprintf("the new migrations would block queries for %.1f s %s, %.0f%% of the remaining error budget (%.0f s of %.1f%% over %s); a release may use %.0f%% (%.1f s). Measured for %s: %s; locks %s",
+			total, at, 100*total/budget, budget, opts.SLO.Objective, opts.SLO.Window, 100*opts.Config.BudgetShare, allowed,
+			path.Base(worst.File), strings.Join(pts, ", "), strings.Join(worst.Locks, ", ")),
+		Location: &report.Location{File: worst.File, Line: 1},
+		Fix:      fmt.Sprintf("split the work into steps that hold no strong lock on a populated table (batched backfills in their own migrations, CONCURRENTLY, NOT VALID then VALIDATE), or at least SET lock_timeout = '%dms' so the worst case stays within budget", max(1, int(allowed*1000)))})
+	return nil
+}
+
+func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

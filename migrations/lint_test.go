@@ -76,3 +76,24 @@ func FuzzSplitStatements(f *testing.F) {
 		LintLocks(sql, func(string) bool { return true }, nil)
 	})
 }
+
+func TestFitLine(t *testing.T) {
+	a, b := fitLine([]Point{{Rows: 1000, BlockedMs: 12}, {Rows: 2000, BlockedMs: 22}, {Rows: 4000, BlockedMs: 42}})
+	if d := a - 2; d > 1e-9 || d < -1e-9 {
+		t.Errorf("intercept = %v, want 2", a)
+	}
+	if d := b - 0.01; d > 1e-12 || d < -1e-12 {
+		t.Errorf("slope = %v, want 0.01", b)
+	}
+	if a, b := fitLine([]Point{{Rows: 5, BlockedMs: 7}}); a != 7 || b != 0 {
+		t.Errorf("one point: %v, %v", a, b)
+	}
+}
+
+func TestTouchedTables(t *testing.T) {
+	sql := "SET lock_timeout = '1s';\nALTER TABLE users ADD COLUMN n int;\nCREATE INDEX CONCURRENTLY o_i ON public.orders (x);\nUPDATE users SET n = 1;\nCREATE TABLE fresh (id int);"
+	got := touchedTables(sql, func(t string) bool { return t != "fresh" })
+	if strings.Join(got, ",") != "orders,users" {
+		t.Errorf("touched = %v", got)
+	}
+}

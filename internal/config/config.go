@@ -67,6 +67,9 @@ type Migrations struct {
 	Deprecated  []string         `yaml:"deprecated"`
 	Sizes       map[string]int64 `yaml:"sizes"`
 	BudgetShare float64          `yaml:"budgetShare"`
+	// ProbeSizes are the row counts the touched tables are seeded with to
+	// measure blocking (PostgreSQL); empty turns the measurement off.
+	ProbeSizes []int64 `yaml:"probeSizes"`
 }
 
 // SLO is the service level objective operators are assumed to hold.
@@ -104,7 +107,7 @@ func Default() *Config {
 			Packages:    []string{"./..."},
 			Deprecation: Deprecation{MinReleases: 1},
 		},
-		Migrations: Migrations{Dir: "migrations", Dialect: "postgres", BudgetShare: 0.1},
+		Migrations: Migrations{Dir: "migrations", Dialect: "postgres", BudgetShare: 0.1, ProbeSizes: []int64{10000, 100000, 1000000}},
 		SLO:        SLO{Objective: 99.9, Window: Duration(30 * 24 * time.Hour), BudgetRemaining: 1},
 		Perf: Perf{Benchmarks: Benchmarks{
 			Packages: []string{"./..."}, Pattern: ".", Rounds: 10, Threshold: 5,

@@ -116,6 +116,11 @@ func validate(file string, root *yaml.Node, c *Config) error {
 	if c.Migrations.BudgetShare <= 0 || c.Migrations.BudgetShare > 1 {
 		return bad("migrations.budgetShare", "must be above 0 and at most 1 (a share of the error budget)")
 	}
+	for _, n := range c.Migrations.ProbeSizes {
+		if n < 1 || n > 100_000_000 {
+			return bad("migrations.probeSizes", "row counts must be between 1 and 100000000")
+		}
+	}
 	for t, n := range c.Migrations.Sizes {
 		if n < 0 {
 			return bad("migrations.sizes", "row count for %q must not be negative", t)

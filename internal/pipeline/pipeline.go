@@ -388,7 +388,7 @@ func migrationsGate() Gate {
 		Run: func(ctx context.Context, env *Env) (*report.Check, *report.Version, error) {
 			chk, err := migrations.Check(ctx, migrations.Options{
 				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.Base,
-				Config: env.Config.Migrations, BaseConfig: env.baseMigrationsConfig(ctx),
+				Config: env.Config.Migrations, SLO: env.Config.SLO, BaseConfig: env.baseMigrationsConfig(ctx),
 				NewEngine: func(ctx context.Context, dialect string) (migrations.Engine, error) {
 					return migrations.OpenEngine(ctx, dialect, env.Config.Migrations.DatabaseURL)
 				},
