@@ -52,6 +52,8 @@ type Options struct {
 	NewEngine func(ctx context.Context, dialect string) (Engine, error)
 	// SeedRows is how many rows each table gets before the new migrations.
 	SeedRows int
+	// Progress, if set, is told about long work (measurements).
+	Progress func(format string, args ...any)
 }
 
 // EngineError says that no database to replay on could be had (exit 3).
@@ -372,6 +374,9 @@ func measureBudget(ctx context.Context, pg *Postgres, head *Set, news []*Migrati
 		tables := touchedTables(string(m.Up.Data), populated)
 		if len(tables) == 0 {
 			continue
+		}
+		if opts.Progress != nil {
+			opts.Progress("measuring %s on %s at %v rows", m.Up.Name, strings.Join(tables, ", "), opts.Config.ProbeSizes)
 		}
 		meas, err := measureMigration(ctx, pg, head, m, tables, opts.Config.ProbeSizes, opts.Config.Sizes)
 		if err != nil {

@@ -27,6 +27,8 @@ type checkOptions struct {
 	Output     string
 	JSONReport string
 	SARIF      string
+	// DatabaseURL is a PostgreSQL server for the migrations gate.
+	DatabaseURL string
 }
 
 func newCheckCmd(s *streams, runF func(*checkOptions) error) *cobra.Command {
@@ -68,24 +70,21 @@ status, next-version and report go to $GITHUB_OUTPUT.`,
 	fl.StringVar(&o.Output, "output", "", "write the report to this file instead of standard output")
 	fl.StringVar(&o.JSONReport, "json-report", "", "also write the JSON report to this file")
 	fl.StringVar(&o.SARIF, "sarif", "", "also write a SARIF 2.1.0 report to this file (for GitHub code scanning)")
+	fl.StringVar(&o.DatabaseURL, "database-url", "", "PostgreSQL server for the migrations gate (relcheck creates and drops its own databases there); default: a throwaway cluster")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "json", "github", "markdown", "sarif"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func runCheck(cmd *cobra.Command, o *checkOptions) error {
 	ctx := cmd.Context()
-	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config})
+	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config, DatabaseURL: o.DatabaseURL})
 	if err != nil {
 		return err
 	}
 	progress := func(format string, args ...any) {}
 	if isTerminal(o.err) {
 		progress = func(format string, args ...any) {
-			base := env.Base
-			if base == "" {
-				base = "nothing (first release)"
-			}
-			fmt.Fprintf(o.err, "relcheck: "+format+" (base %s)…\n", append(args, base)...)
+			fmt.Fprintf(o.err, "relcheck: "+format+"…\n", args...)
 		}
 	}
 	rep, err := pipeline.Run(ctx, env, o.Gates, progress)

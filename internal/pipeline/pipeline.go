@@ -40,7 +40,9 @@ type Options struct {
 	Dir        string // --repo
 	Base       string // --base; empty: the latest release tag reachable from HEAD
 	ConfigFile string // --config; empty: relcheck.yaml in Dir (optional)
-	Now        time.Time
+	// DatabaseURL overrides migrations.databaseURL (--database-url).
+	DatabaseURL string
+	Now         time.Time
 }
 
 // Env is a resolved repository: what every gate needs.
@@ -62,6 +64,8 @@ type Env struct {
 	// Tagged is the release tag on HEAD when HEAD is a clean release commit;
 	// the base is then the release before it.
 	Tagged *gitx.Tag
+	// Progress, when set, receives a line about long work in progress.
+	Progress Progress
 	// pathMajor is N of a /vN module path suffix, 0 without one.
 	pathMajor int
 }
@@ -120,6 +124,9 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	env.Config = cfg
+	if opts.DatabaseURL != "" {
+		cfg.Migrations.DatabaseURL = opts.DatabaseURL
+	}
 	env.ConfigFile = config.FileName
 	if !optional {
 		env.ConfigFile = cfgPath
@@ -393,6 +400,7 @@ func migrationsGate() Gate {
 					return migrations.OpenEngine(ctx, dialect, env.Config.Migrations.DatabaseURL)
 				},
 				SeedRows: 3,
+				Progress: env.Progress,
 			})
 			var ne *migrations.NameError
 			if errors.As(err, &ne) {
@@ -445,6 +453,9 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 				return nil, inputErrorf("unknown gate %q: known gates are %s", n, strings.Join(GateNames(), ", "))
 			}
 		}
+	}
+	if env.Progress == nil {
+		env.Progress = progress
 	}
 	rep := &report.Report{Repo: displayRepo(env), Base: env.Base, Head: env.Head}
 	for _, g := range selected {
