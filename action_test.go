@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/relcheck/relcheck/internal/gittest"
 )
 
 // action is the part of action.yml the runner uses for a composite action.
@@ -147,15 +149,7 @@ func runAction(t *testing.T, workspace string, inputs map[string]string) (map[st
 func gitRepo(t *testing.T, files map[string]string, tag string, head map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
-	run := func(args ...string) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
+	run := func(args ...string) { gittest.Git(t, dir, args...) }
 	write := func(fs map[string]string) {
 		for name, content := range fs {
 			p := filepath.Join(dir, name)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/internal/gittest"
 	"github.com/relcheck/relcheck/internal/gitx"
 )
 
@@ -20,10 +20,8 @@ import (
 // per package in the working tree (half of them incompatibly).
 func synthModule(tb testing.TB, npkg, nfunc int) string {
 	tb.Helper()
-	if _, err := exec.LookPath("git"); err != nil {
-		tb.Skip("git not installed")
-	}
 	dir := tb.TempDir()
+	gittest.Init(tb, dir)
 	write := func(changed bool) {
 		os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/big\n\ngo 1.22\n"), 0o644)
 		for p := 0; p < npkg; p++ {
@@ -48,17 +46,8 @@ func synthModule(tb testing.TB, npkg, nfunc int) string {
 			os.WriteFile(filepath.Join(pd, "p.go"), []byte(b.String()), 0o644)
 		}
 	}
-	git := func(args ...string) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=b", "GIT_AUTHOR_EMAIL=b@example.com",
-			"GIT_COMMITTER_NAME=b", "GIT_COMMITTER_EMAIL=b@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			tb.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
+	git := func(args ...string) { gittest.Git(tb, dir, args...) }
 	write(false)
-	git("init", "-q", "-b", "main")
 	git("add", "-A")
 	git("commit", "-qm", "v1")
 	git("tag", "v1.0.0")

@@ -3,12 +3,12 @@ package apicompat
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/relcheck/relcheck/internal/gittest"
 	"github.com/relcheck/relcheck/internal/gitx"
 )
 
@@ -46,19 +46,9 @@ func TestWindowMet(t *testing.T) {
 // window starts at the earliest release that carried the marker, and a
 // release without it ends the count.
 func TestDeprecatedSince(t *testing.T) {
-	if _, err := exec.LookPath("git"); err != nil {
-		t.Skip("git not installed")
-	}
 	dir := t.TempDir()
-	git := func(args ...string) {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com",
-			"GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
+	gittest.Init(t, dir)
+	git := func(args ...string) { gittest.Git(t, dir, args...) }
 	release := func(tag, src string) {
 		os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
 		os.WriteFile(filepath.Join(dir, "sub", "s.go"), []byte("package sub\n"+src), 0o644)
@@ -66,7 +56,6 @@ func TestDeprecatedSince(t *testing.T) {
 		git("commit", "-qm", tag)
 		git("tag", tag)
 	}
-	git("init", "-q", "-b", "main")
 	release("v0.1.0", "// Deprecated: Use G.\nfunc F() {}\n")
 	release("v0.2.0", "func F() {}\n") // undeprecated again
 	release("v0.3.0", "// F does.\n//\n// Deprecated: Use G.\nfunc F() {}\ntype T struct{}\n// Deprecated: gone soon.\nfunc (T) M() {}\n")
