@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,12 +18,7 @@ import (
 // report-file order.
 func (m *Module) Features() []Feature {
 	var all []Feature
-	rels := make([]string, 0, len(m.Packages))
-	for r := range m.Packages {
-		rels = append(rels, r)
-	}
-	sort.Strings(rels)
-	for _, r := range rels {
+	for _, r := range slices.Sorted(maps.Keys(m.Packages)) {
 		all = append(all, m.Packages[r].Features()...)
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].String() < all[j].String() })

@@ -11,11 +11,11 @@ import (
 	"fmt"
 	"go/token"
 	"go/types"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -621,12 +621,7 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 // deprecationHints warns about deprecation notes new at head that do not say
 // what to use instead.
 func (c *comparison) deprecationHints(oldP, newP *Package) {
-	syms := make([]string, 0, len(newP.docs.docs))
-	for s := range newP.docs.docs {
-		syms = append(syms, s)
-	}
-	sort.Strings(syms)
-	for _, s := range syms {
+	for _, s := range slices.Sorted(maps.Keys(newP.docs.docs)) {
 		if !exportedSym(s) {
 			continue
 		}

@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -93,12 +95,7 @@ func genExpr(t string) string {
 // columns with defaults (serials, timestamps) keep their defaults.
 func seedSQL(t *Table, from, to int64) string {
 	var cols, exprs []string
-	names := make([]string, 0, len(t.Columns))
-	for n := range t.Columns {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(t.Columns)) {
 		c := t.Columns[n]
 		if c.Default != "" {
 			continue
@@ -136,10 +133,7 @@ func measureMigration(ctx context.Context, eng *Postgres, head *Set, m *Migratio
 		}
 		meas.Points = append(meas.Points, *p)
 	}
-	for l := range locks {
-		meas.Locks = append(meas.Locks, l)
-	}
-	sort.Strings(meas.Locks)
+	meas.Locks = slices.Sorted(maps.Keys(locks))
 	meas.Intercept, meas.Slope = fitLine(meas.Points)
 	for _, t := range tables {
 		if n := targets[t]; n > meas.TargetRows {

@@ -2,6 +2,8 @@ package migrations
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -106,15 +108,7 @@ type Change struct {
 // the head migrations.
 func Diff(base, head *Schema) []Change {
 	var out []Change
-	names := func(m map[string]*Table) []string {
-		var n []string
-		for k := range m {
-			n = append(n, k)
-		}
-		sort.Strings(n)
-		return n
-	}
-	for _, tn := range names(base.Tables) {
+	for _, tn := range slices.Sorted(maps.Keys(base.Tables)) {
 		bt := base.Tables[tn]
 		ht, ok := head.Tables[tn]
 		if !ok {
@@ -123,12 +117,7 @@ func Diff(base, head *Schema) []Change {
 				Fix: fmt.Sprintf("expand/contract: stop using %s in a release, list it in migrations.deprecated, and drop it in a later release", tn)})
 			continue
 		}
-		var cols []string
-		for c := range bt.Columns {
-			cols = append(cols, c)
-		}
-		sort.Strings(cols)
-		for _, cn := range cols {
+		for _, cn := range slices.Sorted(maps.Keys(bt.Columns)) {
 			bc := bt.Columns[cn]
 			hc, ok := ht.Columns[cn]
 			obj := tn + "." + cn
@@ -166,12 +155,7 @@ func Diff(base, head *Schema) []Change {
 			}
 		}
 	}
-	var cons []string
-	for n := range head.Constraints {
-		cons = append(cons, n)
-	}
-	sort.Strings(cons)
-	for _, n := range cons {
+	for _, n := range slices.Sorted(maps.Keys(head.Constraints)) {
 		c := head.Constraints[n]
 		if _, existed := base.Constraints[n]; existed || c.Kind == "primary key" {
 			continue

@@ -10,8 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"testing/fstest"
 
@@ -59,12 +60,7 @@ func (e *NameError) Error() string {
 
 // Versions returns the versions of the set in ascending order.
 func (s *Set) Versions() []uint {
-	vs := make([]uint, 0, len(s.Migrations))
-	for v := range s.Migrations {
-		vs = append(vs, v)
-	}
-	sort.Slice(vs, func(i, j int) bool { return vs[i] < vs[j] })
-	return vs
+	return slices.Sorted(maps.Keys(s.Migrations))
 }
 
 // Load reads the migration files in dir of fsys. A missing directory is an

@@ -28,11 +28,7 @@ func newAPICmd(s *streams) *cobra.Command {
 		if err != nil {
 			return nil, nil, "", err
 		}
-		cfgPath, optional := cfgFile, false
-		if cfgPath == "" {
-			cfgPath, optional = filepath.Join(dir, config.FileName), true
-		}
-		cfg, err := config.Load(cfgPath, optional)
+		cfg, _, err := config.LoadFor(dir, cfgFile)
 		if err != nil {
 			return nil, nil, "", err
 		}

@@ -151,6 +151,19 @@ func Load(path string, optional bool) (*Config, error) {
 	return Parse(filepath.Base(path), data)
 }
 
+// LoadFor loads the configuration of the project in dir: file when given
+// (it must exist), else relcheck.yaml in dir if there is one. It returns the
+// path it read (or would have read).
+func LoadFor(dir, file string) (*Config, string, error) {
+	if file != "" {
+		c, err := Load(file, false)
+		return c, file, err
+	}
+	path := filepath.Join(dir, FileName)
+	c, err := Load(path, true)
+	return c, path, err
+}
+
 // Parse parses the contents of a relcheck.yaml; name is used in messages.
 func Parse(name string, data []byte) (*Config, error) {
 	cfg := Default()
@@ -262,7 +275,7 @@ func checkKeys(file string, n *yaml.Node, t reflect.Type, path string) error {
 			f, ok := fields[k.Value]
 			if !ok {
 				msg := fmt.Sprintf("unknown key %q", k.Value)
-				if s := suggest(k.Value, names); s != "" {
+				if s := Suggest(k.Value, names); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				} else {
 					msg += fmt.Sprintf(" (known keys: %s)", strings.Join(names, ", "))
@@ -371,10 +384,7 @@ func lineOf(root *yaml.Node, path string) int {
 
 // Suggest returns the known name closest to s, if it is close enough to be
 // a typo; empty otherwise.
-func Suggest(s string, names []string) string { return suggest(s, names) }
-
-// suggest returns the known name closest to s, if it is close enough to be a typo.
-func suggest(s string, names []string) string {
+func Suggest(s string, names []string) string {
 	best, bestD := "", 3
 	for _, n := range names {
 		if d := distance(strings.ToLower(s), strings.ToLower(n)); d < bestD {

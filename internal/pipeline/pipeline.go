@@ -115,11 +115,7 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 		}
 	}
 
-	cfgPath, optional := opts.ConfigFile, false
-	if cfgPath == "" {
-		cfgPath, optional = filepath.Join(abs, config.FileName), true
-	}
-	cfg, err := config.Load(cfgPath, optional)
+	cfg, cfgPath, err := config.LoadFor(abs, opts.ConfigFile)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +124,7 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 		cfg.Migrations.DatabaseURL = opts.DatabaseURL
 	}
 	env.ConfigFile = config.FileName
-	if !optional {
+	if opts.ConfigFile != "" {
 		env.ConfigFile = cfgPath
 	}
 	if p, err := filepath.Abs(cfgPath); err == nil {
