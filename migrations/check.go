@@ -183,8 +183,8 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 			}
 		}
 	}
-	if pg, ok := eng.(*Postgres); ok && r.failedErr == nil && len(opts.Config.ProbeSizes) > 0 {
-		if err := measureBudget(ctx, pg, head, news, r.base, opts, chk, add); err != nil {
+	if r.failedErr == nil && r.base != nil && len(opts.Config.ProbeSizes) > 0 {
+		if err := measureBudget(ctx, eng, head, news, r.base, opts, chk, add); err != nil {
 			return nil, err
 		}
 	}
@@ -255,8 +255,12 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	chk.Settle()
 	e, _, _ := chk.Counts()
 	chk.Summary = fmt.Sprintf("%d new migration(s) replayed on %s", len(news), eng.Name())
+
 	if e == 0 {
 		chk.Summary += ", safe for release N-1"
+	}
+	if b, ok := chk.Metrics["blockedSeconds"].(float64); ok {
+		chk.Summary += fmt.Sprintf("; measured blocking %s of %s allowed", seconds(b), seconds(chk.Metrics["allowedSeconds"].(float64)))
 	}
 	chk.DurationMs = time.Since(start).Milliseconds()
 	return chk, nil
@@ -366,7 +370,7 @@ func renames(sql []byte) []rename {
 // measureBudget measures the blocking of every new migration that touches a
 // populated table, extrapolates it to the production sizes, and charges it to
 // the error budget: budget = (1 − objective) × window × budgetRemaining.
-func measureBudget(ctx context.Context, pg *Postgres, head *Set, news []*Migration, base *Schema, opts Options, chk *report.Check, add func(report.Finding)) error {
+func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration, base *Schema, opts Options, chk *report.Check, add func(report.Finding)) error {
 	populated := func(t string) bool { _, ok := base.Tables[t]; return ok }
 	var all []*Measurement
 	total, worst := 0.0, (*Measurement)(nil)
@@ -378,9 +382,14 @@ func measureBudget(ctx context.Context, pg *Postgres, head *Set, news []*Migrati
 		if opts.Progress != nil {
 			opts.Progress("measuring %s on %s at %v rows", m.Up.Name, strings.Join(tables, ", "), opts.Config.ProbeSizes)
 		}
-		meas, err := measureMigration(ctx, pg, head, m, tables, opts.Config.ProbeSizes, opts.Config.Sizes)
+		meas, err := measureMigration(ctx, eng, head, m, tables, opts.Config.ProbeSizes, opts.Config.Sizes)
 		if err != nil {
 			return err
+		}
+		if q := meas.Queue; q != nil && q.GaveUp == "" {
+			if _, set := lockTimeout(string(m.Up.Data)); !set {
+				reportQueue(chk, add, head.Path(m.Up), m, meas)
+			}
 		}
 		all = append(all, meas)
 		total += meas.PredictedS
@@ -397,6 +406,7 @@ func measureBudget(ctx context.Context, pg *Postgres, head *Set, news []*Migrati
 	chk.Metrics["blockedSeconds"] = round3(total)
 	chk.Metrics["budgetSeconds"] = round3(budget)
 	chk.Metrics["allowedSeconds"] = round3(allowed)
+	chk.Metrics["budgetShareUsed"] = round3(total / allowed)
 	if total <= allowed {
 		return nil
 	}
@@ -415,6 +425,57 @@ func measureBudget(ctx context.Context, pg *Postgres, head *Set, news []*Migrati
 		Location: &report.Location{File: worst.File, Line: 1},
 		Fix:      fmt.Sprintf("split the work into steps that hold no strong lock on a populated table (batched backfills in their own migrations, CONCURRENTLY, NOT VALID then VALIDATE), or at least SET lock_timeout = '%dms' so the worst case stays within budget", max(1, int(allowed*1000)))})
 	return nil
+}
+
+// reportQueue reports the measured lock queue of a migration without a
+// lock_timeout: on the finding that already says so, or on its own.
+func reportQueue(chk *report.Check, add func(report.Finding), file string, m *Migration, meas *Measurement) {
+	q := meas.Queue
+	strong := slices.DeleteFunc(slices.Clone(meas.Locks), func(l string) bool { return !conflictsWithApp(l) })
+	verb, victims := "read", "reads and writes"
+	if q.HeldBy == "writer" {
+		verb, victims = "wrote to", "writes"
+	}
+	tables := strings.Join(meas.Tables, ", ")
+	msg := fmt.Sprintf("measured: behind a transaction that %s %s for %.1f s, the migration waited for its %s and the probe's %s on %s waited %.1f s behind it; in production they wait as long as the longest transaction on the table",
+		verb, tables, q.HeldMs/1000, strings.Join(strong, ", "), victims, tables, q.BlockedMs/1000)
+	// The statement that queues: the first with a strong lock.
+	line := 0
+	for _, st := range meas.Statements {
+		if slices.ContainsFunc(st.Locks, func(l TableLock) bool { return conflictsWithApp(l.Mode) }) {
+			line = st.Line
+			break
+		}
+	}
+	if line == 0 {
+		line = 1
+		for _, st := range SplitStatements(string(m.Up.Data)) {
+			if !regexp.MustCompile(`(?i)^(SET|RESET|BEGIN|COMMIT)\b`).MatchString(st.SQL) {
+				line = st.Line
+				break
+			}
+		}
+	}
+	// Said on the finding about that statement, if there is one.
+	for i := range chk.Findings {
+		f := &chk.Findings[i]
+		if f.Rule == RuleLocking && f.Location != nil && f.Location.File == file && (f.Location.Line == line || strings.Contains(f.Message, "lock_timeout")) {
+			f.Message += ". " + strings.ToUpper(msg[:1]) + msg[1:] + "; a lock_timeout would cap that wait"
+			return
+		}
+	}
+	add(report.Finding{Rule: RuleLocking, Severity: report.SeverityWarning, Symbol: strings.Join(meas.Tables, ","),
+		Message:  "no lock_timeout before a lock that blocks the application: " + msg,
+		Location: &report.Location{File: file, Line: line},
+		Fix:      "start the file with SET lock_timeout = '2s' (and retry the deploy) so a long transaction cannot stall the application behind the migration"})
+}
+
+// seconds formats a duration given in seconds for people.
+func seconds(s float64) string {
+	if s < 1 {
+		return fmt.Sprintf("%.0f ms", s*1000)
+	}
+	return fmt.Sprintf("%.1f s", s)
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"net/url"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,18 @@ type Point struct {
 	ProbeOps    int     `json:"probeOps"`
 	ProbeFailed int     `json:"probeFailed"`
 	Rewrite     bool    `json:"rewrite"`
+	// ProbeP50Ms and ProbeP99Ms are the probe's latency percentiles
+	// while the migration ran; ProbeFailed counts its failed operations then.
+	ProbeP50Ms float64 `json:"probeP50Ms"`
+	ProbeP99Ms float64 `json:"probeP99Ms"`
+	// HeldBy and HeldMs are set in the lock-queue case: a "reader" or a
+	// "writer" transaction held the tables this long before the migration
+	// could get its lock.
+	HeldBy string  `json:"heldBy,omitempty"`
+	HeldMs float64 `json:"heldMs,omitempty"`
+	// GaveUp is the error of a migration that gave up waiting (its
+	// lock_timeout) in the lock-queue case.
+	GaveUp string `json:"gaveUp,omitempty"`
 }
 
 // Measurement is what a new migration costs a running application.
@@ -35,7 +48,13 @@ type Measurement struct {
 	File   string   `json:"file"`
 	Tables []string `json:"tables"`
 	Locks  []string `json:"locks"`
-	Points []Point  `json:"points"`
+	// Statements are the locks each statement takes, traced in the
+	// migration's transaction (PostgreSQL).
+	Statements []StatementLocks `json:"statements,omitempty"`
+	Points     []Point          `json:"points"`
+	// Queue is the lock-queue case: the migration run behind a long
+	// reader (PostgreSQL, strong locks only).
+	Queue *Point `json:"lockQueue,omitempty"`
 	// Fit: blocked ms = Intercept + Slope × rows.
 	Intercept float64 `json:"interceptMs"`
 	Slope     float64 `json:"msPerRow"`
@@ -69,31 +88,47 @@ func touchedTables(sql string, populated func(string) bool) []string {
 	return out
 }
 
-// genExpr is an SQL expression of row number g for a column of type t.
-func genExpr(t string) string {
+// genExpr is an SQL expression of row number g for a column of type t in
+// the given dialect.
+func genExpr(dialect, t string) string {
 	t = strings.ToLower(t)
+	lite := dialect == "sqlite"
 	switch {
 	case strings.Contains(t, "int") || strings.Contains(t, "serial"):
 		return "g"
 	case strings.Contains(t, "bool"):
+		if lite {
+			return "(g % 2)"
+		}
 		return "(g % 2 = 0)"
-	case strings.Contains(t, "numeric") || strings.Contains(t, "real") || strings.Contains(t, "double") || strings.Contains(t, "decimal"):
+	case strings.Contains(t, "numeric") || strings.Contains(t, "real") || strings.Contains(t, "double") || strings.Contains(t, "decimal") || strings.Contains(t, "float"):
+		if lite {
+			return "g / 7.0"
+		}
 		return "g::numeric / 7"
 	case strings.Contains(t, "timestamp") || strings.Contains(t, "date"):
+		if lite {
+			return "datetime(1700000000 - g, 'unixepoch')"
+		}
 		return "now() - make_interval(secs => g)"
 	case strings.Contains(t, "uuid"):
+		if lite {
+			return "printf('00000000-0000-4000-8000-%012d', g)"
+		}
 		return "md5(g::text)::uuid"
 	case strings.Contains(t, "json"):
 		return "'{}'"
 	case strings.Contains(t, "bytea"):
 		return "decode(md5(g::text), 'hex')"
+	case strings.Contains(t, "blob"):
+		return "randomblob(16)"
 	}
 	return "'row ' || g"
 }
 
 // seedSQL inserts rows from..to into table t, generated per column type;
 // columns with defaults (serials, timestamps) keep their defaults.
-func seedSQL(t *Table, from, to int64) string {
+func seedSQL(dialect string, t *Table, from, to int64) string {
 	var cols, exprs []string
 	for _, n := range slices.Sorted(maps.Keys(t.Columns)) {
 		c := t.Columns[n]
@@ -101,12 +136,62 @@ func seedSQL(t *Table, from, to int64) string {
 			continue
 		}
 		cols = append(cols, `"`+n+`"`)
-		exprs = append(exprs, genExpr(c.Type))
+		exprs = append(exprs, genExpr(dialect, c.Type))
+	}
+	if dialect == "sqlite" {
+		series := fmt.Sprintf(`WITH RECURSIVE s(g) AS (SELECT %d UNION ALL SELECT g + 1 FROM s WHERE g < %d) `, from, to)
+		if len(cols) == 0 {
+			return series + fmt.Sprintf(`INSERT INTO %q DEFAULT VALUES`, t.Name) // one row
+		}
+		return series + fmt.Sprintf(`INSERT INTO %q (%s) SELECT %s FROM s`, t.Name, strings.Join(cols, ", "), strings.Join(exprs, ", "))
 	}
 	if len(cols) == 0 {
 		return fmt.Sprintf(`INSERT INTO %q SELECT FROM generate_series(%d, %d) g`, t.Name, from, to)
 	}
 	return fmt.Sprintf(`INSERT INTO %q (%s) SELECT %s FROM generate_series(%d, %d) g`, t.Name, strings.Join(cols, ", "), strings.Join(exprs, ", "), from, to)
+}
+
+// loadDB is a database that migrations can be measured on: it seeds
+// tables, gives the probe its own connections, identifies a table's
+// storage (to see rewrites) and watches the locks of other sessions.
+type loadDB interface {
+	DB
+	dialect() string
+	// probePool opens connections for the probe, told apart from the
+	// migration's by the database (application_name), and waiting for
+	// locks rather than failing at once.
+	probePool() (*sql.DB, error)
+	// storage identifies the table's data files; a change is a rewrite.
+	storage(ctx context.Context, table string) int64
+	// watchLocks reports the lock modes the migrating session holds on
+	// tables until ctx ends.
+	watchLocks(ctx context.Context, tables []string, found func(mode string))
+}
+
+// StatementLocks are the table locks one statement of a migration holds,
+// in the file's transaction, once it has run.
+type StatementLocks struct {
+	Line  int         `json:"line"`
+	SQL   string      `json:"sql"`
+	Locks []TableLock `json:"locks"`
+}
+
+// TableLock is a lock mode held on a table.
+type TableLock struct {
+	Table string `json:"table"`
+	Mode  string `json:"mode"`
+}
+
+// lockTracer is a database that can list the locks each statement of a
+// migration takes, from inside the migration's own transaction.
+type lockTracer interface {
+	traceLocks(ctx context.Context, sql string, tables []string) ([]StatementLocks, error)
+}
+
+// holder is the long transaction of the lock-queue case.
+type holder struct {
+	kind string // "reader" or "writer"
+	hold time.Duration
 }
 
 type probeOp struct {
@@ -115,9 +200,15 @@ type probeOp struct {
 	err   error
 }
 
+// queueHold is how long the long transaction of the lock-queue case holds
+// the touched tables after the migration starts.
+const queueHold = 500 * time.Millisecond
+
 // measureMigration runs one new migration on tables seeded to each size,
 // with a concurrent probe of readers and writers, and fits the blocking.
-func measureMigration(ctx context.Context, eng *Postgres, head *Set, m *Migration, tables []string, sizes []int64, targets map[string]int64) (*Measurement, error) {
+// On PostgreSQL, a migration that takes a lock conflicting with the
+// application's is also run behind a long reader (the lock queue).
+func measureMigration(ctx context.Context, eng Engine, head *Set, m *Migration, tables []string, sizes []int64, targets map[string]int64) (*Measurement, error) {
 	meas := &Measurement{File: head.Path(m.Up), Tables: tables}
 	prev := uint(0)
 	for _, v := range head.Versions() {
@@ -126,14 +217,40 @@ func measureMigration(ctx context.Context, eng *Postgres, head *Set, m *Migratio
 		}
 	}
 	locks := map[string]bool{}
-	for _, size := range sizes {
-		p, err := measureOnce(ctx, eng, head, m, prev, tables, size, locks)
+	for i, size := range sizes {
+		var trace *[]StatementLocks
+		if i == 0 {
+			trace = &meas.Statements
+		}
+		p, err := measureOnce(ctx, eng, head, m, prev, tables, size, nil, locks, trace)
 		if err != nil {
 			return nil, fmt.Errorf("measuring %s at %d rows: %w", m.Up.Name, size, err)
 		}
 		meas.Points = append(meas.Points, *p)
 	}
+	for _, st := range meas.Statements {
+		for _, l := range st.Locks {
+			locks[l.Mode] = true
+		}
+	}
 	meas.Locks = slices.Sorted(maps.Keys(locks))
+	if eng.Name() == "postgres" && slices.ContainsFunc(meas.Locks, conflictsWithApp) {
+		// A reader is enough to queue an ACCESS EXCLUSIVE lock; the other
+		// strong locks queue behind a transaction that wrote.
+		q := &holder{kind: "writer", hold: queueHold}
+		if slices.Contains(meas.Locks, "AccessExclusiveLock") {
+			q.kind = "reader"
+		}
+		if lt, ok := lockTimeout(string(m.Up.Data)); ok {
+			// Hold longer than the migration waits, to show it give up.
+			q.hold = min(lt+queueHold, 10*time.Second)
+		}
+		p, err := measureOnce(ctx, eng, head, m, prev, tables, sizes[0], q, map[string]bool{}, nil)
+		if err != nil {
+			return nil, fmt.Errorf("measuring %s behind a long reader: %w", m.Up.Name, err)
+		}
+		meas.Queue = p
+	}
 	meas.Intercept, meas.Slope = fitLine(meas.Points)
 	for _, t := range tables {
 		if n := targets[t]; n > meas.TargetRows {
@@ -151,17 +268,59 @@ func measureMigration(ctx context.Context, eng *Postgres, head *Set, m *Migratio
 	return meas, nil
 }
 
-func measureOnce(ctx context.Context, eng *Postgres, head *Set, m *Migration, prev uint, tables []string, size int64, locks map[string]bool) (*Point, error) {
+// conflictsWithApp reports whether a PostgreSQL table lock mode conflicts
+// with the locks of plain reads (ACCESS SHARE) or writes (ROW EXCLUSIVE).
+func conflictsWithApp(mode string) bool {
+	switch mode {
+	case "ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock":
+		return true
+	}
+	return false
+}
+
+var reLockTimeoutValue = regexp.MustCompile(`(?i)^SET\s+(?:LOCAL\s+)?lock_timeout\s*(?:=|\bTO\b)\s*'?\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*'?\s*$`)
+
+// lockTimeout returns the lock_timeout a migration file sets before its
+// first other statement, as PostgreSQL reads it (a bare number is ms).
+func lockTimeout(sql string) (time.Duration, bool) {
+	for _, st := range SplitStatements(sql) {
+		m := reLockTimeoutValue.FindStringSubmatch(strings.TrimSpace(st.SQL))
+		if m == nil {
+			if reLockTimeout.MatchString(st.SQL) {
+				return 0, false // DEFAULT, or a form not understood
+			}
+			continue
+		}
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil || v == 0 { // 0 turns the timeout off
+			return 0, false
+		}
+		unit := map[string]time.Duration{"us": time.Microsecond, "": time.Millisecond, "ms": time.Millisecond, "s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[strings.ToLower(m[2])]
+		return time.Duration(v * float64(unit)), true
+	}
+	return 0, false
+}
+
+// measureOnce applies migration m, on a database migrated to prev whose
+// touched tables hold size rows, while a probe of one reader and one writer
+// per table runs on its own connections. With q set, a long transaction
+// holds the tables from before the migration starts until q.hold has passed. With trace set, the locks of each statement are traced first
+// (where the database can).
+func measureOnce(ctx context.Context, eng Engine, head *Set, m *Migration, prev uint, tables []string, size int64, q *holder, locks map[string]bool, trace *[]StatementLocks) (*Point, error) {
 	dbi, err := eng.NewDB(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer dbi.Close()
-	db := dbi.(*pgDB)
+	db, ok := dbi.(loadDB)
+	if !ok {
+		return nil, fmt.Errorf("%s databases cannot be measured", eng.Name())
+	}
 	mig, err := newMigrate(ctx, db, head, m.Version)
 	if err != nil {
 		return nil, err
 	}
+	defer mig.Close()
 	if prev > 0 {
 		if err := mig.Migrate(prev); err != nil && !errors.Is(err, migrate.ErrNoChange) {
 			return nil, err
@@ -172,40 +331,37 @@ func measureOnce(ctx context.Context, eng *Postgres, head *Set, m *Migration, pr
 		return nil, err
 	}
 	for _, t := range tables {
-		tb := schema.Tables[t]
-		if tb == nil {
-			continue
-		}
-		if _, err := db.db.ExecContext(ctx, seedSQL(tb, 1, size)); err != nil {
-			return nil, fmt.Errorf("seeding %s: %w", t, err)
+		if tb := schema.Tables[t]; tb != nil {
+			if _, err := db.SQL().ExecContext(ctx, seedSQL(db.dialect(), tb, 1, size)); err != nil {
+				return nil, fmt.Errorf("seeding %s: %w", t, err)
+			}
 		}
 	}
-	if _, err := db.db.ExecContext(ctx, "ANALYZE"); err != nil {
+	if _, err := db.SQL().ExecContext(ctx, "ANALYZE"); err != nil {
 		return nil, err
 	}
-	nodes := func() map[string]int64 {
+	storage := func() map[string]int64 {
 		out := map[string]int64{}
 		for _, t := range tables {
-			var n int64
-			db.db.QueryRowContext(ctx, "SELECT relfilenode FROM pg_class WHERE relname = $1 AND relkind IN ('r', 'p')", t).Scan(&n)
-			out[t] = n
+			out[t] = db.storage(ctx, t)
 		}
 		return out
 	}
-	before := nodes()
+	before := storage()
+	if tr, ok := db.(lockTracer); ok && trace != nil {
+		if *trace, err = tr.traceLocks(ctx, string(m.Up.Data), tables); err != nil {
+			return nil, err
+		}
+	}
 
-	// The probe: a reader and a writer per table, on their own connections.
-	pu, _ := url.Parse(db.url)
-	q := pu.Query()
-	q.Set("application_name", "relcheck-probe")
-	pu.RawQuery = q.Encode()
-	probeDB, err := sql.Open("pgx", pu.String())
+	probeDB, err := db.probePool()
 	if err != nil {
 		return nil, err
 	}
 	defer probeDB.Close()
-	probeDB.SetMaxOpenConns(2*len(tables) + 1)
+	probeDB.SetMaxOpenConns(2*len(tables) + 2)
 	probeCtx, stopProbe := context.WithCancel(ctx)
+	defer stopProbe()
 	var mu sync.Mutex
 	var ops []probeOp
 	var wg sync.WaitGroup
@@ -216,7 +372,7 @@ func measureOnce(ctx context.Context, eng *Postgres, head *Set, m *Migration, pr
 		}
 		queries := []func(n int64) string{
 			func(int64) string { return fmt.Sprintf("SELECT * FROM %q LIMIT 1", t) },
-			func(n int64) string { return seedSQL(tb, n, n) },
+			func(n int64) string { return seedSQL(db.dialect(), tb, n, n) },
 		}
 		for j, qf := range queries {
 			wg.Add(1)
@@ -242,31 +398,45 @@ func measureOnce(ctx context.Context, eng *Postgres, head *Set, m *Migration, pr
 		}
 	}
 	time.Sleep(100 * time.Millisecond) // a baseline for the probe
-	// Watch the locks the migration's backend holds on the tables.
+
+	var readerDone chan error
+	if q != nil {
+		conn, err := probeDB.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+			return nil, err
+		}
+		for _, t := range tables {
+			stmt := fmt.Sprintf("SELECT 1 FROM %q LIMIT 1", t)
+			if q.kind == "writer" {
+				stmt = fmt.Sprintf("LOCK TABLE %q IN ROW EXCLUSIVE MODE", t) // what every write holds
+			}
+			if _, err := conn.ExecContext(ctx, stmt); err != nil {
+				return nil, err
+			}
+		}
+		readerDone = make(chan error, 1)
+		go func() {
+			select {
+			case <-time.After(q.hold):
+			case <-ctx.Done():
+			}
+			_, err := conn.ExecContext(context.WithoutCancel(ctx), "COMMIT")
+			readerDone <- err
+		}()
+	}
 	monCtx, stopMon := context.WithCancel(ctx)
 	monDone := make(chan struct{})
 	go func() {
 		defer close(monDone)
-		for monCtx.Err() == nil {
-			rows, err := db.db.QueryContext(monCtx, `
-SELECT DISTINCT l.mode FROM pg_locks l
-JOIN pg_class c ON c.oid = l.relation
-JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE c.relname = ANY($1) AND l.granted AND a.pid <> pg_backend_pid()
-  AND a.application_name <> 'relcheck-probe'`, tables)
-			if err == nil {
-				for rows.Next() {
-					var mode string
-					if rows.Scan(&mode) == nil {
-						mu.Lock()
-						locks[mode] = true
-						mu.Unlock()
-					}
-				}
-				rows.Close()
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		db.watchLocks(monCtx, tables, func(mode string) {
+			mu.Lock()
+			locks[mode] = true
+			mu.Unlock()
+		})
 	}()
 	t0 := time.Now()
 	upErr := mig.Steps(1)
@@ -276,34 +446,57 @@ WHERE c.relname = ANY($1) AND l.granted AND a.pid <> pg_backend_pid()
 	<-monDone
 	stopProbe()
 	wg.Wait()
-	if upErr != nil {
-		return nil, upErr
-	}
-	after := nodes()
-
 	p := &Point{Rows: size, MigrationMs: ms(t1.Sub(t0))}
+	if readerDone != nil {
+		if err := <-readerDone; err != nil {
+			return nil, err
+		}
+		p.HeldBy, p.HeldMs = q.kind, ms(q.hold)
+	}
+	if upErr != nil {
+		if q == nil {
+			return nil, upErr
+		}
+		// Behind the reader, a migration with a lock_timeout gives up:
+		// that is what the timeout is for.
+		p.GaveUp = upErr.Error()
+		if i := strings.LastIndex(p.GaveUp, "(details: "); i >= 0 {
+			p.GaveUp = strings.TrimSuffix(p.GaveUp[i+len("(details: "):], ")")
+		}
+	}
+	after := storage()
 	for _, t := range tables {
 		if before[t] != 0 && after[t] != 0 && before[t] != after[t] {
 			p.Rewrite = true
 		}
 	}
-	var baseline []float64
-	worst := 0.0
+	var baseline, during []float64
 	for _, op := range ops {
 		end := op.start.Add(op.dur)
-		if op.err != nil {
-			p.ProbeFailed++
-		}
 		p.ProbeOps++
 		switch {
 		case end.Before(t0):
 			baseline = append(baseline, ms(op.dur))
 		case op.start.Before(t1):
-			worst = math.Max(worst, ms(op.dur))
+			during = append(during, ms(op.dur))
+			if op.err != nil {
+				p.ProbeFailed++
+			}
 		}
 	}
-	p.BlockedMs = math.Max(0, worst-median(baseline))
+	slices.Sort(during)
+	if len(during) > 0 {
+		p.ProbeP50Ms = round3(quantile(during, 0.5))
+		p.ProbeP99Ms = round3(quantile(during, 0.99))
+		p.BlockedMs = math.Max(0, during[len(during)-1]-median(baseline))
+	}
 	return p, nil
+}
+
+// quantile of sorted xs, by the nearest rank.
+func quantile(sorted []float64, q float64) float64 {
+	i := int(math.Ceil(q*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -13,6 +13,8 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -376,4 +378,111 @@ func (d *pgDB) Seed(ctx context.Context, n int) error {
 		}
 	}
 	return nil
+}
+
+func (d *pgDB) dialect() string { return "postgres" }
+
+// probeApp is the application_name of the probe's connections: the lock
+// watcher leaves them out.
+const probeApp = "relcheck-probe"
+
+func (d *pgDB) probePool() (*sql.DB, error) {
+	u, err := url.Parse(d.url)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	q.Set("application_name", probeApp)
+	u.RawQuery = q.Encode()
+	return sql.Open("pgx", u.String())
+}
+
+func (d *pgDB) storage(ctx context.Context, table string) int64 {
+	var n int64
+	d.db.QueryRowContext(ctx, "SELECT relfilenode FROM pg_class WHERE relname = $1 AND relkind IN ('r', 'p')", table).Scan(&n)
+	return n
+}
+
+// watchLocks polls pg_locks for the table locks granted to sessions other
+// than the probe's and its own: the migration's.
+func (d *pgDB) watchLocks(ctx context.Context, tables []string, found func(string)) {
+	for ctx.Err() == nil {
+		rows, err := d.db.QueryContext(ctx, `
+SELECT DISTINCT l.mode FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE c.relname = ANY($1) AND l.granted AND a.pid <> pg_backend_pid()
+  AND a.application_name <> $2`, tables, probeApp)
+		if err == nil {
+			for rows.Next() {
+				var mode string
+				if rows.Scan(&mode) == nil {
+					found(mode)
+				}
+			}
+			rows.Close()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// traceLocks runs a migration's statements one by one in a transaction, as
+// golang-migrate's single implicit transaction would, lists after each the
+// table locks this backend holds, and rolls back. A file that cannot run in
+// a transaction block (CREATE INDEX CONCURRENTLY) is not traced: the lock
+// watcher sees its locks while it runs.
+func (d *pgDB) traceLocks(ctx context.Context, text string, tables []string) ([]StatementLocks, error) {
+	stmts := SplitStatements(text)
+	if slices.ContainsFunc(stmts, func(st Statement) bool { return reConcurrently.MatchString(st.SQL) }) {
+		return nil, nil
+	}
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return nil, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	seen := map[TableLock]bool{}
+	var out []StatementLocks
+	for _, st := range stmts {
+		if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
+			return out, nil // the replay reports failures
+		}
+		rows, err := conn.QueryContext(ctx, `
+SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+WHERE l.pid = pg_backend_pid() AND l.granted AND c.relname = ANY($1)
+ORDER BY 1, 2`, tables)
+		if err != nil {
+			return nil, err
+		}
+		sl := StatementLocks{Line: st.Line, SQL: abbreviate(st.SQL, 80), Locks: []TableLock{}}
+		for rows.Next() {
+			var tl TableLock
+			if err := rows.Scan(&tl.Table, &tl.Mode); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if !seen[tl] {
+				seen[tl] = true
+				sl.Locks = append(sl.Locks, tl)
+			}
+		}
+		rows.Close()
+		out = append(out, sl)
+	}
+	return out, nil
+}
+
+var reConcurrently = regexp.MustCompile(`(?i)\bCONCURRENTLY\b`)
+
+// abbreviate shortens s to one line of at most n characters.
+func abbreviate(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
 }

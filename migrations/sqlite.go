@@ -50,8 +50,14 @@ type sqliteDB struct {
 
 func (d *sqliteDB) SQL() *sql.DB { return d.db }
 
+// waiting is the DSN of a connection that waits for the database's locks
+// (as applications configure it) instead of failing with SQLITE_BUSY.
+func (d *sqliteDB) waiting() string {
+	return "file:" + d.path + "?_pragma=busy_timeout(60000)"
+}
+
 func (d *sqliteDB) Driver(ctx context.Context) (database.Driver, error) {
-	db, err := sql.Open("sqlite", d.path)
+	db, err := sql.Open("sqlite", d.waiting())
 	if err != nil {
 		return nil, err
 	}
@@ -180,4 +186,24 @@ func seedValue(t string, i int) string {
 		return "X'00'"
 	}
 	return fmt.Sprintf("'seed %d'", i)
+}
+
+func (d *sqliteDB) dialect() string { return "sqlite" }
+
+func (d *sqliteDB) probePool() (*sql.DB, error) { return sql.Open("sqlite", d.waiting()) }
+
+func (d *sqliteDB) storage(ctx context.Context, table string) int64 {
+	var n int64
+	d.db.QueryRowContext(ctx, "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&n)
+	return n
+}
+
+// sqliteWriteLock is what every SQLite migration holds: golang-migrate runs
+// a file in one transaction, and a writing transaction holds the database's
+// single write lock until it commits.
+const sqliteWriteLock = "database write lock (RESERVED until commit)"
+
+func (d *sqliteDB) watchLocks(ctx context.Context, tables []string, found func(string)) {
+	found(sqliteWriteLock)
+	<-ctx.Done()
 }

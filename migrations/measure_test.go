@@ -1,0 +1,126 @@
+package migrations
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+func TestLockTimeout(t *testing.T) {
+	for _, tc := range []struct {
+		sql  string
+		want time.Duration
+		ok   bool
+	}{
+		{"SET lock_timeout = '2s';\nALTER TABLE t ADD c int;", 2 * time.Second, true},
+		{"set local lock_timeout to 1500;", 1500 * time.Millisecond, true},
+		{"SET lock_timeout = '250ms'", 250 * time.Millisecond, true},
+		{"SET lock_timeout='1min'", time.Minute, true},
+		{"SET lock_timeout = '0'", 0, false},
+		{"SET lock_timeout = DEFAULT", 0, false},
+		{"-- SET lock_timeout = '2s'\nALTER TABLE t ADD c int;", 0, false},
+		{"ALTER TABLE t ADD c int;", 0, false},
+	} {
+		got, ok := lockTimeout(tc.sql)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("lockTimeout(%q) = %v, %v; want %v, %v", tc.sql, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestQuantileAndFit(t *testing.T) {
+	xs := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	if q := quantile(xs, 0.5); q != 5 {
+		t.Errorf("p50 = %v", q)
+	}
+	if q := quantile(xs, 0.99); q != 10 {
+		t.Errorf("p99 = %v", q)
+	}
+	a, b := fitLine([]Point{{Rows: 1000, BlockedMs: 12}, {Rows: 2000, BlockedMs: 22}, {Rows: 4000, BlockedMs: 42}})
+	if d := a - 2; d*d > 1e-9 || (b-0.01)*(b-0.01) > 1e-12 {
+		t.Errorf("fit = %v + %v×rows, want 2 + 0.01×rows", a, b)
+	}
+}
+
+// withMigration is a set of t plus one new migration 2.
+func withMigration(up string) *Set {
+	s, _ := Load(fstest.MapFS{
+		"1_t.up.sql":   {Data: []byte("CREATE TABLE t (id integer PRIMARY KEY, n integer, note text);")},
+		"1_t.down.sql": {Data: []byte("DROP TABLE t;")},
+		"2_x.up.sql":   {Data: []byte(up)},
+		"2_x.down.sql": {Data: []byte("SELECT 1;")},
+	}, ".")
+	return s
+}
+
+// TestMeasure measures real migrations under the probe on every engine.
+func TestMeasure(t *testing.T) {
+	ctx := context.Background()
+	sizes := []int64{2000, 20000}
+	for name, eng := range engines(t) {
+		t.Run(name, func(t *testing.T) {
+			head := withMigration("CREATE INDEX t_n ON t (n);")
+			m, err := measureMigration(ctx, eng, head, head.Migrations[2], []string{"t"}, sizes, map[string]int64{"t": 1000000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Points) != 2 || m.Points[0].Rows != 2000 || m.Points[1].Rows != 20000 {
+				t.Fatalf("points = %+v", m.Points)
+			}
+			for _, p := range m.Points {
+				if p.MigrationMs <= 0 || p.ProbeOps == 0 || p.Rewrite {
+					t.Errorf("point %+v", p)
+				}
+			}
+			if m.TargetRows != 1000000 || m.PredictedS < 0 {
+				t.Errorf("extrapolation to %d rows: %v s", m.TargetRows, m.PredictedS)
+			}
+			if name == "sqlite" {
+				if !slices.Equal(m.Locks, []string{sqliteWriteLock}) || m.Queue != nil {
+					t.Errorf("sqlite locks %v, queue %+v", m.Locks, m.Queue)
+				}
+				return
+			}
+			// PostgreSQL: the statement's own locks, traced in its transaction.
+			if len(m.Statements) != 1 || !slices.Contains(m.Statements[0].Locks, TableLock{Table: "t", Mode: "ShareLock"}) {
+				t.Errorf("statements = %+v", m.Statements)
+			}
+			// The lock queue: queued behind a writing transaction, the
+			// migration blocks the probe's writes until that one ends.
+			q := m.Queue
+			if q == nil || q.HeldBy != "writer" || q.HeldMs != ms(queueHold) || q.GaveUp != "" || q.BlockedMs < q.HeldMs/2 {
+				t.Errorf("lock queue = %+v", q)
+			}
+
+			// CONCURRENTLY: no lock that blocks the application, no queue.
+			head = withMigration("CREATE INDEX CONCURRENTLY t_n ON t (n);")
+			m, err = measureMigration(ctx, eng, head, head.Migrations[2], []string{"t"}, sizes, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.ContainsFunc(m.Locks, conflictsWithApp) || m.Queue != nil {
+				t.Errorf("CONCURRENTLY: locks %v, queue %+v", m.Locks, m.Queue)
+			}
+
+			// A type change rewrites the table; with a lock_timeout the
+			// migration gives up behind the reader instead of stalling.
+			head = withMigration("SET lock_timeout = '100ms';\nALTER TABLE t ALTER COLUMN n TYPE bigint;")
+			m, err = measureMigration(ctx, eng, head, head.Migrations[2], []string{"t"}, sizes, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !m.Points[0].Rewrite || !m.Points[1].Rewrite {
+				t.Errorf("ALTER TYPE did not show a rewrite: %+v", m.Points)
+			}
+			if len(m.Statements) != 2 || m.Statements[1].Line != 2 || !slices.Contains(m.Statements[1].Locks, TableLock{Table: "t", Mode: "AccessExclusiveLock"}) {
+				t.Errorf("statements = %+v", m.Statements)
+			}
+			if q := m.Queue; q == nil || !strings.Contains(q.GaveUp, "lock timeout") || q.HeldBy != "reader" || q.HeldMs != 600 {
+				t.Errorf("lock queue with lock_timeout = %+v", q)
+			}
+		})
+	}
+}
