@@ -322,17 +322,22 @@ func firstDiffLine(a, b []byte) int {
 }
 
 // locate finds the statement of a new migration that caused a schema change:
-// the first line naming the column (or table) in a new up file.
+// the first line naming the constraint, column or table in a new up file.
 func locate(head *Set, news []*Migration, ch Change) *report.Location {
-	word := ch.Column
-	if word == "" {
-		word = ch.Table
+	words := []string{ch.Column, ch.Table}
+	if ch.Object != ch.Table && ch.Column == "" {
+		words[0] = ch.Object // a constraint
 	}
-	re := regexp.MustCompile(`(?i)\b` + regexp.QuoteMeta(word) + `\b`)
-	for _, m := range news {
-		for i, l := range strings.Split(string(m.Up.Data), "\n") {
-			if re.MatchString(l) {
-				return &report.Location{File: head.Path(m.Up), Line: i + 1}
+	for _, word := range words {
+		if word == "" {
+			continue
+		}
+		re := regexp.MustCompile(`(?i)\b` + regexp.QuoteMeta(word) + `\b`)
+		for _, m := range news {
+			for i, l := range strings.Split(string(m.Up.Data), "\n") {
+				if re.MatchString(l) {
+					return &report.Location{File: head.Path(m.Up), Line: i + 1}
+				}
 			}
 		}
 	}

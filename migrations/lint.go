@@ -170,10 +170,14 @@ func LintLocks(sql string, populated func(table string) bool, validatedChecks ma
 		if !populated(table) {
 			continue
 		}
-		hasDDL = true
-		if !lockTimeout {
+		// Under SHARE UPDATE EXCLUSIVE reads and writes go on: nothing
+		// queues behind it.
+		mode := alterTableLock(rest)
+		blocking := mode != "SHARE UPDATE EXCLUSIVE"
+		hasDDL = hasDDL || blocking
+		if blocking && !lockTimeout {
 			out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "warning",
-				Msg: fmt.Sprintf("ALTER TABLE %s takes an ACCESS EXCLUSIVE lock without a lock_timeout: if a long query holds the table, the migration queues behind it and every other query queues behind the migration", table),
+				Msg: fmt.Sprintf("ALTER TABLE %s takes %s %s lock without a lock_timeout: if a long query holds the table, the migration queues behind it and every other query queues behind the migration", table, article(mode), mode),
 				Fix: "start the file with SET lock_timeout = '2s' (and retry the deploy) so a busy table cannot stall the application"})
 		}
 		if c := reAddCons.FindStringSubmatch(rest); c != nil {
@@ -218,11 +222,67 @@ func LintLocks(sql string, populated func(table string) bool, validatedChecks ma
 	if hasDDL {
 		for _, st := range dml {
 			out = append(out, LockIssue{Line: st.Line, Table: unqualify(reDML.FindStringSubmatch(st.SQL)[2]), Severity: "error",
-				Msg: "a data backfill runs in the same file (one transaction) as DDL: the DDL's ACCESS EXCLUSIVE lock is held until the backfill ends",
+				Msg: "a data backfill runs in the same file (one transaction) as DDL: the DDL's lock is held until the backfill ends",
 				Fix: "move the backfill into a migration of its own and update in batches (e.g. 10,000 rows per statement)"})
 		}
 	}
 	return out
+}
+
+// alterTableLock is the table lock PostgreSQL takes for an ALTER TABLE with
+// these subcommands: the strongest any of them needs.
+func alterTableLock(rest string) string {
+	strongest := "SHARE UPDATE EXCLUSIVE"
+	for _, sub := range splitTopLevel(rest, ',') {
+		sub = strings.TrimSpace(sub)
+		switch {
+		case reWeakAlter.MatchString(sub):
+		case reAddFK.MatchString(sub) || reTrigger.MatchString(sub):
+			strongest = "SHARE ROW EXCLUSIVE"
+		default:
+			return "ACCESS EXCLUSIVE"
+		}
+	}
+	return strongest
+}
+
+var (
+	reWeakAlter = regexp.MustCompile(`(?is)^(VALIDATE\s+CONSTRAINT|SET\s+STATISTICS|ALTER\s+(COLUMN\s+)?"?\w+"?\s+SET\s+STATISTICS|SET\s*\(|RESET\s*\(|CLUSTER\s+ON|SET\s+WITHOUT\s+CLUSTER|ATTACH\s+PARTITION|DETACH\s+PARTITION\s+.*\bCONCURRENTLY)\b?`)
+	reAddFK     = regexp.MustCompile(`(?is)^ADD\s+(CONSTRAINT\s+"?\w+"?\s+)?FOREIGN\s+KEY\b`)
+	reTrigger   = regexp.MustCompile(`(?is)^(ENABLE|DISABLE)\s+(ALWAYS\s+|REPLICA\s+)?TRIGGER\b`)
+)
+
+// splitTopLevel splits s at sep outside parentheses and quotes.
+func splitTopLevel(s string, sep byte) []string {
+	var out []string
+	depth, start := 0, 0
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+		case c == sep && depth == 0:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+func article(mode string) string {
+	if strings.HasPrefix(mode, "ACCESS") {
+		return "an"
+	}
+	return "a"
 }
 
 func unqualify(t string) string {

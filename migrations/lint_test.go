@@ -97,3 +97,20 @@ func TestTouchedTables(t *testing.T) {
 		t.Errorf("touched = %v", got)
 	}
 }
+
+func TestAlterTableLock(t *testing.T) {
+	for rest, want := range map[string]string{
+		"VALIDATE CONSTRAINT fk":                                             "SHARE UPDATE EXCLUSIVE",
+		"ALTER COLUMN n SET STATISTICS 500":                                  "SHARE UPDATE EXCLUSIVE",
+		"SET (fillfactor = 70), RESET (autovacuum_enabled)":                  "SHARE UPDATE EXCLUSIVE",
+		"ADD CONSTRAINT fk FOREIGN KEY (a, b) REFERENCES p (a, b) NOT VALID": "SHARE ROW EXCLUSIVE",
+		"ADD FOREIGN KEY (a) REFERENCES p, VALIDATE CONSTRAINT x":            "SHARE ROW EXCLUSIVE",
+		"ADD COLUMN c text":                                                  "ACCESS EXCLUSIVE",
+		"VALIDATE CONSTRAINT x, ADD COLUMN c text DEFAULT 'a,b'":             "ACCESS EXCLUSIVE",
+		"SET TABLESPACE t":                                                   "ACCESS EXCLUSIVE",
+	} {
+		if got := alterTableLock(rest); got != want {
+			t.Errorf("alterTableLock(%q) = %s, want %s", rest, got, want)
+		}
+	}
+}

@@ -22,13 +22,24 @@ import (
 type Point struct {
 	Rows        int64   `json:"rows"`
 	MigrationMs float64 `json:"migrationMs"`
-	// BlockedMs is how long a probe query had to wait behind the
+	// BlockedMs is what the migration costs the application at this size:
+	// LockHeldMs when it takes a lock that blocks the application (its
+	// waiters wait that long), otherwise what the probe saw (row locks).
+	BlockedMs float64 `json:"blockedMs"`
+	// LockHeldMs is how long the migration held a lock that blocks the
+	// application's reads or writes (PostgreSQL: a table lock conflicting
+	// with theirs; SQLite: the write lock): the whole migration, since
+	// such a lock lasts to the end of the file's transaction.
+	LockHeldMs float64 `json:"lockHeldMs"`
+	// ProbeBlockedMs is how long a probe query had to wait behind the
 	// migration: the slowest probe operation during the migration, less the
-	// probe's normal latency.
-	BlockedMs   float64 `json:"blockedMs"`
-	ProbeOps    int     `json:"probeOps"`
-	ProbeFailed int     `json:"probeFailed"`
-	Rewrite     bool    `json:"rewrite"`
+	// probe's normal latency. It also sees waits no table lock explains,
+	// such as row locks of a backfill.
+	ProbeBlockedMs float64 `json:"probeBlockedMs"`
+	quietMs        float64
+	ProbeOps       int  `json:"probeOps"`
+	ProbeFailed    int  `json:"probeFailed"`
+	Rewrite        bool `json:"rewrite"`
 	// ProbeP50Ms and ProbeP99Ms are the probe's latency percentiles
 	// while the migration ran; ProbeFailed counts its failed operations then.
 	ProbeP50Ms float64 `json:"probeP50Ms"`
@@ -88,69 +99,6 @@ func touchedTables(sql string, populated func(string) bool) []string {
 	return out
 }
 
-// genExpr is an SQL expression of row number g for a column of type t in
-// the given dialect.
-func genExpr(dialect, t string) string {
-	t = strings.ToLower(t)
-	lite := dialect == "sqlite"
-	switch {
-	case strings.Contains(t, "int") || strings.Contains(t, "serial"):
-		return "g"
-	case strings.Contains(t, "bool"):
-		if lite {
-			return "(g % 2)"
-		}
-		return "(g % 2 = 0)"
-	case strings.Contains(t, "numeric") || strings.Contains(t, "real") || strings.Contains(t, "double") || strings.Contains(t, "decimal") || strings.Contains(t, "float"):
-		if lite {
-			return "g / 7.0"
-		}
-		return "g::numeric / 7"
-	case strings.Contains(t, "timestamp") || strings.Contains(t, "date"):
-		if lite {
-			return "datetime(1700000000 - g, 'unixepoch')"
-		}
-		return "now() - make_interval(secs => g)"
-	case strings.Contains(t, "uuid"):
-		if lite {
-			return "printf('00000000-0000-4000-8000-%012d', g)"
-		}
-		return "md5(g::text)::uuid"
-	case strings.Contains(t, "json"):
-		return "'{}'"
-	case strings.Contains(t, "bytea"):
-		return "decode(md5(g::text), 'hex')"
-	case strings.Contains(t, "blob"):
-		return "randomblob(16)"
-	}
-	return "'row ' || g"
-}
-
-// seedSQL inserts rows from..to into table t, generated per column type;
-// columns with defaults (serials, timestamps) keep their defaults.
-func seedSQL(dialect string, t *Table, from, to int64) string {
-	var cols, exprs []string
-	for _, n := range slices.Sorted(maps.Keys(t.Columns)) {
-		c := t.Columns[n]
-		if c.Default != "" {
-			continue
-		}
-		cols = append(cols, `"`+n+`"`)
-		exprs = append(exprs, genExpr(dialect, c.Type))
-	}
-	if dialect == "sqlite" {
-		series := fmt.Sprintf(`WITH RECURSIVE s(g) AS (SELECT %d UNION ALL SELECT g + 1 FROM s WHERE g < %d) `, from, to)
-		if len(cols) == 0 {
-			return series + fmt.Sprintf(`INSERT INTO %q DEFAULT VALUES`, t.Name) // one row
-		}
-		return series + fmt.Sprintf(`INSERT INTO %q (%s) SELECT %s FROM s`, t.Name, strings.Join(cols, ", "), strings.Join(exprs, ", "))
-	}
-	if len(cols) == 0 {
-		return fmt.Sprintf(`INSERT INTO %q SELECT FROM generate_series(%d, %d) g`, t.Name, from, to)
-	}
-	return fmt.Sprintf(`INSERT INTO %q (%s) SELECT %s FROM generate_series(%d, %d) g`, t.Name, strings.Join(cols, ", "), strings.Join(exprs, ", "), from, to)
-}
-
 // loadDB is a database that migrations can be measured on: it seeds
 // tables, gives the probe its own connections, identifies a table's
 // storage (to see rewrites) and watches the locks of other sessions.
@@ -166,6 +114,9 @@ type loadDB interface {
 	// watchLocks reports the lock modes the migrating session holds on
 	// tables until ctx ends.
 	watchLocks(ctx context.Context, tables []string, found func(mode string))
+	// quietRun runs a migration's statements in a transaction that is
+	// rolled back.
+	quietRun(ctx context.Context, sql string, tables []string) (quietRun, error)
 }
 
 // StatementLocks are the table locks one statement of a migration holds,
@@ -182,10 +133,63 @@ type TableLock struct {
 	Mode  string `json:"mode"`
 }
 
-// lockTracer is a database that can list the locks each statement of a
-// migration takes, from inside the migration's own transaction.
-type lockTracer interface {
-	traceLocks(ctx context.Context, sql string, tables []string) ([]StatementLocks, error)
+// quietRun is a migration's statements run one by one in a transaction
+// that is rolled back, with nothing else running: how long they take (the
+// time the file's transaction holds its locks, without waiting for any)
+// and, where the database tells, the table locks each statement holds.
+type quietRun struct {
+	Statements []StatementLocks
+	Elapsed    time.Duration
+	// OK is false when the file could not run this way (a statement that
+	// cannot run in a transaction block, or that failed).
+	OK bool
+}
+
+// runQuietly runs a migration's statements one by one in a transaction,
+// as golang-migrate's single transaction would, timing them and listing
+// after each the new locks that locks reports (nil: none), then rolls back.
+// A file that cannot run in a transaction block (CREATE INDEX
+// CONCURRENTLY) is not run: the lock watcher sees its locks as it runs.
+func runQuietly(ctx context.Context, db *sql.DB, text string, locks func(context.Context, *sql.Conn) ([]TableLock, error)) (quietRun, error) {
+	var r quietRun
+	stmts := SplitStatements(text)
+	if slices.ContainsFunc(stmts, func(st Statement) bool { return reConcurrently.MatchString(st.SQL) }) {
+		return r, nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return r, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return r, err
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	seen := map[TableLock]bool{}
+	for _, st := range stmts {
+		start := time.Now()
+		if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
+			return quietRun{Statements: r.Statements}, nil // the replay reports failures
+		}
+		r.Elapsed += time.Since(start)
+		if locks == nil {
+			continue
+		}
+		held, err := locks(ctx, conn)
+		if err != nil {
+			return r, err
+		}
+		sl := StatementLocks{Line: st.Line, SQL: abbreviate(st.SQL, 80), Locks: []TableLock{}}
+		for _, tl := range held {
+			if !seen[tl] {
+				seen[tl] = true
+				sl.Locks = append(sl.Locks, tl)
+			}
+		}
+		r.Statements = append(r.Statements, sl)
+	}
+	r.OK = true
+	return r, nil
 }
 
 // holder is the long transaction of the lock-queue case.
@@ -218,13 +222,16 @@ func measureMigration(ctx context.Context, eng Engine, head *Set, m *Migration, 
 	}
 	locks := map[string]bool{}
 	for i, size := range sizes {
-		var trace *[]StatementLocks
-		if i == 0 {
-			trace = &meas.Statements
-		}
-		p, err := measureOnce(ctx, eng, head, m, prev, tables, size, nil, locks, trace)
+		var quiet quietRun
+		p, err := measureOnce(ctx, eng, head, m, prev, tables, size, nil, locks, &quiet)
 		if err != nil {
 			return nil, fmt.Errorf("measuring %s at %d rows: %w", m.Up.Name, size, err)
+		}
+		if i == 0 {
+			meas.Statements = quiet.Statements
+		}
+		if quiet.OK {
+			p.quietMs = ms(quiet.Elapsed)
 		}
 		meas.Points = append(meas.Points, *p)
 	}
@@ -234,6 +241,20 @@ func measureMigration(ctx context.Context, eng Engine, head *Set, m *Migration, 
 		}
 	}
 	meas.Locks = slices.Sorted(maps.Keys(locks))
+	blocking := eng.Name() == "sqlite" || slices.ContainsFunc(meas.Locks, conflictsWithApp)
+	for i := range meas.Points {
+		p := &meas.Points[i]
+		if blocking {
+			p.LockHeldMs = p.MigrationMs // includes waiting for the lock
+			if p.quietMs > 0 {
+				p.LockHeldMs = p.quietMs
+			}
+		}
+		p.BlockedMs = p.ProbeBlockedMs
+		if blocking {
+			p.BlockedMs = p.LockHeldMs
+		}
+	}
 	if eng.Name() == "postgres" && slices.ContainsFunc(meas.Locks, conflictsWithApp) {
 		// A reader is enough to queue an ACCESS EXCLUSIVE lock; the other
 		// strong locks queue behind a transaction that wrote.
@@ -249,6 +270,7 @@ func measureMigration(ctx context.Context, eng Engine, head *Set, m *Migration, 
 		if err != nil {
 			return nil, fmt.Errorf("measuring %s behind a long reader: %w", m.Up.Name, err)
 		}
+		p.BlockedMs = p.ProbeBlockedMs // the wait in the queue, as the probe saw it
 		meas.Queue = p
 	}
 	meas.Intercept, meas.Slope = fitLine(meas.Points)
@@ -304,9 +326,10 @@ func lockTimeout(sql string) (time.Duration, bool) {
 // measureOnce applies migration m, on a database migrated to prev whose
 // touched tables hold size rows, while a probe of one reader and one writer
 // per table runs on its own connections. With q set, a long transaction
-// holds the tables from before the migration starts until q.hold has passed. With trace set, the locks of each statement are traced first
-// (where the database can).
-func measureOnce(ctx context.Context, eng Engine, head *Set, m *Migration, prev uint, tables []string, size int64, q *holder, locks map[string]bool, trace *[]StatementLocks) (*Point, error) {
+// holds the tables from before the migration starts until q.hold has passed.
+// With quiet set, the migration is first run quietly (and rolled back) to
+// time it without the probe.
+func measureOnce(ctx context.Context, eng Engine, head *Set, m *Migration, prev uint, tables []string, size int64, q *holder, locks map[string]bool, quiet *quietRun) (*Point, error) {
 	dbi, err := eng.NewDB(ctx)
 	if err != nil {
 		return nil, err
@@ -330,11 +353,10 @@ func measureOnce(ctx context.Context, eng Engine, head *Set, m *Migration, prev 
 	if err != nil {
 		return nil, err
 	}
+	seed := newSeeder(db.dialect(), schema)
 	for _, t := range tables {
-		if tb := schema.Tables[t]; tb != nil {
-			if _, err := db.SQL().ExecContext(ctx, seedSQL(db.dialect(), tb, 1, size)); err != nil {
-				return nil, fmt.Errorf("seeding %s: %w", t, err)
-			}
+		if err := seed.seed(ctx, db.SQL(), t, size); err != nil {
+			return nil, err
 		}
 	}
 	if _, err := db.SQL().ExecContext(ctx, "ANALYZE"); err != nil {
@@ -348,8 +370,8 @@ func measureOnce(ctx context.Context, eng Engine, head *Set, m *Migration, prev 
 		return out
 	}
 	before := storage()
-	if tr, ok := db.(lockTracer); ok && trace != nil {
-		if *trace, err = tr.traceLocks(ctx, string(m.Up.Data), tables); err != nil {
+	if quiet != nil {
+		if *quiet, err = db.quietRun(ctx, string(m.Up.Data), tables); err != nil {
 			return nil, err
 		}
 	}
@@ -359,7 +381,7 @@ func measureOnce(ctx context.Context, eng Engine, head *Set, m *Migration, prev 
 		return nil, err
 	}
 	defer probeDB.Close()
-	probeDB.SetMaxOpenConns(2*len(tables) + 2)
+	probeDB.SetMaxOpenConns(3*len(tables) + 2)
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	defer stopProbe()
 	var mu sync.Mutex
@@ -370,31 +392,39 @@ func measureOnce(ctx context.Context, eng Engine, head *Set, m *Migration, prev 
 		if tb == nil {
 			continue
 		}
-		queries := []func(n int64) string{
+		// A reader, a writer of new rows and a writer of existing rows,
+		// each operation k on its own connection.
+		ins := size * int64(10+i)
+		queries := []func(k int64) string{
 			func(int64) string { return fmt.Sprintf("SELECT * FROM %q LIMIT 1", t) },
-			func(n int64) string { return seedSQL(db.dialect(), tb, n, n) },
+			func(k int64) string { return seed.insertSQL(tb, ins+k, ins+k) },
 		}
-		for j, qf := range queries {
+		if seed.updateSQL(tb, 1) != "" {
+			queries = append(queries, func(k int64) string { return seed.updateSQL(tb, k%size+1) })
+		}
+		for _, qf := range queries {
 			wg.Add(1)
-			go func(qf func(int64) string, next int64) {
+			go func(qf func(int64) string) {
 				defer wg.Done()
 				// Bounded in count and time: at most 100000 operations, and
 				// each one at most a minute.
-				for k := 0; k < 100000 && probeCtx.Err() == nil; k++ {
+				for k := int64(0); k < 100000 && probeCtx.Err() == nil; k++ {
 					opCtx, cancel := context.WithTimeout(probeCtx, time.Minute)
 					start := time.Now()
-					_, err := probeDB.ExecContext(opCtx, qf(next))
+					_, err := probeDB.ExecContext(opCtx, qf(k))
 					cancel()
 					if probeCtx.Err() != nil {
 						return
 					}
+					if k == 0 && err != nil {
+						return // this table's constraints refuse it: not a probe
+					}
 					mu.Lock()
 					ops = append(ops, probeOp{start: start, dur: time.Since(start), err: err})
 					mu.Unlock()
-					next++
 					time.Sleep(2 * time.Millisecond)
 				}
-			}(qf, size*int64(10+i*2+j)+1)
+			}(qf)
 		}
 	}
 	time.Sleep(100 * time.Millisecond) // a baseline for the probe
@@ -488,7 +518,7 @@ func measureOnce(ctx context.Context, eng Engine, head *Set, m *Migration, prev 
 	if len(during) > 0 {
 		p.ProbeP50Ms = round3(quantile(during, 0.5))
 		p.ProbeP99Ms = round3(quantile(during, 0.99))
-		p.BlockedMs = math.Max(0, during[len(during)-1]-median(baseline))
+		p.ProbeBlockedMs = math.Max(0, during[len(during)-1]-median(baseline))
 	}
 	return p, nil
 }

@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
+
 	"fmt"
 	"net"
 	"net/url"
@@ -14,7 +14,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -349,36 +348,8 @@ func scanPairs(ctx context.Context, db *sql.DB, q string, into map[string]string
 	return rows.Err()
 }
 
-// Seed inserts rows into every table, leaving columns with defaults (serials,
-// timestamps) to their defaults.
-func (d *pgDB) Seed(ctx context.Context, n int) error {
-	s, err := d.Schema(ctx)
-	if err != nil {
-		return err
-	}
-	for _, t := range s.Tables {
-		var cols, vals []string
-		for i := 1; i <= n; i++ {
-			cols, vals = cols[:0], vals[:0]
-			for _, c := range t.Columns {
-				if c.Default != "" {
-					continue
-				}
-				cols = append(cols, `"`+c.Name+`"`)
-				vals = append(vals, seedValue(c.Type, i))
-			}
-			q := fmt.Sprintf(`INSERT INTO %q (%s) VALUES (%s)`, t.Name, strings.Join(cols, ", "), strings.Join(vals, ", "))
-			if len(cols) == 0 {
-				q = fmt.Sprintf(`INSERT INTO %q DEFAULT VALUES`, t.Name)
-			}
-			// A row a constraint refuses is simply not seeded.
-			if _, err := d.db.ExecContext(ctx, q); err != nil && errors.Is(err, context.Canceled) {
-				return err
-			}
-		}
-	}
-	return nil
-}
+// Seed inserts n rows into every table.
+func (d *pgDB) Seed(ctx context.Context, n int) error { return seedAll(ctx, d, "postgres", int64(n)) }
 
 func (d *pgDB) dialect() string { return "postgres" }
 
@@ -426,31 +397,10 @@ WHERE c.relname = ANY($1) AND l.granted AND a.pid <> pg_backend_pid()
 	}
 }
 
-// traceLocks runs a migration's statements one by one in a transaction, as
-// golang-migrate's single implicit transaction would, lists after each the
-// table locks this backend holds, and rolls back. A file that cannot run in
-// a transaction block (CREATE INDEX CONCURRENTLY) is not traced: the lock
-// watcher sees its locks while it runs.
-func (d *pgDB) traceLocks(ctx context.Context, text string, tables []string) ([]StatementLocks, error) {
-	stmts := SplitStatements(text)
-	if slices.ContainsFunc(stmts, func(st Statement) bool { return reConcurrently.MatchString(st.SQL) }) {
-		return nil, nil
-	}
-	conn, err := d.db.Conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		return nil, err
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	seen := map[TableLock]bool{}
-	var out []StatementLocks
-	for _, st := range stmts {
-		if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
-			return out, nil // the replay reports failures
-		}
+// quietRun runs a migration's statements in a rolled-back transaction,
+// listing after each the table locks this backend holds.
+func (d *pgDB) quietRun(ctx context.Context, text string, tables []string) (quietRun, error) {
+	return runQuietly(ctx, d.db, text, func(ctx context.Context, conn *sql.Conn) ([]TableLock, error) {
 		rows, err := conn.QueryContext(ctx, `
 SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
 WHERE l.pid = pg_backend_pid() AND l.granted AND c.relname = ANY($1)
@@ -458,22 +408,17 @@ ORDER BY 1, 2`, tables)
 		if err != nil {
 			return nil, err
 		}
-		sl := StatementLocks{Line: st.Line, SQL: abbreviate(st.SQL, 80), Locks: []TableLock{}}
+		defer rows.Close()
+		var out []TableLock
 		for rows.Next() {
 			var tl TableLock
 			if err := rows.Scan(&tl.Table, &tl.Mode); err != nil {
-				rows.Close()
 				return nil, err
 			}
-			if !seen[tl] {
-				seen[tl] = true
-				sl.Locks = append(sl.Locks, tl)
-			}
+			out = append(out, tl)
 		}
-		rows.Close()
-		out = append(out, sl)
-	}
-	return out, nil
+		return out, rows.Err()
+	})
 }
 
 var reConcurrently = regexp.MustCompile(`(?i)\bCONCURRENTLY\b`)

@@ -165,7 +165,7 @@ func Diff(base, head *Schema) []Change {
 		}
 		out = append(out, Change{Kind: Incompatible, Object: n, Table: c.Table,
 			Msg: fmt.Sprintf("new %s constraint %s on existing table %s: writes of release N-1 may violate it (%s)", c.Kind, n, c.Table, c.Def),
-			Fix: "add it NOT VALID in one release (PostgreSQL checks new rows only), VALIDATE it in a separate migration once the application respects it"})
+			Fix: "expand/contract: first release an application that only writes rows satisfying it; add the constraint in a later release (NOT VALID, then VALIDATE in a separate migration, so the check of existing rows does not block writes)"})
 	}
 	return out
 }

@@ -113,6 +113,9 @@ func (d *sqliteDB) Schema(ctx context.Context) (*Schema, error) {
 		}
 		rows.Close()
 		s.Tables[tn] = t
+		if err := d.foreignKeys(ctx, tn, s); err != nil {
+			return nil, err
+		}
 	}
 	rows, err := d.db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master WHERE type IN ('index', 'view') AND name NOT LIKE 'sqlite_%' AND tbl_name != 'schema_migrations'`)
 	if err != nil {
@@ -134,59 +137,8 @@ func (d *sqliteDB) Schema(ctx context.Context) (*Schema, error) {
 	return s, rows.Err()
 }
 
-// Seed inserts rows with values that fit each column's type affinity.
-func (d *sqliteDB) Seed(ctx context.Context, n int) error {
-	s, err := d.Schema(ctx)
-	if err != nil {
-		return err
-	}
-	for _, t := range s.Tables {
-		var cols []string
-		for c := range t.Columns {
-			cols = append(cols, c)
-		}
-		for i := 1; i <= n; i++ {
-			var vals []string
-			for _, c := range cols {
-				vals = append(vals, seedValue(t.Columns[c].Type, i))
-			}
-			q := fmt.Sprintf("INSERT INTO %q (%s) VALUES (%s)", t.Name, quoteAll(cols), strings.Join(vals, ", "))
-			// A row a constraint refuses is simply not seeded.
-			d.db.ExecContext(ctx, q)
-		}
-	}
-	return nil
-}
-
-func quoteAll(cols []string) string {
-	q := make([]string, len(cols))
-	for i, c := range cols {
-		q[i] = fmt.Sprintf("%q", c)
-	}
-	return strings.Join(q, ", ")
-}
-
-// seedValue returns a SQL literal for row i of a column of type t.
-func seedValue(t string, i int) string {
-	t = strings.ToLower(t)
-	switch {
-	case strings.Contains(t, "int") || strings.Contains(t, "serial"):
-		return fmt.Sprint(i)
-	case strings.Contains(t, "bool"):
-		return "true"
-	case strings.Contains(t, "real") || strings.Contains(t, "float") || strings.Contains(t, "double") || strings.Contains(t, "numeric") || strings.Contains(t, "decimal"):
-		return fmt.Sprintf("%d.5", i)
-	case strings.Contains(t, "timestamp") || strings.Contains(t, "date"):
-		return fmt.Sprintf("'2026-01-%02d'", 1+i%28)
-	case strings.Contains(t, "uuid"):
-		return fmt.Sprintf("'00000000-0000-0000-0000-%012d'", i)
-	case strings.Contains(t, "json"):
-		return "'{}'"
-	case strings.Contains(t, "blob") || strings.Contains(t, "bytea"):
-		return "X'00'"
-	}
-	return fmt.Sprintf("'seed %d'", i)
-}
+// Seed inserts n rows into every table.
+func (d *sqliteDB) Seed(ctx context.Context, n int) error { return seedAll(ctx, d, "sqlite", int64(n)) }
 
 func (d *sqliteDB) dialect() string { return "sqlite" }
 
@@ -206,4 +158,48 @@ const sqliteWriteLock = "database write lock (RESERVED until commit)"
 func (d *sqliteDB) watchLocks(ctx context.Context, tables []string, found func(string)) {
 	found(sqliteWriteLock)
 	<-ctx.Done()
+}
+
+// foreignKeys adds table tn's foreign keys to s, named and written as
+// PostgreSQL would.
+func (d *sqliteDB) foreignKeys(ctx context.Context, tn string, s *Schema) error {
+	rows, err := d.db.QueryContext(ctx, fmt.Sprintf("PRAGMA foreign_key_list(%q)", tn))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	type fk struct {
+		table    string
+		from, to []string
+	}
+	fks := map[int]*fk{}
+	for rows.Next() {
+		var (
+			id, seq                          int
+			table, from, onUpd, onDel, match string
+			to                               sql.NullString
+		)
+		if err := rows.Scan(&id, &seq, &table, &from, &to, &onUpd, &onDel, &match); err != nil {
+			return err
+		}
+		if fks[id] == nil {
+			fks[id] = &fk{table: table}
+		}
+		fks[id].from = append(fks[id].from, from)
+		fks[id].to = append(fks[id].to, to.String) // empty: the referenced primary key
+	}
+	for _, k := range fks {
+		name := tn + "_" + strings.Join(k.from, "_") + "_fkey"
+		to := strings.Join(k.to, ", ")
+		if to == "" {
+			to = "rowid"
+		}
+		s.Constraints[name] = Constraint{Table: tn, Kind: "foreign key",
+			Def: fmt.Sprintf("FOREIGN KEY (%s) REFERENCES %s(%s)", strings.Join(k.from, ", "), k.table, to)}
+	}
+	return rows.Err()
+}
+
+func (d *sqliteDB) quietRun(ctx context.Context, text string, tables []string) (quietRun, error) {
+	return runQuietly(ctx, d.db, text, nil)
 }
