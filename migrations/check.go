@@ -397,6 +397,7 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 			}
 		}
 		all = append(all, meas)
+		chk.Notes = append(chk.Notes, meas.note())
 		total += meas.PredictedS
 		if worst == nil || meas.PredictedS > worst.PredictedS {
 			worst = meas
@@ -423,13 +424,53 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 	if worst.TargetRows > 0 {
 		at = fmt.Sprintf("extrapolated to %d rows (migrations.sizes)", worst.TargetRows)
 	}
+	fix := fmt.Sprintf("split the work into steps that hold no strong lock on a populated table (batched backfills in their own migrations, CONCURRENTLY, NOT VALID then VALIDATE), or at least SET lock_timeout = '%dms' so the worst case stays within budget", max(1, int(allowed*1000)))
+	if eng.Name() == "sqlite" {
+		fix = "split the work into smaller migration files (each holds the database's write lock until it commits): a backfill in batches, one file per batch, or done by the application after the upgrade"
+	}
 	add(report.Finding{Rule: RuleBudget, Severity: report.SeverityError, Symbol: strings.Join(worst.Tables, ","),
 		Message: fmt.Sprintf("the new migrations would block queries for %.1f s %s, %.0f%% of the remaining error budget (%.0f s of %.1f%% over %s); a release may use %.0f%% (%.1f s). Measured for %s: %s; locks %s",
 			total, at, 100*total/budget, budget, opts.SLO.Objective, opts.SLO.Window, 100*opts.Config.BudgetShare, allowed,
 			path.Base(worst.File), strings.Join(pts, ", "), strings.Join(worst.Locks, ", ")),
 		Location: &report.Location{File: worst.File, Line: 1},
-		Fix:      fmt.Sprintf("split the work into steps that hold no strong lock on a populated table (batched backfills in their own migrations, CONCURRENTLY, NOT VALID then VALIDATE), or at least SET lock_timeout = '%dms' so the worst case stays within budget", max(1, int(allowed*1000)))})
+		Fix:      fix})
 	return nil
+}
+
+// note is one line about a measurement for people: the cost at each size,
+// where it came from, and the extrapolation.
+func (m *Measurement) note() string {
+	var pts []string
+	for _, p := range m.Points {
+		pts = append(pts, fmt.Sprintf("%d rows %s", p.Rows, seconds(p.BlockedMs/1000)))
+	}
+	what := "probe waited"
+	if len(m.Points) > 0 && m.Points[0].LockHeldMs > 0 {
+		what = "lock held"
+	}
+	s := fmt.Sprintf("%s on %s: %s (%s; locks %s", path.Base(m.File), strings.Join(m.Tables, ", "), strings.Join(pts, ", "), what, orNone(m.Locks))
+	if slices.ContainsFunc(m.Points, func(p Point) bool { return p.Rewrite }) {
+		s += "; rewrites the table"
+	}
+	s += ")"
+	if m.TargetRows > 0 {
+		s += fmt.Sprintf(" → %s at %d rows", seconds(m.PredictedS), m.TargetRows)
+	}
+	if q := m.Queue; q != nil {
+		if q.GaveUp != "" {
+			s += fmt.Sprintf("; behind a %.1f s %s it gave up (lock_timeout)", q.HeldMs/1000, q.HeldBy)
+		} else {
+			s += fmt.Sprintf("; behind a %.1f s %s the probe waited %s", q.HeldMs/1000, q.HeldBy, seconds(q.BlockedMs/1000))
+		}
+	}
+	return s
+}
+
+func orNone(xs []string) string {
+	if len(xs) == 0 {
+		return "none seen"
+	}
+	return strings.Join(xs, ", ")
 }
 
 // reportQueue reports the measured lock queue of a migration without a

@@ -42,8 +42,8 @@ migrations:
   sizes: {}
   # Share of the remaining error budget one release may spend.
   budgetShare: 0.1
-  # Row counts the touched tables are seeded with, on PostgreSQL, to
-  # measure how long the new migrations block a concurrent probe; the
+  # Row counts the touched tables are seeded with to measure how long
+  # the new migrations block the application (a concurrent probe); the
   # measurements are extrapolated to sizes. [] turns this off.
   probeSizes: [10000, 100000, 1000000]
 
