@@ -184,7 +184,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		}
 	}
 	if r.failedErr == nil && r.base != nil && len(opts.Config.ProbeSizes) > 0 {
-		if err := measureBudget(ctx, eng, head, news, r.base, opts, chk, add); err != nil {
+		if err := measureBudget(ctx, eng, head, news, r.base, r.head, opts, chk, add); err != nil {
 			return nil, err
 		}
 	}
@@ -375,28 +375,26 @@ func renames(sql []byte) []rename {
 // measureBudget measures the blocking of every new migration that touches a
 // populated table, extrapolates it to the production sizes, and charges it to
 // the error budget: budget = (1 − objective) × window × budgetRemaining.
-func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration, base *Schema, opts Options, chk *report.Check, add func(report.Finding)) error {
+func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration, base, later *Schema, opts Options, chk *report.Check, add func(report.Finding)) error {
 	populated := func(t string) bool { _, ok := base.Tables[t]; return ok }
-	var all []*Measurement
-	total, worst := 0.0, (*Measurement)(nil)
+	touched := map[uint][]string{}
+	byFile := map[string]*Migration{}
 	for _, m := range news {
-		tables := touchedTables(string(m.Up.Data), populated)
-		if len(tables) == 0 {
-			continue
-		}
-		if opts.Progress != nil {
-			opts.Progress("measuring %s on %s at %v rows", m.Up.Name, strings.Join(tables, ", "), opts.Config.ProbeSizes)
-		}
-		meas, err := measureMigration(ctx, eng, head, m, tables, opts.Config.ProbeSizes, opts.Config.Sizes)
-		if err != nil {
-			return err
-		}
+		touched[m.Version] = touchedTables(string(m.Up.Data), populated)
+		byFile[head.Path(m.Up)] = m
+	}
+	all, err := measureAll(ctx, eng, head, news, touched, opts.Config.ProbeSizes, opts.Config.Sizes, later, opts.Progress)
+	if err != nil {
+		return err
+	}
+	total, worst := 0.0, (*Measurement)(nil)
+	for _, meas := range all {
+		m := byFile[meas.File]
 		if q := meas.Queue; q != nil && q.GaveUp == "" {
 			if _, set := lockTimeout(string(m.Up.Data)); !set {
-				reportQueue(chk, add, head.Path(m.Up), m, meas)
+				reportQueue(chk, add, meas.File, m, meas)
 			}
 		}
-		all = append(all, meas)
 		chk.Notes = append(chk.Notes, meas.note())
 		total += meas.PredictedS
 		if worst == nil || meas.PredictedS > worst.PredictedS {

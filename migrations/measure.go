@@ -208,87 +208,182 @@ type probeOp struct {
 // the touched tables after the migration starts.
 const queueHold = 500 * time.Millisecond
 
-// measureMigration runs one new migration on tables seeded to each size,
-// with a concurrent probe of readers and writers, and fits the blocking.
-// On PostgreSQL, a migration that takes a lock conflicting with the
-// application's is also run behind a long reader (the lock queue).
+// measureMigration measures one new migration (the last of head's that it
+// needs applied first): measureAll for one.
 func measureMigration(ctx context.Context, eng Engine, head *Set, m *Migration, tables []string, sizes []int64, targets map[string]int64) (*Measurement, error) {
-	meas := &Measurement{File: head.Path(m.Up), Tables: tables}
+	all, err := measureAll(ctx, eng, head, []*Migration{m}, map[uint][]string{m.Version: tables}, sizes, targets, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return all[0], nil
+}
+
+// measureAll measures the new migrations that touch populated tables
+// (touched, by version) at each size: one database per size is migrated to
+// the version before the first new migration and then walked through all
+// of them in order, each touched table seeded up to the size before the
+// migration that touches it, which runs under the probe. The cost is fitted
+// against the size and extrapolated to targets. On PostgreSQL, a migration
+// that takes a lock conflicting with the application's is also run, on a
+// fresh database, behind a long transaction (the lock queue).
+// later is the schema after all migrations (for the seeder), if known.
+func measureAll(ctx context.Context, eng Engine, head *Set, news []*Migration, touched map[uint][]string, sizes []int64, targets map[string]int64, later *Schema, progress func(string, ...any)) ([]*Measurement, error) {
+	var out []*Measurement
+	byVersion := map[uint]*Measurement{}
+	locks := map[uint]map[string]bool{}
+	for _, m := range news {
+		if tables := touched[m.Version]; len(tables) > 0 {
+			meas := &Measurement{File: head.Path(m.Up), Tables: tables}
+			out = append(out, meas)
+			byVersion[m.Version], locks[m.Version] = meas, map[string]bool{}
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	for i, size := range sizes {
+		if err := walk(ctx, eng, head, news, size, later, func(w *walker, m *Migration) error {
+			meas := byVersion[m.Version]
+			if meas == nil {
+				return w.apply()
+			}
+			if progress != nil {
+				progress("measuring %s on %s at %d rows", m.Up.Name, strings.Join(meas.Tables, ", "), size)
+			}
+			var quiet quietRun
+			p, err := w.measure(ctx, m, meas.Tables, nil, locks[m.Version], &quiet)
+			if err != nil {
+				return fmt.Errorf("measuring %s at %d rows: %w", m.Up.Name, size, err)
+			}
+			if i == 0 {
+				meas.Statements = quiet.Statements
+			}
+			if quiet.OK {
+				p.quietMs = ms(quiet.Elapsed)
+			}
+			meas.Points = append(meas.Points, *p)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range news {
+		meas := byVersion[m.Version]
+		if meas == nil {
+			continue
+		}
+		for _, st := range meas.Statements {
+			for _, l := range st.Locks {
+				locks[m.Version][l.Mode] = true
+			}
+		}
+		meas.Locks = slices.Sorted(maps.Keys(locks[m.Version]))
+		blocking := eng.Name() == "sqlite" || slices.ContainsFunc(meas.Locks, conflictsWithApp)
+		for i := range meas.Points {
+			p := &meas.Points[i]
+			p.BlockedMs = p.ProbeBlockedMs
+			if blocking {
+				p.LockHeldMs = p.MigrationMs // includes waiting for the lock
+				if p.quietMs > 0 {
+					p.LockHeldMs = p.quietMs
+				}
+				p.BlockedMs = p.LockHeldMs
+			}
+		}
+		if eng.Name() == "postgres" && blocking {
+			// A reader is enough to queue an ACCESS EXCLUSIVE lock; the
+			// other strong locks queue behind a transaction that wrote.
+			q := &holder{kind: "writer", hold: queueHold}
+			if slices.Contains(meas.Locks, "AccessExclusiveLock") {
+				q.kind = "reader"
+			}
+			if lt, ok := lockTimeout(string(m.Up.Data)); ok {
+				// Hold longer than the migration waits, to show it give up.
+				q.hold = min(lt+queueHold, 10*time.Second)
+			}
+			if progress != nil {
+				progress("measuring %s behind a long %s", m.Up.Name, q.kind)
+			}
+			var p *Point
+			err := walk(ctx, eng, head, []*Migration{m}, sizes[0], later, func(w *walker, _ *Migration) error {
+				var err error
+				p, err = w.measure(ctx, m, meas.Tables, q, map[string]bool{}, nil)
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("measuring %s behind a long %s: %w", m.Up.Name, q.kind, err)
+			}
+			p.BlockedMs = p.ProbeBlockedMs // the wait in the queue, as the probe saw it
+			meas.Queue = p
+		}
+		meas.Intercept, meas.Slope = fitLine(meas.Points)
+		for _, t := range meas.Tables {
+			if n := targets[t]; n > meas.TargetRows {
+				meas.TargetRows = n
+			}
+		}
+		worst := 0.0
+		for _, p := range meas.Points {
+			worst = math.Max(worst, p.BlockedMs)
+		}
+		if meas.TargetRows > 0 {
+			worst = math.Max(0, meas.Intercept+meas.Slope*float64(meas.TargetRows))
+		}
+		meas.PredictedS = worst / 1000
+	}
+	return out, nil
+}
+
+// walker is a throwaway database being walked through new migrations, with
+// touched tables seeded up to size rows.
+type walker struct {
+	db   loadDB
+	mig  *migrate.Migrate
+	seed *seeder
+	size int64
+}
+
+// walk creates a database, migrates it to the version before news[0], and
+// calls step for each of news in order; step must apply the migration
+// (w.apply or w.measure).
+func walk(ctx context.Context, eng Engine, head *Set, news []*Migration, size int64, later *Schema, step func(*walker, *Migration) error) error {
+	dbi, err := eng.NewDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer dbi.Close()
+	db, ok := dbi.(loadDB)
+	if !ok {
+		return fmt.Errorf("%s databases cannot be measured", eng.Name())
+	}
+	mig, err := newMigrate(ctx, db, head, news[len(news)-1].Version)
+	if err != nil {
+		return err
+	}
+	defer mig.Close()
 	prev := uint(0)
 	for _, v := range head.Versions() {
-		if v < m.Version {
+		if v < news[0].Version {
 			prev = v
 		}
 	}
-	locks := map[string]bool{}
-	for i, size := range sizes {
-		var quiet quietRun
-		p, err := measureOnce(ctx, eng, head, m, prev, tables, size, nil, locks, &quiet)
-		if err != nil {
-			return nil, fmt.Errorf("measuring %s at %d rows: %w", m.Up.Name, size, err)
-		}
-		if i == 0 {
-			meas.Statements = quiet.Statements
-		}
-		if quiet.OK {
-			p.quietMs = ms(quiet.Elapsed)
-		}
-		meas.Points = append(meas.Points, *p)
-	}
-	for _, st := range meas.Statements {
-		for _, l := range st.Locks {
-			locks[l.Mode] = true
+	if prev > 0 {
+		if err := mig.Migrate(prev); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+			return err
 		}
 	}
-	meas.Locks = slices.Sorted(maps.Keys(locks))
-	blocking := eng.Name() == "sqlite" || slices.ContainsFunc(meas.Locks, conflictsWithApp)
-	for i := range meas.Points {
-		p := &meas.Points[i]
-		if blocking {
-			p.LockHeldMs = p.MigrationMs // includes waiting for the lock
-			if p.quietMs > 0 {
-				p.LockHeldMs = p.quietMs
-			}
-		}
-		p.BlockedMs = p.ProbeBlockedMs
-		if blocking {
-			p.BlockedMs = p.LockHeldMs
+	w := &walker{db: db, mig: mig, seed: newSeeder(db.dialect(), nil), size: size}
+	w.seed.later = later
+	for _, m := range news {
+		if err := step(w, m); err != nil {
+			return err
 		}
 	}
-	if eng.Name() == "postgres" && slices.ContainsFunc(meas.Locks, conflictsWithApp) {
-		// A reader is enough to queue an ACCESS EXCLUSIVE lock; the other
-		// strong locks queue behind a transaction that wrote.
-		q := &holder{kind: "writer", hold: queueHold}
-		if slices.Contains(meas.Locks, "AccessExclusiveLock") {
-			q.kind = "reader"
-		}
-		if lt, ok := lockTimeout(string(m.Up.Data)); ok {
-			// Hold longer than the migration waits, to show it give up.
-			q.hold = min(lt+queueHold, 10*time.Second)
-		}
-		p, err := measureOnce(ctx, eng, head, m, prev, tables, sizes[0], q, map[string]bool{}, nil)
-		if err != nil {
-			return nil, fmt.Errorf("measuring %s behind a long reader: %w", m.Up.Name, err)
-		}
-		p.BlockedMs = p.ProbeBlockedMs // the wait in the queue, as the probe saw it
-		meas.Queue = p
-	}
-	meas.Intercept, meas.Slope = fitLine(meas.Points)
-	for _, t := range tables {
-		if n := targets[t]; n > meas.TargetRows {
-			meas.TargetRows = n
-		}
-	}
-	worst := 0.0
-	for _, p := range meas.Points {
-		worst = math.Max(worst, p.BlockedMs)
-	}
-	if meas.TargetRows > 0 {
-		worst = math.Max(0, meas.Intercept+meas.Slope*float64(meas.TargetRows))
-	}
-	meas.PredictedS = worst / 1000
-	return meas, nil
+	return nil
 }
+
+// apply applies the next migration, unmeasured.
+func (w *walker) apply() error { return w.mig.Steps(1) }
 
 // conflictsWithApp reports whether a PostgreSQL table lock mode conflicts
 // with the locks of plain reads (ACCESS SHARE) or writes (ROW EXCLUSIVE).
@@ -323,37 +418,20 @@ func lockTimeout(sql string) (time.Duration, bool) {
 	return 0, false
 }
 
-// measureOnce applies migration m, on a database migrated to prev whose
-// touched tables hold size rows, while a probe of one reader and one writer
-// per table runs on its own connections. With q set, a long transaction
-// holds the tables from before the migration starts until q.hold has passed.
+// measure applies the next migration, m, after seeding its tables up to
+// w.size rows, while a probe of a reader, an inserter and an updater per
+// table runs on its own connections. With q set, a long transaction holds
+// the tables from before the migration starts until q.hold has passed.
 // With quiet set, the migration is first run quietly (and rolled back) to
 // time it without the probe.
-func measureOnce(ctx context.Context, eng Engine, head *Set, m *Migration, prev uint, tables []string, size int64, q *holder, locks map[string]bool, quiet *quietRun) (*Point, error) {
-	dbi, err := eng.NewDB(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer dbi.Close()
-	db, ok := dbi.(loadDB)
-	if !ok {
-		return nil, fmt.Errorf("%s databases cannot be measured", eng.Name())
-	}
-	mig, err := newMigrate(ctx, db, head, m.Version)
-	if err != nil {
-		return nil, err
-	}
-	defer mig.Close()
-	if prev > 0 {
-		if err := mig.Migrate(prev); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-			return nil, err
-		}
-	}
+func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *holder, locks map[string]bool, quiet *quietRun) (*Point, error) {
+	db, mig, size := w.db, w.mig, w.size
 	schema, err := db.Schema(ctx)
 	if err != nil {
 		return nil, err
 	}
-	seed := newSeeder(db.dialect(), schema)
+	seed := w.seed
+	seed.schema = schema
 	for _, t := range tables {
 		if err := seed.seed(ctx, db.SQL(), t, size); err != nil {
 			return nil, err

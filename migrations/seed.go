@@ -19,6 +19,10 @@ type seeder struct {
 	schema  *Schema
 	rows    map[string]int64 // rows seeded so far, per table
 	busy    map[string]bool  // tables being seeded (reference cycles)
+	// later is the schema after all migrations, if known: its foreign
+	// keys are kept valid too, so that a migration adding or validating
+	// one meets valid data, as it would in production.
+	later *Schema
 }
 
 func newSeeder(dialect string, schema *Schema) *seeder {
@@ -41,11 +45,11 @@ func seedAll(ctx context.Context, db DB, dialect string, n int64) error {
 	return nil
 }
 
-// seed inserts n rows into table t (after the tables it must reference),
-// unless it already has rows.
+// seed inserts rows into table t (after the tables it must reference)
+// until it has n of them.
 func (s *seeder) seed(ctx context.Context, db *sql.DB, t string, n int64) error {
 	tb := s.schema.Tables[t]
-	if tb == nil || s.rows[t] > 0 || s.busy[t] {
+	if tb == nil || s.rows[t] >= n || s.busy[t] {
 		return nil
 	}
 	s.busy[t] = true
@@ -57,7 +61,7 @@ func (s *seeder) seed(ctx context.Context, db *sql.DB, t string, n int64) error 
 			}
 		}
 	}
-	if _, err := db.ExecContext(ctx, s.insertSQL(tb, 1, n)); err != nil {
+	if _, err := db.ExecContext(ctx, s.insertSQL(tb, s.rows[t]+1, n)); err != nil {
 		return fmt.Errorf("seeding %s: %w", t, err)
 	}
 	s.rows[t] = n
@@ -71,12 +75,17 @@ var reForeignKey = regexp.MustCompile(`(?i)^FOREIGN KEY \("?(\w+)"?\) REFERENCES
 // references maps t's single-column foreign keys to what they reference.
 func (s *seeder) references(t string) map[string]reference {
 	out := map[string]reference{}
-	for _, c := range s.schema.Constraints {
-		if c.Table != t || c.Kind != "foreign key" {
+	for _, sch := range []*Schema{s.later, s.schema} {
+		if sch == nil {
 			continue
 		}
-		if m := reForeignKey.FindStringSubmatch(c.Def); m != nil {
-			out[m[1]] = reference{table: m[2], column: m[3]}
+		for _, c := range sch.Constraints {
+			if c.Table != t || c.Kind != "foreign key" {
+				continue
+			}
+			if m := reForeignKey.FindStringSubmatch(c.Def); m != nil {
+				out[m[1]] = reference{table: m[2], column: m[3]}
+			}
 		}
 	}
 	return out
