@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/internal/pipeline"
 	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/perf"
 )
 
 // checkOptions are the inputs of `relcheck check`.
@@ -29,6 +31,9 @@ type checkOptions struct {
 	SARIF      string
 	// DatabaseURL is a PostgreSQL server for the migrations gate.
 	DatabaseURL string
+	// Save and Budget are for the perf gate.
+	Save   string
+	Budget time.Duration
 }
 
 func newCheckCmd(s *streams, runF func(*checkOptions) error) *cobra.Command {
@@ -71,16 +76,23 @@ status, next-version and report go to $GITHUB_OUTPUT.`,
 	fl.StringVar(&o.JSONReport, "json-report", "", "also write the JSON report to this file")
 	fl.StringVar(&o.SARIF, "sarif", "", "also write a SARIF 2.1.0 report to this file (for GitHub code scanning)")
 	fl.StringVar(&o.DatabaseURL, "database-url", "", "PostgreSQL server for the migrations gate (relcheck creates and drops its own databases there); default: a throwaway cluster")
+	fl.StringVar(&o.Save, "save", "", "perf gate: save the raw results to this JSON file (and the Go benchmark output of each side next to it, for benchstat)")
+	fl.DurationVar(&o.Budget, "budget", 0, "perf gate: cap its time (e.g. 5m); what did not fit is reported")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "json", "github", "markdown", "sarif"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
 func runCheck(cmd *cobra.Command, o *checkOptions) error {
 	ctx := cmd.Context()
-	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config, DatabaseURL: o.DatabaseURL})
+	if o.Budget < 0 {
+		return usagef(cmd, "--budget: must not be negative")
+	}
+	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config, DatabaseURL: o.DatabaseURL,
+		PerfSave: o.Save, PerfBudget: o.Budget})
 	if err != nil {
 		return err
 	}
+	env.PerfProgress = perfProgress(o.err, isTerminal(o.err))
 	progress := func(format string, args ...any) {}
 	if isTerminal(o.err) {
 		progress = func(format string, args ...any) {
@@ -216,4 +228,25 @@ func writeStepOutputs(s *streams, rep *report.Report, jsonReport string) error {
 		return fmt.Errorf("writing the step outputs: %w", err)
 	}
 	return nil
+}
+
+// perfProgress shows the perf gate's rounds: a bar redrawn in place on a
+// terminal, a plain line per round otherwise (CI logs).
+func perfProgress(w io.Writer, tty bool) func(perf.Progress) {
+	return func(p perf.Progress) {
+		left := ""
+		if p.Done < p.Total {
+			left = fmt.Sprintf(", about %s left", p.Left.Round(time.Second))
+		}
+		if !tty {
+			fmt.Fprintf(w, "relcheck: perf %s %d/%d done%s\n", p.Phase, p.Done, p.Total, left)
+			return
+		}
+		const width = 20
+		n := width * p.Done / max(1, p.Total)
+		fmt.Fprintf(w, "\r\033[Krelcheck: perf %s [%s%s] %d/%d%s", p.Phase, strings.Repeat("#", n), strings.Repeat(".", width-n), p.Done, p.Total, left)
+		if p.Done == p.Total {
+			fmt.Fprintln(w)
+		}
+	}
 }

@@ -187,6 +187,7 @@ Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 		newCheckCmd(s, nil),
 		newVersionCmd(s),
 		newAPICmd(s),
+		newPerfCmd(s),
 		newDemoCmd(s),
 	)
 	return root

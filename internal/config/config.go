@@ -91,6 +91,10 @@ type Benchmarks struct {
 	Pattern   string   `yaml:"pattern"`
 	Rounds    int      `yaml:"rounds"`
 	Threshold Percent  `yaml:"threshold"`
+	// Benchtime is -test.benchtime of each run ("100ms", or "1000x").
+	Benchtime string `yaml:"benchtime"`
+	// Alpha is the one-sided significance level of a regression.
+	Alpha float64 `yaml:"alpha"`
 }
 
 // Channels configures where releases are published.
@@ -110,7 +114,7 @@ func Default() *Config {
 		Migrations: Migrations{Dir: "migrations", Dialect: "postgres", BudgetShare: 0.1, ProbeSizes: []int64{10000, 100000, 1000000}},
 		SLO:        SLO{Objective: 99.9, Window: Duration(30 * 24 * time.Hour), BudgetRemaining: 1},
 		Perf: Perf{Benchmarks: Benchmarks{
-			Packages: []string{"./..."}, Pattern: ".", Rounds: 10, Threshold: 5,
+			Packages: []string{"./..."}, Pattern: ".", Rounds: 10, Threshold: 5, Benchtime: "100ms", Alpha: 0.01,
 		}},
 		Channels: Channels{Key: "cosign.key"},
 	}

@@ -58,8 +58,15 @@ perf:
   benchmarks:
     packages: ["./..."]
     pattern: "."
+    # Interleaved rounds per side (base, head, head, base, ...); more
+    # rounds see smaller changes.
     rounds: 10
+    # A slowdown counts when it is significant (one-sided p below alpha)
+    # and above threshold, and fresh rounds confirm it.
     threshold: 5%
+    alpha: 0.01
+    # -test.benchtime of each run.
+    benchtime: 100ms
   scenarios: []
 
 channels:

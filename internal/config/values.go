@@ -58,6 +58,9 @@ func (d Duration) String() string {
 	return t.String()
 }
 
+// reBenchtime is what go test accepts as -test.benchtime.
+var reBenchtime = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m)|[1-9][0-9]*x)$`)
+
 // Percent is a percentage written as "5%" or a plain number 5.
 type Percent float64
 
@@ -137,6 +140,12 @@ func validate(file string, root *yaml.Node, c *Config) error {
 	}
 	if c.Perf.Benchmarks.Rounds < 2 {
 		return bad("perf.benchmarks.rounds", "must be at least 2")
+	}
+	if !reBenchtime.MatchString(c.Perf.Benchmarks.Benchtime) {
+		return bad("perf.benchmarks.benchtime", "must be a duration like 100ms or 2s, or an iteration count like 1000x")
+	}
+	if c.Perf.Benchmarks.Alpha <= 0 || c.Perf.Benchmarks.Alpha >= 0.5 {
+		return bad("perf.benchmarks.alpha", "must be a significance level above 0 and below 0.5 (e.g. 0.01)")
 	}
 	if c.Perf.Benchmarks.Threshold < 0 {
 		return bad("perf.benchmarks.threshold", "must not be negative")

@@ -24,6 +24,7 @@ import (
 	"github.com/relcheck/relcheck/internal/gitx"
 	"github.com/relcheck/relcheck/internal/report"
 	"github.com/relcheck/relcheck/migrations"
+	"github.com/relcheck/relcheck/perf"
 )
 
 // InputError is a problem with what the user asked for (exit code 2).
@@ -42,7 +43,11 @@ type Options struct {
 	ConfigFile string // --config; empty: relcheck.yaml in Dir (optional)
 	// DatabaseURL overrides migrations.databaseURL (--database-url).
 	DatabaseURL string
-	Now         time.Time
+	// PerfSave is the file the perf gate saves its results to (--save).
+	PerfSave string
+	// PerfBudget caps the perf gate's time (--budget); 0: no cap.
+	PerfBudget time.Duration
+	Now        time.Time
 }
 
 // Env is a resolved repository: what every gate needs.
@@ -66,6 +71,11 @@ type Env struct {
 	Tagged *gitx.Tag
 	// Progress, when set, receives a line about long work in progress.
 	Progress Progress
+	// PerfProgress, when set, is told about each perf round.
+	PerfProgress func(perf.Progress)
+	// PerfSave and PerfBudget are Options.PerfSave and PerfBudget.
+	PerfSave   string
+	PerfBudget time.Duration
 	// pathMajor is N of a /vN module path suffix, 0 without one.
 	pathMajor int
 }
@@ -123,6 +133,7 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 	if opts.DatabaseURL != "" {
 		cfg.Migrations.DatabaseURL = opts.DatabaseURL
 	}
+	env.PerfSave, env.PerfBudget = opts.PerfSave, opts.PerfBudget
 	env.ConfigFile = config.FileName
 	if opts.ConfigFile != "" {
 		env.ConfigFile = cfgPath
@@ -335,7 +346,7 @@ type Gate struct {
 
 // Gates is the ordered list of gates relcheck knows.
 func Gates() []Gate {
-	return []Gate{apiGate(), migrationsGate()}
+	return []Gate{apiGate(), migrationsGate(), perfGate()}
 }
 
 // GateNames lists the names of the known gates.
@@ -401,6 +412,32 @@ func migrationsGate() Gate {
 			var ne *migrations.NameError
 			if errors.As(err, &ne) {
 				return nil, nil, &InputError{Msg: ne.Error()}
+			}
+			return chk, nil, err
+		},
+	}
+}
+
+func perfGate() Gate {
+	return Gate{
+		Name: "perf",
+		Applies: func(env *Env) (bool, string) {
+			if _, err := os.Stat(filepath.Join(env.Dir, "go.mod")); err != nil {
+				return false, "no go.mod: not a Go module"
+			}
+			if !perf.HasBenchmarks(env.Dir) {
+				return false, "no benchmarks (func BenchmarkXxx(b *testing.B) in _test.go files)"
+			}
+			return true, ""
+		},
+		Run: func(ctx context.Context, env *Env) (*report.Check, *report.Version, error) {
+			chk, err := perf.Check(ctx, perf.Options{
+				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.Base, Head: env.Head,
+				Config: env.Config.Perf.Benchmarks, Budget: env.PerfBudget, Save: env.PerfSave,
+				Progress: env.PerfProgress,
+			})
+			if err == nil && len(env.Config.Perf.Scenarios) > 0 {
+				chk.Notes = append(chk.Notes, "perf.scenarios: load scenarios are not run yet by this version; only the benchmarks were compared")
 			}
 			return chk, nil, err
 		},

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/internal/pipeline"
+	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/perf"
+)
+
+func newPerfCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "perf",
+		Short: "Work with saved perf results",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef(cmd, "missing subcommand: try 'relcheck perf compare'")
+		},
+	}
+	def := config.Default().Perf.Benchmarks
+	var format, threshold string
+	var alpha float64
+	compare := &cobra.Command{
+		Use:   "compare RESULTS | OLD NEW",
+		Short: "Recompute the perf verdict from saved results, or compare two runs",
+		Long: `With one file, recompute the verdict of a run saved with
+'relcheck check perf --save RESULTS' (base against head, candidates against
+their confirmation rounds).
+
+With two files, compare OLD (as base) with NEW (as head): each is saved
+results (their head side) or Go benchmark output as written by
+'go test -bench' (several -count runs make the samples). No confirmation
+rounds exist then: a significant slowdown above the threshold counts.
+
+Exit codes as for 'relcheck check': 0 no regression, 1 a regression,
+2 unreadable input.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 || len(args) > 2 {
+				return usagef(cmd, "%s takes 1 or 2 files, got %d", cmd.CommandPath(), len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f, err := report.ParseFormat(format)
+			if err != nil {
+				return usagef(cmd, "--format: %v", err)
+			}
+			th, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(threshold), "%"), 64)
+			if err != nil || th < 0 {
+				return usagef(cmd, "--threshold: %q is not a percentage like 5%%", threshold)
+			}
+			if alpha <= 0 || alpha >= 0.5 {
+				return usagef(cmd, "--alpha: must be above 0 and below 0.5")
+			}
+			var loaded []*perf.Results
+			for _, a := range args {
+				r, err := perf.Load(a)
+				var ie *perf.InputError
+				if errors.As(err, &ie) {
+					return &pipeline.InputError{Msg: ie.Msg}
+				}
+				if err != nil {
+					return err
+				}
+				loaded = append(loaded, r)
+			}
+			res, confirm := loaded[0], true
+			if len(loaded) == 2 {
+				res, confirm = perf.Against(loaded[0], loaded[1]), false
+			} else if res.Raw["base"] == "" && res.Base == "" {
+				return &pipeline.InputError{Msg: fmt.Sprintf("%s has one side only: give an OLD and a NEW file to compare", args[0])}
+			}
+			chk := &report.Check{Name: "perf", Findings: []report.Finding{}, Metrics: map[string]any{}}
+			perf.Evaluate(res, perf.Stats{Alpha: alpha, Threshold: th / 100, Confidence: 0.95}, confirm, chk)
+			rep := &report.Report{Repo: ".", Base: orName(res.Base, args[0]), Head: orName(res.Head, args[len(args)-1]), Checks: []*report.Check{chk}}
+			rep.Settle()
+			if err := writeReport(s, rep, f, ""); err != nil {
+				return err
+			}
+			return rep.Outcome()
+		},
+	}
+	compare.Flags().StringVar(&format, "format", "text", "output format: text, json, github, markdown or sarif")
+	compare.Flags().StringVar(&threshold, "threshold", fmt.Sprintf("%g%%", float64(def.Threshold)), "smallest slowdown that counts")
+	compare.Flags().Float64Var(&alpha, "alpha", def.Alpha, "one-sided significance level")
+	cmd.AddCommand(compare)
+	return cmd
+}
+
+func orName(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,348 @@
+package perf
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/internal/gitx"
+	"github.com/relcheck/relcheck/internal/report"
+)
+
+// Rule ids of the perf gate.
+const (
+	RuleRegression = "perf/regression"
+	RuleSLO        = "perf/slo"
+)
+
+// Rules lists the rule ids of the perf gate.
+var Rules = []string{RuleRegression, RuleSLO}
+
+// Options are the inputs of Check.
+type Options struct {
+	Repo *gitx.Repo
+	// Root is the repository root; Dir the module directory in it.
+	Root, Dir string
+	// Base is the ref of the base release; empty for a first release.
+	Base, Head string
+	Config     config.Benchmarks
+	// Budget caps the time of the whole run (0: no cap); what it leaves out
+	// is reported.
+	Budget time.Duration
+	// Save, if set, is the file the results are saved to (JSON, and the raw
+	// benchmark output of each side next to it).
+	Save string
+	// Progress, if set, is told about each round.
+	Progress func(Progress)
+}
+
+// Progress is the state of a long perf run.
+type Progress struct {
+	Phase string // "rounds" or "confirmation"
+	Done  int
+	Total int
+	// Left estimates the time still needed (0: not known yet).
+	Left time.Duration
+}
+
+// Check runs the perf gate's benchmarks at base and head.
+func Check(ctx context.Context, opts Options) (*report.Check, error) {
+	start := time.Now()
+	chk := &report.Check{Name: "perf", Findings: []report.Finding{}, Metrics: map[string]any{}}
+	if opts.Base == "" {
+		chk.Summary = "first release: no base release to compare with"
+		chk.Settle()
+		return chk, nil
+	}
+	work, err := os.MkdirTemp("", "relcheck-perf-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	rel, err := filepath.Rel(opts.Root, opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	baseTree := filepath.Join(work, "tree")
+	for _, d := range []string{baseTree, filepath.Join(work, "base"), filepath.Join(work, "head")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := opts.Repo.Archive(ctx, opts.Base, baseTree); err != nil {
+		return nil, fmt.Errorf("checking out %s: %w", opts.Base, err)
+	}
+	headPkgs, err := binaries(ctx, opts.Dir, opts.Config.Packages, filepath.Join(work, "head"))
+	if err != nil {
+		return nil, err
+	}
+	basePkgs, err := binaries(ctx, filepath.Join(baseTree, rel), opts.Config.Packages, filepath.Join(work, "base"))
+	var be *BuildError
+	if errors.As(err, &be) {
+		chk.Notes = append(chk.Notes, fmt.Sprintf("the base's benchmarks do not build (%s): only the head's are listed", be.Package))
+		basePkgs = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("at %s: %w", opts.Base, err)
+	}
+
+	res := &Results{Version: ResultsVersion, Environment: environment(), Base: opts.Base, Head: opts.Head,
+		Benchtime: opts.Config.Benchtime, Rounds: opts.Config.Rounds, Raw: map[string]string{}}
+	r := &runner{opts: opts, res: res, start: start, bins: [2][]*pkgBin{basePkgs, headPkgs}, root: opts.Root, raw: map[Side]*strings.Builder{Base: {}, Head: {}}}
+	// Interleaved rounds: base, head | head, base | base, head ...
+	res.Benchmarks, res.RoundsRun, err = r.rounds(ctx, "rounds", opts.Config.Rounds, nil)
+	if err != nil {
+		return nil, err
+	}
+	if res.RoundsRun < opts.Config.Rounds {
+		res.Skipped = append(res.Skipped, fmt.Sprintf("rounds %d–%d of %d (time budget %s)", res.RoundsRun+1, opts.Config.Rounds, opts.Config.Rounds, opts.Budget))
+	}
+	st := opts.stats()
+	// Candidates are re-run in fresh rounds; only confirmed ones count.
+	candidates := map[string][]string{} // package dir → names
+	for _, b := range res.Benchmarks {
+		if u := b.Units["sec/op"]; u != nil && st.Compare(u.Base, u.Head).Verdict == Regression {
+			candidates[b.Dir] = append(candidates[b.Dir], b.Name)
+		}
+	}
+	if len(candidates) > 0 {
+		res.Confirm, _, err = r.rounds(ctx, "confirmation", opts.Config.Rounds, candidates)
+		if err != nil {
+			return nil, err
+		}
+	}
+	res.Raw["base"], res.Raw["head"] = r.raw[Base].String(), r.raw[Head].String()
+	res.BenchSeconds = r.benchTime.Seconds()
+	res.WallSeconds = time.Since(start).Seconds()
+
+	Evaluate(res, st, true, chk)
+	if opts.Save != "" {
+		files, err := res.Save(opts.Save)
+		if err != nil {
+			return nil, fmt.Errorf("saving the results: %w", err)
+		}
+		chk.Notes = append(chk.Notes, "results saved to "+strings.Join(files, ", "))
+	}
+	chk.DurationMs = time.Since(start).Milliseconds()
+	return chk, nil
+}
+
+func (opts Options) stats() Stats {
+	return Stats{Alpha: opts.Config.Alpha, Threshold: float64(opts.Config.Threshold) / 100, Confidence: 0.95}
+}
+
+type runner struct {
+	opts      Options
+	res       *Results
+	start     time.Time
+	root      string
+	bins      [2][]*pkgBin
+	raw       map[Side]*strings.Builder
+	benchTime time.Duration
+}
+
+// rounds runs up to n interleaved rounds of every package's benchmarks (or
+// only of the named ones, by package directory), within the time budget.
+func (r *runner) rounds(ctx context.Context, phase string, n int, only map[string][]string) ([]*Bench, int, error) {
+	byKey := map[string]*Bench{}
+	var benches []*Bench
+	roundStart := time.Now()
+	done := 0
+	for ; done < n; done++ {
+		if ctx.Err() != nil {
+			return nil, done, ctx.Err()
+		}
+		if r.opts.Budget > 0 && done > 0 {
+			per := time.Since(roundStart) / time.Duration(done)
+			if time.Since(r.start)+per > r.opts.Budget {
+				break
+			}
+		}
+		order := []Side{Base, Head}
+		if done%2 == 1 {
+			order = []Side{Head, Base}
+		}
+		for _, side := range order {
+			for _, p := range r.bins[side] {
+				pattern := r.opts.Config.Pattern
+				if only != nil {
+					names := only[p.Rel]
+					if len(names) == 0 {
+						continue
+					}
+					pattern = anchored(names)
+				}
+				out, err := runBinary(ctx, p, pattern, r.opts.Config.Benchtime)
+				if out != nil {
+					r.benchTime += out.Elapsed
+					if only == nil {
+						r.raw[side].Write(out.Raw)
+					}
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						return nil, done, ctx.Err()
+					}
+					return nil, done, fmt.Errorf("a benchmark failed at the %s: %w", side, err)
+				}
+				for _, res := range out.Results {
+					b := &Bench{Package: p.ImportPath, Dir: p.Rel, Name: res.Name}
+					if have := byKey[b.key()]; have != nil {
+						b = have
+					} else {
+						b.Units = map[string]*UnitSamples{}
+						byKey[b.key()] = b
+						benches = append(benches, b)
+					}
+					if side == Head && b.File == "" {
+						b.Package = p.ImportPath // the head's name wins
+						if file, line := locate(p.Dir, res.Name); file != "" {
+							if rel, err := filepath.Rel(r.root, file); err == nil {
+								b.File, b.Line = filepath.ToSlash(rel), line
+							}
+						}
+					}
+					for u, v := range res.Values {
+						b.add(side, u, v)
+					}
+				}
+			}
+		}
+		if r.opts.Progress != nil {
+			left := time.Since(roundStart) / time.Duration(done+1) * time.Duration(n-done-1)
+			r.opts.Progress(Progress{Phase: phase, Done: done + 1, Total: n, Left: left})
+		}
+	}
+	if done < n && r.opts.Progress != nil {
+		r.opts.Progress(Progress{Phase: phase + " (stopped: time budget)", Done: done, Total: done})
+	}
+	return benches, done, nil
+}
+
+// Evaluate judges results into chk: a perf/regression error for each
+// slowdown (confirmed by the fresh rounds in res.Confirm when confirm is
+// set) and each increase of allocs/op or B/op, a warning for each benchmark
+// too noisy to judge, notes for the rest.
+func Evaluate(res *Results, st Stats, confirm bool, chk *report.Check) {
+	again := map[string]*Bench{}
+	for _, b := range res.Confirm {
+		again[b.key()] = b
+	}
+	var rows []map[string]any
+	var unstable, same, improved, onlyOne int
+	regressed := map[string]bool{}
+	for _, b := range res.Benchmarks {
+		loc := (*report.Location)(nil)
+		if b.File != "" {
+			loc = &report.Location{File: b.File, Line: b.Line}
+		}
+		t := b.Units["sec/op"]
+		if t == nil || len(t.Base) == 0 || len(t.Head) == 0 {
+			side := "head"
+			if t != nil && len(t.Head) == 0 {
+				side = "base"
+			}
+			chk.Notes = append(chk.Notes, fmt.Sprintf("%s: only at the %s, not compared", b.FullName(), side))
+			onlyOne++
+			continue
+		}
+		c := st.Compare(t.Base, t.Head)
+		confirmed := false
+		if c.Verdict == Regression && confirm {
+			if cb := again[b.key()]; cb != nil && cb.Units["sec/op"] != nil {
+				u := cb.Units["sec/op"]
+				c = Confirm(c, st.Compare(u.Base, u.Head))
+				confirmed = c.Verdict == Regression
+			} else {
+				c.Verdict, c.Why = Unstable, "a regression in the first rounds could not be confirmed: "+orDefault(strings.Join(res.Skipped, "; "), "no confirmation rounds ran")
+			}
+		}
+		row := map[string]any{"benchmark": b.FullName(), "unit": "sec/op", "comparison": c}
+		rows = append(rows, row)
+		stat := fmt.Sprintf("%s → %s per op (×%.3f, 95%% CI %.3f–%.3f, p=%.2g, n=%d+%d)", formatTime(c.BaseMedian), formatTime(c.HeadMedian), c.Ratio, c.Lo, c.Hi, c.P, c.N1, c.N2)
+		switch c.Verdict {
+		case Regression:
+			regressed[b.FullName()] = true
+			how := ""
+			if confirmed {
+				how = "; confirmed in fresh rounds"
+			}
+			chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityError, Symbol: b.FullName(), Location: loc,
+				Message: fmt.Sprintf("%s is %.1f%% slower: %s%s", b.Name, 100*(c.Ratio-1), stat, how),
+				Fix:     fmt.Sprintf("find what slowed it down since %s (go test -bench '%s' -cpuprofile cpu.out, then go tool pprof); the threshold is perf.benchmarks.threshold (%.0f%%)", orDefault(res.Base, "the base"), anchored([]string{b.Name}), 100*st.Threshold)})
+		case Unstable:
+			unstable++
+			chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityWarning, Symbol: b.FullName(), Location: loc,
+				Message: fmt.Sprintf("%s could not be judged: %s (%s)", b.Name, c.Why, stat),
+				Fix:     "make the benchmark steadier (less I/O, fixed inputs), raise perf.benchmarks.rounds or benchtime, or run on a quieter machine"})
+		case Improvement:
+			improved++
+			chk.Notes = append(chk.Notes, fmt.Sprintf("%s is %.1f%% faster: %s", b.FullName(), 100*(1-c.Ratio), stat))
+		default:
+			same++
+		}
+		for _, unit := range []string{"allocs/op", "B/op"} {
+			u := b.Units[unit]
+			if u == nil {
+				continue
+			}
+			from, to, worse := ExactChange(u.Base, u.Head)
+			rows = append(rows, map[string]any{"benchmark": b.FullName(), "unit": unit, "base": from, "head": to})
+			if worse {
+				regressed[b.FullName()] = true
+				chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityError, Symbol: b.FullName(), Location: loc,
+					Message: fmt.Sprintf("%s: %s went from %g to %g (%+g)", b.Name, unit, from, to, to-from),
+					Fix:     fmt.Sprintf("find the new allocation (go test -bench '%s' -memprofile mem.out, then go tool pprof -sample_index=alloc_space)", anchored([]string{b.Name}))})
+			}
+		}
+	}
+	chk.Metrics["benchmarks"] = rows
+	chk.Metrics["roundsRun"] = res.RoundsRun
+	chk.Metrics["rounds"] = res.Rounds
+	chk.Metrics["benchSeconds"] = round2(res.BenchSeconds)
+	chk.Metrics["wallSeconds"] = round2(res.WallSeconds)
+	chk.Metrics["environment"] = res.Environment
+	if len(res.Skipped) > 0 {
+		chk.Metrics["skipped"] = res.Skipped
+		chk.Notes = append(chk.Notes, "skipped: "+strings.Join(res.Skipped, "; "))
+	}
+	chk.Settle()
+	how := "compared"
+	if res.RoundsRun > 0 {
+		how = fmt.Sprintf("in %d interleaved round(s)", res.RoundsRun)
+	}
+	chk.Summary = fmt.Sprintf("%d benchmark(s) %s: %d regressed, %d unchanged, %d faster, %d too noisy to judge",
+		len(res.Benchmarks)-onlyOne, how, len(regressed), same, improved, unstable)
+	if onlyOne > 0 {
+		chk.Summary += fmt.Sprintf(", %d on one side only", onlyOne)
+	}
+	if res.WallSeconds > 0 {
+		chk.Summary += fmt.Sprintf(" (benchmarks ran %.0f s of %.0f s)", res.BenchSeconds, res.WallSeconds)
+	}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func round2(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
+
+// formatTime formats seconds per operation.
+func formatTime(s float64) string {
+	switch {
+	case s >= 1:
+		return fmt.Sprintf("%.3g s", s)
+	case s >= 1e-3:
+		return fmt.Sprintf("%.3g ms", s*1e3)
+	case s >= 1e-6:
+		return fmt.Sprintf("%.3g µs", s*1e6)
+	}
+	return fmt.Sprintf("%.3g ns", s*1e9)
+}

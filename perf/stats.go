@@ -1,0 +1,184 @@
+// Package perf is relcheck's performance gate: the repository's Go
+// benchmarks, built at the base and at the head and run in interleaved
+// rounds on the same machine, compared with statistics that say how much
+// they can see.
+package perf
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"golang.org/x/perf/benchmath"
+)
+
+// Verdict is what a comparison of base and head concluded.
+type Verdict string
+
+const (
+	// Regression: head is slower, significantly and beyond the threshold.
+	Regression Verdict = "regression"
+	// Improvement: head is faster, significantly and beyond the threshold.
+	Improvement Verdict = "improvement"
+	// Same: no change beyond the threshold, and the run could have seen one.
+	Same Verdict = "same"
+	// Unstable: too noisy or too few samples to tell; never "no regression".
+	Unstable Verdict = "unstable"
+)
+
+// Stats are the thresholds of a comparison.
+type Stats struct {
+	// Alpha is the one-sided significance level (e.g. 0.01).
+	Alpha float64
+	// Threshold is the smallest relative change that matters (0.05: 5%).
+	Threshold float64
+	// Confidence of the reported interval of the ratio (e.g. 0.95).
+	Confidence float64
+}
+
+// minSamples is the smallest sample per side benchmath gives a finite 95%
+// interval for, and below which nothing is judged.
+const minSamples = 6
+
+// Comparison of one benchmark's metric at base and at head.
+type Comparison struct {
+	Base, Head []float64 `json:"-"`
+	N1         int       `json:"nBase"`
+	N2         int       `json:"nHead"`
+	BaseMedian float64   `json:"baseMedian"`
+	HeadMedian float64   `json:"headMedian"`
+	// Ratio is head/base (Hodges–Lehmann estimate on the log scale), with
+	// its distribution-free confidence interval [Lo, Hi].
+	Ratio float64 `json:"ratio"`
+	Lo    float64 `json:"ratioLo"`
+	Hi    float64 `json:"ratioHi"`
+	// P is the one-sided Mann-Whitney U p-value for "head is slower"
+	// (for "head is faster" when the verdict is an improvement).
+	P       float64 `json:"p"`
+	Verdict Verdict `json:"verdict"`
+	// Detectable is the smallest relative change this run could have told
+	// from noise: half the width of the ratio's interval.
+	Detectable float64 `json:"detectable"`
+	Why        string  `json:"why,omitempty"`
+}
+
+// Compare judges a metric where lower is better (time per operation) from
+// samples at base and head.
+func (st Stats) Compare(base, head []float64) Comparison {
+	c := Comparison{Base: base, Head: head, N1: len(base), N2: len(head)}
+	if c.N1 == 0 || c.N2 == 0 {
+		c.Verdict, c.Why = Unstable, "no samples"
+		return c
+	}
+	c.BaseMedian, c.HeadMedian = median(base), median(head)
+	c.Ratio, c.Lo, c.Hi = ratioInterval(base, head, st.Confidence)
+	c.Detectable = (c.Hi - c.Lo) / 2
+	if c.N1 < minSamples || c.N2 < minSamples {
+		c.Verdict, c.Why = Unstable, fmt.Sprintf("too few samples (%d and %d; at least %d each are needed)", c.N1, c.N2, minSamples)
+		return c
+	}
+	pTwo := benchmath.AssumeNothing.Compare(
+		benchmath.NewSample(slices.Clone(base), &benchmath.DefaultThresholds),
+		benchmath.NewSample(slices.Clone(head), &benchmath.DefaultThresholds)).P
+	slower := c.Ratio >= 1
+	pSlower := pTwo / 2
+	if !slower {
+		pSlower = 1 - pTwo/2
+	}
+	c.P = pSlower
+	switch {
+	case pSlower < st.Alpha && c.Ratio > 1+st.Threshold:
+		c.Verdict = Regression
+	case c.Detectable > st.Threshold:
+		c.Verdict, c.Why = Unstable, fmt.Sprintf("too noisy: changes smaller than %.1f%% cannot be told from noise in this run", 100*c.Detectable)
+	case !slower && pTwo/2 < st.Alpha && c.Ratio < 1-st.Threshold:
+		c.Verdict, c.P = Improvement, pTwo/2
+	default:
+		c.Verdict = Same
+	}
+	return c
+}
+
+// ratioInterval estimates head/base as exp of the Hodges–Lehmann shift of
+// the logarithms (the median of all pairwise differences), with the
+// distribution-free interval that inverts the Mann-Whitney test (Moses).
+func ratioInterval(base, head []float64, confidence float64) (ratio, lo, hi float64) {
+	var d []float64
+	for _, b := range base {
+		for _, h := range head {
+			if b > 0 && h > 0 {
+				d = append(d, math.Log(h)-math.Log(b))
+			}
+		}
+	}
+	if len(d) == 0 {
+		return 1, 1, 1
+	}
+	slices.Sort(d)
+	n1, n2 := float64(len(base)), float64(len(head))
+	z := normalQuantile(1 - (1-confidence)/2)
+	k := int(math.Floor(n1*n2/2 - z*math.Sqrt(n1*n2*(n1+n2+1)/12)))
+	k = max(1, min(k, len(d)))
+	return math.Exp(median(d)), math.Exp(d[k-1]), math.Exp(d[len(d)-k])
+}
+
+// normalQuantile is the standard normal quantile function (Acklam's
+// rational approximation, relative error below 1.2e-9).
+func normalQuantile(p float64) float64 {
+	a := []float64{-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00}
+	b := []float64{-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02, 6.680131188771972e+01, -1.328068155288572e+01}
+	c := []float64{-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00, -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00}
+	d := []float64{7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00, 3.754408661907416e+00}
+	const low = 0.02425
+	switch {
+	case p < low:
+		q := math.Sqrt(-2 * math.Log(p))
+		return (((((c[0]*q+c[1])*q+c[2])*q+c[3])*q+c[4])*q + c[5]) / ((((d[0]*q+d[1])*q+d[2])*q+d[3])*q + 1)
+	case p <= 1-low:
+		q := p - 0.5
+		r := q * q
+		return (((((a[0]*r+a[1])*r+a[2])*r+a[3])*r+a[4])*r + a[5]) * q / (((((b[0]*r+b[1])*r+b[2])*r+b[3])*r+b[4])*r + 1)
+	default:
+		q := math.Sqrt(-2 * math.Log(1-p))
+		return -(((((c[0]*q+c[1])*q+c[2])*q+c[3])*q+c[4])*q + c[5]) / ((((d[0]*q+d[1])*q+d[2])*q+d[3])*q + 1)
+	}
+}
+
+// ExactChange compares a metric that does not vary between runs of the same
+// code (allocs/op, B/op) by its medians: any increase counts.
+func ExactChange(base, head []float64) (from, to float64, worse bool) {
+	if len(base) == 0 || len(head) == 0 {
+		return 0, 0, false
+	}
+	from, to = median(base), median(head)
+	return from, to, to > from
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// Confirm combines a first comparison that found a regression with the
+// comparison of fresh rounds: only a regression found again stands.
+func Confirm(first, again Comparison) Comparison {
+	switch again.Verdict {
+	case Regression:
+		return again
+	case Unstable:
+		again.Why = "a regression in the first rounds was not confirmed by fresh rounds, which were " + again.Why
+		return again
+	default:
+		again.Verdict = Same
+		again.Why = fmt.Sprintf("a %+.1f%% change in the first rounds was not confirmed by fresh rounds", 100*(first.Ratio-1))
+		return again
+	}
+}

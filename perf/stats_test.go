@@ -1,0 +1,127 @@
+package perf
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+var defaultStats = Stats{Alpha: 0.01, Threshold: 0.05, Confidence: 0.95}
+
+// sample draws n timings around mean with log-normal noise of relative
+// spread sigma and, with probability outlier, a 2× stall (a noisy CI
+// machine).
+func sample(r *rand.Rand, n int, mean, sigma, outlier float64) []float64 {
+	xs := make([]float64, n)
+	for i := range xs {
+		xs[i] = mean * math.Exp(sigma*r.NormFloat64())
+		if r.Float64() < outlier {
+			xs[i] *= 2
+		}
+	}
+	return xs
+}
+
+// rates simulates runs of the gate's decision on base (mean 1) and head
+// (mean 1×effect) — a comparison, and for a regression a confirmation on
+// fresh samples — and returns how often each verdict came out.
+func rates(seed uint64, runs, n int, effect, sigma, outlier float64) map[Verdict]float64 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	out := map[Verdict]float64{}
+	for i := 0; i < runs; i++ {
+		c := defaultStats.Compare(sample(r, n, 1, sigma, outlier), sample(r, n, effect, sigma, outlier))
+		if c.Verdict == Regression {
+			c = Confirm(c, defaultStats.Compare(sample(r, n, 1, sigma, outlier), sample(r, n, effect, sigma, outlier)))
+		}
+		out[c.Verdict] += 1 / float64(runs)
+	}
+	return out
+}
+
+// TestFalseAlarms: with no change, the gate practically never reports a
+// regression, even with occasional 2× stalls.
+func TestFalseAlarms(t *testing.T) {
+	for _, tc := range []struct {
+		sigma, outlier float64
+	}{{0.02, 0}, {0.05, 0}, {0.03, 0.05}, {0.15, 0}} {
+		got := rates(1, 2000, 10, 1, tc.sigma, tc.outlier)
+		if got[Regression] > 0.001 {
+			t.Errorf("A/A with noise %.0f%%, stalls %.0f%%: regression in %.2f%% of runs", 100*tc.sigma, 100*tc.outlier, 100*got[Regression])
+		}
+	}
+}
+
+// TestPower: a 10% slowdown with a few percent of noise is found nearly
+// always with 10 rounds.
+func TestPower(t *testing.T) {
+	got := rates(2, 2000, 10, 1.10, 0.03, 0)
+	if got[Regression] < 0.95 {
+		t.Errorf("+10%% with 3%% noise found in %.1f%% of runs, want ≥ 95%%", 100*got[Regression])
+	}
+	got = rates(3, 2000, 10, 1.30, 0.05, 0.05)
+	if got[Regression] < 0.85 || got[Same] > 0 {
+		t.Errorf("+30%% with 5%% noise and stalls: %v", got)
+	}
+}
+
+// TestNeverBlindPass: when the noise hides a real slowdown, the verdict is
+// "unstable", not "same".
+func TestNeverBlindPass(t *testing.T) {
+	got := rates(4, 2000, 10, 1.10, 0.25, 0)
+	if got[Same] > 0.01 {
+		t.Errorf("+10%% under 25%% noise judged unchanged in %.1f%% of runs", 100*got[Same])
+	}
+	if c := defaultStats.Compare([]float64{1, 1, 1}, []float64{2, 2, 2}); c.Verdict != Unstable {
+		t.Errorf("3 samples each: %s, want unstable", c.Verdict)
+	}
+}
+
+// TestRatioInterval: the reported interval covers the true ratio about as
+// often as its confidence says.
+func TestRatioInterval(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 1))
+	covered, runs := 0, 2000
+	for i := 0; i < runs; i++ {
+		c := defaultStats.Compare(sample(r, 10, 1, 0.05, 0), sample(r, 10, 1.2, 0.05, 0))
+		if c.Lo <= 1.2 && 1.2 <= c.Hi {
+			covered++
+		}
+	}
+	if f := float64(covered) / float64(runs); f < 0.92 || f > 0.99 {
+		t.Errorf("95%% interval covered the true ratio in %.1f%% of runs", 100*f)
+	}
+	c := defaultStats.Compare([]float64{10, 10, 10, 10, 10, 10}, []float64{13, 13, 13, 13, 13, 13})
+	if math.Abs(c.Ratio-1.3) > 1e-9 || c.Verdict != Regression || c.P >= 0.01 {
+		t.Errorf("constant 10 vs 13: %+v", c)
+	}
+}
+
+func TestConfirm(t *testing.T) {
+	first := Comparison{Verdict: Regression, Ratio: 1.2}
+	if c := Confirm(first, Comparison{Verdict: Same}); c.Verdict != Same || c.Why == "" {
+		t.Errorf("unconfirmed: %+v", c)
+	}
+	if c := Confirm(first, Comparison{Verdict: Unstable, Why: "too noisy"}); c.Verdict != Unstable {
+		t.Errorf("noisy confirmation: %+v", c)
+	}
+	if c := Confirm(first, Comparison{Verdict: Regression, Ratio: 1.25}); c.Verdict != Regression || c.Ratio != 1.25 {
+		t.Errorf("confirmed: %+v", c)
+	}
+}
+
+func TestExactChange(t *testing.T) {
+	if from, to, worse := ExactChange([]float64{2, 2, 2}, []float64{3, 3, 3}); !worse || from != 2 || to != 3 {
+		t.Errorf("2 → 3 allocs: %v %v %v", from, to, worse)
+	}
+	if _, _, worse := ExactChange([]float64{2, 2}, []float64{2, 2}); worse {
+		t.Error("unchanged allocs flagged")
+	}
+}
+
+func TestNormalQuantile(t *testing.T) {
+	for p, want := range map[float64]float64{0.5: 0, 0.975: 1.959964, 0.995: 2.575829, 0.01: -2.326348} {
+		if got := normalQuantile(p); math.Abs(got-want) > 1e-5 {
+			t.Errorf("normalQuantile(%v) = %v, want %v", p, got, want)
+		}
+	}
+}
