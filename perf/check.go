@@ -2,10 +2,10 @@ package perf
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -77,22 +77,38 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	if err := opts.Repo.Archive(ctx, opts.Base, baseTree); err != nil {
 		return nil, fmt.Errorf("checking out %s: %w", opts.Base, err)
 	}
-	headPkgs, err := binaries(ctx, opts.Dir, opts.Config.Packages, filepath.Join(work, "head"))
+	headPkgs, failed, err := binaries(ctx, opts.Dir, opts.Config.Packages, filepath.Join(work, "head"))
 	if err != nil {
 		return nil, err
 	}
-	basePkgs, err := binaries(ctx, filepath.Join(baseTree, rel), opts.Config.Packages, filepath.Join(work, "base"))
-	var be *BuildError
-	if errors.As(err, &be) {
-		chk.Notes = append(chk.Notes, fmt.Sprintf("the base's benchmarks do not build (%s): only the head's are listed", be.Package))
+	if len(failed) > 0 {
+		return nil, failed[0]
+	}
+	basePkgs, failed, err := binaries(ctx, filepath.Join(baseTree, rel), opts.Config.Packages, filepath.Join(work, "base"))
+	if err != nil {
+		chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityWarning,
+			Message: fmt.Sprintf("the benchmarks at %s could not be listed, so none were compared: %v", opts.Base, err),
+			Fix:     "check that the base release builds with this Go toolchain"})
 		basePkgs = nil
-	} else if err != nil {
-		return nil, fmt.Errorf("at %s: %w", opts.Base, err)
+	}
+	for _, be := range failed {
+		chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityWarning, Symbol: be.Package,
+			Message: fmt.Sprintf("the tests of %s do not build at %s, so its benchmarks were not compared: %s", be.Package, opts.Base, lastLines(be.Output, 3)),
+			Fix:     "check that the base release builds with this Go toolchain"})
 	}
 
 	res := &Results{Version: ResultsVersion, Environment: environment(), Base: opts.Base, Head: opts.Head,
 		Benchtime: opts.Config.Benchtime, Rounds: opts.Config.Rounds, Raw: map[string]string{}}
-	r := &runner{opts: opts, res: res, start: start, bins: [2][]*pkgBin{basePkgs, headPkgs}, root: opts.Root, raw: map[Side]*strings.Builder{Base: {}, Head: {}}}
+	r := &runner{opts: opts, res: res, start: start, root: opts.Root, raw: map[Side]*strings.Builder{Base: {}, Head: {}}, bins: map[string]*[2]*pkgBin{}}
+	for side, pkgs := range [][]*pkgBin{basePkgs, headPkgs} {
+		for _, p := range pkgs {
+			if r.bins[p.Rel] == nil {
+				r.bins[p.Rel] = &[2]*pkgBin{}
+				r.order = append(r.order, p.Rel)
+			}
+			r.bins[p.Rel][side] = p
+		}
+	}
 	// Interleaved rounds: base, head | head, base | base, head ...
 	res.Benchmarks, res.RoundsRun, err = r.rounds(ctx, "rounds", opts.Config.Rounds, nil)
 	if err != nil {
@@ -109,10 +125,21 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 			candidates[b.Dir] = append(candidates[b.Dir], b.Name)
 		}
 	}
-	if len(candidates) > 0 {
-		res.Confirm, _, err = r.rounds(ctx, "confirmation", opts.Config.Rounds, candidates)
+	var names []string
+	for _, ns := range candidates {
+		names = append(names, ns...)
+	}
+	slices.Sort(names)
+	if len(candidates) > 0 && opts.Budget > 0 && time.Since(start) >= opts.Budget {
+		res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds for %s (time budget %s)", strings.Join(names, ", "), opts.Budget))
+	} else if len(candidates) > 0 {
+		var done int
+		res.Confirm, done, err = r.rounds(ctx, "confirmation", opts.Config.Rounds, candidates)
 		if err != nil {
 			return nil, err
+		}
+		if done < opts.Config.Rounds {
+			res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds %d–%d of %d for %s (time budget %s)", done+1, opts.Config.Rounds, opts.Config.Rounds, strings.Join(names, ", "), opts.Budget))
 		}
 	}
 	res.Raw["base"], res.Raw["head"] = r.raw[Base].String(), r.raw[Head].String()
@@ -136,11 +163,14 @@ func (opts Options) stats() Stats {
 }
 
 type runner struct {
-	opts      Options
-	res       *Results
-	start     time.Time
-	root      string
-	bins      [2][]*pkgBin
+	opts  Options
+	res   *Results
+	start time.Time
+	root  string
+	// bins are the test binaries per package directory, base and head;
+	// order lists the directories.
+	bins      map[string]*[2]*pkgBin
+	order     []string
 	raw       map[Side]*strings.Builder
 	benchTime time.Duration
 }
@@ -162,12 +192,18 @@ func (r *runner) rounds(ctx context.Context, phase string, n int, only map[strin
 				break
 			}
 		}
-		order := []Side{Base, Head}
+		// Each package's base and head run back to back, in the order
+		// base, head | head, base | ...
+		sides := []Side{Base, Head}
 		if done%2 == 1 {
-			order = []Side{Head, Base}
+			sides = []Side{Head, Base}
 		}
-		for _, side := range order {
-			for _, p := range r.bins[side] {
+		for _, rel := range r.order {
+			for _, side := range sides {
+				p := r.bins[rel][side]
+				if p == nil {
+					continue
+				}
 				pattern := r.opts.Config.Pattern
 				if only != nil {
 					names := only[p.Rel]
@@ -201,8 +237,8 @@ func (r *runner) rounds(ctx context.Context, phase string, n int, only map[strin
 					if side == Head && b.File == "" {
 						b.Package = p.ImportPath // the head's name wins
 						if file, line := locate(p.Dir, res.Name); file != "" {
-							if rel, err := filepath.Rel(r.root, file); err == nil {
-								b.File, b.Line = filepath.ToSlash(rel), line
+							if f, err := filepath.Rel(r.root, file); err == nil {
+								b.File, b.Line = filepath.ToSlash(f), line
 							}
 						}
 					}
@@ -218,7 +254,7 @@ func (r *runner) rounds(ctx context.Context, phase string, n int, only map[strin
 		}
 	}
 	if done < n && r.opts.Progress != nil {
-		r.opts.Progress(Progress{Phase: phase + " (stopped: time budget)", Done: done, Total: done})
+		r.opts.Progress(Progress{Phase: phase + " (stopped: time budget)", Done: done, Total: n})
 	}
 	return benches, done, nil
 }
@@ -241,9 +277,14 @@ func Evaluate(res *Results, st Stats, confirm bool, chk *report.Check) {
 			loc = &report.Location{File: b.File, Line: b.Line}
 		}
 		t := b.Units["sec/op"]
-		if t == nil || len(t.Base) == 0 || len(t.Head) == 0 {
+		if t == nil {
+			chk.Notes = append(chk.Notes, fmt.Sprintf("%s: no time per operation, not compared", b.FullName()))
+			onlyOne++
+			continue
+		}
+		if len(t.Base) == 0 || len(t.Head) == 0 {
 			side := "head"
-			if t != nil && len(t.Head) == 0 {
+			if len(t.Head) == 0 {
 				side = "base"
 			}
 			chk.Notes = append(chk.Notes, fmt.Sprintf("%s: only at the %s, not compared", b.FullName(), side))
@@ -263,7 +304,8 @@ func Evaluate(res *Results, st Stats, confirm bool, chk *report.Check) {
 		}
 		row := map[string]any{"benchmark": b.FullName(), "unit": "sec/op", "comparison": c}
 		rows = append(rows, row)
-		stat := fmt.Sprintf("%s → %s per op (×%.3f, 95%% CI %.3f–%.3f, p=%.2g, n=%d+%d)", formatTime(c.BaseMedian), formatTime(c.HeadMedian), c.Ratio, c.Lo, c.Hi, c.P, c.N1, c.N2)
+		stat := fmt.Sprintf("%s → %s per op (×%.3f, %.0f%% CI %.3f–%.3f, p=%.2g, n=%d+%d)", formatTime(c.BaseMedian), formatTime(c.HeadMedian), c.Ratio, 100*st.confidence(), c.Lo, c.Hi, c.P, c.N1, c.N2)
+		verdict := c.Verdict
 		switch c.Verdict {
 		case Regression:
 			regressed[b.FullName()] = true
@@ -275,15 +317,11 @@ func Evaluate(res *Results, st Stats, confirm bool, chk *report.Check) {
 				Message: fmt.Sprintf("%s is %.1f%% slower: %s%s", b.Name, 100*(c.Ratio-1), stat, how),
 				Fix:     fmt.Sprintf("find what slowed it down since %s (go test -bench '%s' -cpuprofile cpu.out, then go tool pprof); the threshold is perf.benchmarks.threshold (%.0f%%)", orDefault(res.Base, "the base"), anchored([]string{b.Name}), 100*st.Threshold)})
 		case Unstable:
-			unstable++
 			chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityWarning, Symbol: b.FullName(), Location: loc,
 				Message: fmt.Sprintf("%s could not be judged: %s (%s)", b.Name, c.Why, stat),
 				Fix:     "make the benchmark steadier (less I/O, fixed inputs), raise perf.benchmarks.rounds or benchtime, or run on a quieter machine"})
 		case Improvement:
-			improved++
 			chk.Notes = append(chk.Notes, fmt.Sprintf("%s is %.1f%% faster: %s", b.FullName(), 100*(1-c.Ratio), stat))
-		default:
-			same++
 		}
 		for _, unit := range []string{"allocs/op", "B/op"} {
 			u := b.Units[unit]
@@ -295,9 +333,18 @@ func Evaluate(res *Results, st Stats, confirm bool, chk *report.Check) {
 			if worse {
 				regressed[b.FullName()] = true
 				chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityError, Symbol: b.FullName(), Location: loc,
-					Message: fmt.Sprintf("%s: %s went from %g to %g (%+g)", b.Name, unit, from, to, to-from),
+					Message: fmt.Sprintf("%s: %s went from %g to %g (%+g; every head run above every base run)", b.Name, unit, from, to, to-from),
 					Fix:     fmt.Sprintf("find the new allocation (go test -bench '%s' -memprofile mem.out, then go tool pprof -sample_index=alloc_space)", anchored([]string{b.Name}))})
 			}
+		}
+		switch {
+		case regressed[b.FullName()]:
+		case verdict == Unstable:
+			unstable++
+		case verdict == Improvement:
+			improved++
+		default:
+			same++
 		}
 	}
 	chk.Metrics["benchmarks"] = rows

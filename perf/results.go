@@ -3,8 +3,10 @@ package perf
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -139,23 +141,34 @@ func Load(file string) (*Results, error) {
 		return nil, &InputError{Msg: err.Error()}
 	}
 	if trimmed := strings.TrimSpace(string(data)); strings.HasPrefix(trimmed, "{") {
+		var head struct {
+			Version int `json:"version"`
+		}
+		if err := json.Unmarshal([]byte(trimmed), &head); err != nil {
+			return nil, &InputError{Msg: fmt.Sprintf("%s: not relcheck perf results: %v", file, err)}
+		}
+		if head.Version != ResultsVersion {
+			return nil, &InputError{Msg: fmt.Sprintf("%s: results format version %d; this relcheck reads version %d", file, head.Version, ResultsVersion)}
+		}
 		var r Results
 		dec := json.NewDecoder(strings.NewReader(trimmed))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
 			return nil, &InputError{Msg: fmt.Sprintf("%s: not relcheck perf results: %v", file, err)}
 		}
-		if r.Version != ResultsVersion {
-			return nil, &InputError{Msg: fmt.Sprintf("%s: results format version %d; this relcheck reads version %d", file, r.Version, ResultsVersion)}
-		}
-		for _, b := range r.Benchmarks {
-			if b == nil || b.Units == nil {
-				return nil, &InputError{Msg: fmt.Sprintf("%s: a benchmark without samples", file)}
+		for _, list := range [][]*Bench{r.Benchmarks, r.Confirm} {
+			for _, b := range list {
+				if err := b.valid(); err != nil {
+					return nil, &InputError{Msg: fmt.Sprintf("%s: %v", file, err)}
+				}
 			}
+		}
+		if r.Raw == nil {
+			r.Raw = map[string]string{}
 		}
 		return &r, nil
 	}
-	results, err := parse(data, file)
+	results, err := parse(data, file, 0)
 	if err != nil {
 		return nil, &InputError{Msg: fmt.Sprintf("%s: %v", file, err)}
 	}
@@ -165,10 +178,11 @@ func Load(file string) (*Results, error) {
 	r := &Results{Version: ResultsVersion, Raw: map[string]string{"head": string(data)}}
 	byName := map[string]*Bench{}
 	for _, res := range results {
-		b := byName[res.Name]
+		k := res.Pkg + "." + res.Name
+		b := byName[k]
 		if b == nil {
-			b = &Bench{Package: pkgOf(data), Dir: ".", Name: res.Name, Units: map[string]*UnitSamples{}}
-			byName[res.Name] = b
+			b = &Bench{Package: res.Pkg, Dir: ".", Name: res.Name, Units: map[string]*UnitSamples{}}
+			byName[k] = b
 			r.Benchmarks = append(r.Benchmarks, b)
 		}
 		for u, v := range res.Values {
@@ -178,14 +192,22 @@ func Load(file string) (*Results, error) {
 	return r, nil
 }
 
-// pkgOf returns the first "pkg:" configuration line of benchmark output.
-func pkgOf(data []byte) string {
-	for _, l := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(l, "pkg: "); ok {
-			return strings.TrimSpace(v)
+// valid checks a benchmark read from a results file.
+func (b *Bench) valid() error {
+	if b == nil || b.Units == nil {
+		return fmt.Errorf("a benchmark without samples")
+	}
+	for u, s := range b.Units {
+		if s == nil {
+			return fmt.Errorf("%s: no samples for %s", b.Name, u)
+		}
+		for _, v := range append(slices.Clone(s.Base), s.Head...) {
+			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+				return fmt.Errorf("%s: %s sample %v is not a measurement", b.Name, u, v)
+			}
 		}
 	}
-	return ""
+	return nil
 }
 
 // Against pairs the head samples of old (as base) with the head samples of

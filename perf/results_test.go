@@ -24,17 +24,17 @@ func TestLoadBenchText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Benchmarks) != 2 || r.Benchmarks[0].Name != "BenchmarkWork" || r.Benchmarks[0].Package != "example.com/pb" {
+	if len(r.Benchmarks) != 2 || r.Benchmarks[0].Name != "BenchmarkWork-2" || r.Benchmarks[0].Package != "example.com/pb" {
 		t.Fatalf("benchmarks = %+v", r.Benchmarks)
 	}
 	w := r.Benchmarks[0].Units["sec/op"]
 	if len(w.Head) != 2 || math.Abs(w.Head[0]-19526e-9) > 1e-15 {
 		t.Errorf("BenchmarkWork sec/op = %v", w.Head)
 	}
-	if r.Benchmarks[1].Name != "BenchmarkAlloc/size=8" || r.Benchmarks[1].Units["allocs/op"].Head[0] != 1 {
+	if r.Benchmarks[1].Name != "BenchmarkAlloc/size=8-2" || r.Benchmarks[1].Units["allocs/op"].Head[0] != 1 {
 		t.Errorf("sub-benchmark = %+v", r.Benchmarks[1])
 	}
-	if got := anchored([]string{r.Benchmarks[1].Name, "BenchmarkWork"}); got != "^(BenchmarkAlloc|BenchmarkWork)$/^(size=8)$" {
+	if got := anchored([]string{"BenchmarkAlloc/size=8", "BenchmarkWork"}); got != "^BenchmarkAlloc$/^size=8$|^BenchmarkWork$" {
 		t.Errorf("anchored = %q", got)
 	}
 
@@ -84,4 +84,48 @@ func FuzzLoad(f *testing.F) {
 		Evaluate(Against(r, r), Stats{Alpha: 0.01, Threshold: 0.05, Confidence: 0.95}, false, chk)
 		Evaluate(r, Stats{Alpha: 0.01, Threshold: 0.05, Confidence: 0.95}, true, chk)
 	})
+}
+
+func TestLoadRejects(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"null-units":   `{"version": 1, "benchmarks": [{"name": "BenchmarkX", "units": {"sec/op": null}}]}`,
+		"null-confirm": `{"version": 1, "benchmarks": [], "confirm": [null]}`,
+		"future":       `{"version": 2, "something": 1}`,
+		"negative":     `{"version": 1, "benchmarks": [{"name": "BenchmarkX", "units": {"sec/op": {"base": [-1], "head": [1]}}}]}`,
+	} {
+		f := filepath.Join(dir, name)
+		os.WriteFile(f, []byte(data), 0o644)
+		if _, err := Load(f); err == nil {
+			t.Errorf("%s: loaded", name)
+		} else if _, ok := err.(*InputError); !ok {
+			t.Errorf("%s: %v is not an input error", name, err)
+		}
+	}
+	// Two packages with the same benchmark name stay apart.
+	f := filepath.Join(dir, "two.txt")
+	os.WriteFile(f, []byte("pkg: a\nBenchmarkX-2 10 5 ns/op\npkg: b\nBenchmarkX-2 10 500 ns/op\n"), 0o644)
+	r, err := Load(f)
+	if err != nil || len(r.Benchmarks) != 2 || r.Benchmarks[1].Package != "b" {
+		t.Errorf("two packages: %+v, %v", r, err)
+	}
+}
+
+func TestParseNames(t *testing.T) {
+	out := "pkg: p\nBenchmarkD/size-64-2 10 5 ns/op\nBenchmarkD/size-1024-2 10 50 ns/op\nBenchmarkN-2 10 NaN ns/op\n"
+	rs, err := parse([]byte(out), "x", 2)
+	if err != nil || len(rs) != 2 || rs[0].Name != "BenchmarkD/size-64" || rs[1].Name != "BenchmarkD/size-1024" || rs[0].Pkg != "p" {
+		t.Errorf("parse = %+v, %v", rs, err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "x_test.go"), []byte("package x\n\nimport \"testing\"\n\nfunc BenchmarkA(*testing.B) {}\n\nfunc BenchmarkB(\n\tb *testing.B,\n) {\n}\n"), 0o644)
+	if f, line := locate(dir, "BenchmarkB/sub"); filepath.Base(f) != "x_test.go" || line != 7 {
+		t.Errorf("locate BenchmarkB = %s:%d", f, line)
+	}
+	if _, line := locate(dir, "BenchmarkA"); line != 5 {
+		t.Errorf("locate BenchmarkA = %d", line)
+	}
+	if !HasBenchmarks(dir) {
+		t.Error("HasBenchmarks = false")
+	}
 }

@@ -9,7 +9,7 @@ import (
 	"math"
 	"slices"
 
-	"golang.org/x/perf/benchmath"
+	"github.com/aclements/go-moremath/stats"
 )
 
 // Verdict is what a comparison of base and head concluded.
@@ -32,7 +32,8 @@ type Stats struct {
 	Alpha float64
 	// Threshold is the smallest relative change that matters (0.05: 5%).
 	Threshold float64
-	// Confidence of the reported interval of the ratio (e.g. 0.95).
+	// Confidence of the reported interval of the ratio; 0: 1 − 2·Alpha,
+	// the interval that matches the one-sided test.
 	Confidence float64
 }
 
@@ -63,52 +64,70 @@ type Comparison struct {
 }
 
 // Compare judges a metric where lower is better (time per operation) from
-// samples at base and head.
+// samples at base and head. The one-sided p-values are the Mann-Whitney U
+// test's (the test benchmath's AssumeNothing runs, there two-sided).
 func (st Stats) Compare(base, head []float64) Comparison {
-	c := Comparison{Base: base, Head: head, N1: len(base), N2: len(head)}
+	c := Comparison{Base: base, Head: head, N1: len(base), N2: len(head), P: 1}
 	if c.N1 == 0 || c.N2 == 0 {
 		c.Verdict, c.Why = Unstable, "no samples"
 		return c
 	}
 	c.BaseMedian, c.HeadMedian = median(base), median(head)
-	c.Ratio, c.Lo, c.Hi = ratioInterval(base, head, st.Confidence)
+	c.Ratio, c.Lo, c.Hi = ratioInterval(base, head, st.confidence())
 	c.Detectable = (c.Hi - c.Lo) / 2
+	pSlower, pFaster := oneSided(base, head)
+	c.P = pSlower
 	if c.N1 < minSamples || c.N2 < minSamples {
 		c.Verdict, c.Why = Unstable, fmt.Sprintf("too few samples (%d and %d; at least %d each are needed)", c.N1, c.N2, minSamples)
 		return c
 	}
-	pTwo := benchmath.AssumeNothing.Compare(
-		benchmath.NewSample(slices.Clone(base), &benchmath.DefaultThresholds),
-		benchmath.NewSample(slices.Clone(head), &benchmath.DefaultThresholds)).P
-	slower := c.Ratio >= 1
-	pSlower := pTwo / 2
-	if !slower {
-		pSlower = 1 - pTwo/2
-	}
-	c.P = pSlower
 	switch {
 	case pSlower < st.Alpha && c.Ratio > 1+st.Threshold:
 		c.Verdict = Regression
-	case c.Detectable > st.Threshold:
-		c.Verdict, c.Why = Unstable, fmt.Sprintf("too noisy: changes smaller than %.1f%% cannot be told from noise in this run", 100*c.Detectable)
-	case !slower && pTwo/2 < st.Alpha && c.Ratio < 1-st.Threshold:
-		c.Verdict, c.P = Improvement, pTwo/2
+	case pFaster < st.Alpha && c.Ratio < 1-st.Threshold:
+		c.Verdict, c.P = Improvement, pFaster
+	case c.Hi <= 1+st.Threshold:
+		c.Verdict = Same // a slowdown above the threshold is ruled out
 	default:
-		c.Verdict = Same
+		c.Verdict, c.Why = Unstable, fmt.Sprintf("too noisy: a slowdown of up to %.1f%% cannot be ruled out, and changes smaller than ±%.1f%% cannot be told from noise in this run", 100*(c.Hi-1), 100*c.Detectable)
 	}
 	return c
+}
+
+// confidence of the ratio's interval: the one matching the one-sided test
+// at Alpha (0.98 for 0.01), unless set.
+func (st Stats) confidence() float64 {
+	if st.Confidence > 0 {
+		return st.Confidence
+	}
+	return 1 - 2*st.Alpha
+}
+
+// oneSided returns the Mann-Whitney U test's p-values for "head is slower"
+// and "head is faster" (1 when all values are equal).
+func oneSided(base, head []float64) (slower, faster float64) {
+	slower, faster = 1, 1
+	if r, err := stats.MannWhitneyUTest(base, head, stats.LocationLess); err == nil {
+		slower = r.P
+	}
+	if r, err := stats.MannWhitneyUTest(base, head, stats.LocationGreater); err == nil {
+		faster = r.P
+	}
+	return slower, faster
 }
 
 // ratioInterval estimates head/base as exp of the Hodges–Lehmann shift of
 // the logarithms (the median of all pairwise differences), with the
 // distribution-free interval that inverts the Mann-Whitney test (Moses).
 func ratioInterval(base, head []float64, confidence float64) (ratio, lo, hi float64) {
+	positive := func(xs []float64) []float64 {
+		return slices.DeleteFunc(slices.Clone(xs), func(x float64) bool { return !(x > 0) || math.IsInf(x, 0) })
+	}
+	base, head = positive(base), positive(head)
 	var d []float64
 	for _, b := range base {
 		for _, h := range head {
-			if b > 0 && h > 0 {
-				d = append(d, math.Log(h)-math.Log(b))
-			}
+			d = append(d, math.Log(h)-math.Log(b))
 		}
 	}
 	if len(d) == 0 {
@@ -144,14 +163,15 @@ func normalQuantile(p float64) float64 {
 	}
 }
 
-// ExactChange compares a metric that does not vary between runs of the same
-// code (allocs/op, B/op) by its medians: any increase counts.
+// ExactChange compares a count that barely varies between runs of the same
+// code (allocs/op, B/op): it got worse when every head run counted more
+// than every base run (amortised growth or a pool emptied by the GC make
+// single runs differ). from and to are the medians.
 func ExactChange(base, head []float64) (from, to float64, worse bool) {
 	if len(base) == 0 || len(head) == 0 {
 		return 0, 0, false
 	}
-	from, to = median(base), median(head)
-	return from, to, to > from
+	return median(base), median(head), slices.Min(head) > slices.Max(base)
 }
 
 func median(xs []float64) float64 {

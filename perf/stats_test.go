@@ -125,3 +125,19 @@ func TestNormalQuantile(t *testing.T) {
 		}
 	}
 }
+
+// TestSameNeedsTheIntervalBelowThreshold: a slowdown whose interval lies
+// above the threshold is never called unchanged, even when p misses alpha.
+func TestSameNeedsTheIntervalBelowThreshold(t *testing.T) {
+	base := []float64{1, 1.001, 0.999, 1.002, 0.998, 1, 1.001, 0.999, 1, 1}
+	head := []float64{1.10, 1.101, 1.099, 1.1, 1.102, 1.098, 1.1, 1.1, 0.98, 0.985}
+	c := defaultStats.Compare(base, head)
+	if c.Verdict == Same {
+		t.Errorf("×%.3f [%.3f, %.3f], p=%.3g judged unchanged", c.Ratio, c.Lo, c.Hi, c.P)
+	}
+	// Ties: head faster at equal ratio estimate is not "slower".
+	c = defaultStats.Compare([]float64{1, 1, 1, 1, 1, 1}, []float64{1, 1, 1, 1, 0.5, 0.5})
+	if c.P < 0.5 {
+		t.Errorf("p(head slower) = %v for a faster head", c.P)
+	}
+}

@@ -138,14 +138,17 @@ func validate(file string, root *yaml.Node, c *Config) error {
 	if c.SLO.BudgetRemaining < 0 || c.SLO.BudgetRemaining > 1 {
 		return bad("slo.budgetRemaining", "must be a fraction between 0 and 1")
 	}
-	if c.Perf.Benchmarks.Rounds < 2 {
-		return bad("perf.benchmarks.rounds", "must be at least 2")
+	if c.Perf.Benchmarks.Rounds < 6 {
+		return bad("perf.benchmarks.rounds", "must be at least 6: fewer samples per side cannot show a significant change")
 	}
 	if !reBenchtime.MatchString(c.Perf.Benchmarks.Benchtime) {
 		return bad("perf.benchmarks.benchtime", "must be a duration like 100ms or 2s, or an iteration count like 1000x")
 	}
 	if c.Perf.Benchmarks.Alpha <= 0 || c.Perf.Benchmarks.Alpha >= 0.5 {
 		return bad("perf.benchmarks.alpha", "must be a significance level above 0 and below 0.5 (e.g. 0.01)")
+	}
+	if p := minOneSidedP(c.Perf.Benchmarks.Rounds); c.Perf.Benchmarks.Alpha <= p {
+		return bad("perf.benchmarks.alpha", "with %d rounds the smallest possible p-value is %.2g, so no slowdown could ever be significant: raise rounds or alpha", c.Perf.Benchmarks.Rounds, p)
 	}
 	if c.Perf.Benchmarks.Threshold < 0 {
 		return bad("perf.benchmarks.threshold", "must not be negative")
@@ -182,4 +185,14 @@ func (u Until) Expired(next *semver.Version, now time.Time) bool {
 		return next != nil && !next.LessThan(u.Version)
 	}
 	return !u.Date.IsZero() && !now.Before(u.Date)
+}
+
+// minOneSidedP is the smallest one-sided p-value of a Mann-Whitney U test
+// with n samples per side: 1 / C(2n, n), when every head sample is slower.
+func minOneSidedP(n int) float64 {
+	p := 1.0
+	for i := 1; i <= n; i++ {
+		p *= float64(i) / float64(n+i)
+	}
+	return p
 }
