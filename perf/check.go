@@ -159,7 +159,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 }
 
 func (opts Options) stats() Stats {
-	return Stats{Alpha: opts.Config.Alpha, Threshold: float64(opts.Config.Threshold) / 100, Confidence: 0.95}
+	return Stats{Alpha: opts.Config.Alpha, Threshold: float64(opts.Config.Threshold) / 100}
 }
 
 type runner struct {

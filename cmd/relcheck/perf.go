@@ -77,7 +77,7 @@ Exit codes as for 'relcheck check': 0 no regression, 1 a regression,
 				return &pipeline.InputError{Msg: fmt.Sprintf("%s has one side only: give an OLD and a NEW file to compare", args[0])}
 			}
 			chk := &report.Check{Name: "perf", Findings: []report.Finding{}, Metrics: map[string]any{}}
-			perf.Evaluate(res, perf.Stats{Alpha: alpha, Threshold: th / 100, Confidence: 0.95}, confirm, chk)
+			perf.Evaluate(res, perf.Stats{Alpha: alpha, Threshold: th / 100}, confirm, chk)
 			rep := &report.Report{Repo: ".", Base: orName(res.Base, args[0]), Head: orName(res.Head, args[len(args)-1]), Checks: []*report.Check{chk}}
 			rep.Settle()
 			if err := writeReport(s, rep, f, ""); err != nil {
