@@ -2,6 +2,8 @@ package perf
 
 import (
 	"context"
+	"math"
+	"strconv"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,6 +41,10 @@ type Options struct {
 	Save string
 	// Progress, if set, is told about each round.
 	Progress func(Progress)
+	// Scenarios are the load scenarios (ParseScenarios); ConfigFile is
+	// where they are declared, relative to Root.
+	Scenarios  []*Scenario
+	ConfigFile string
 }
 
 // Progress is the state of a long perf run.
@@ -110,11 +116,13 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		}
 	}
 	// Interleaved rounds: base, head | head, base | base, head ...
-	res.Benchmarks, res.RoundsRun, err = r.rounds(ctx, "rounds", opts.Config.Rounds, nil)
-	if err != nil {
-		return nil, err
+	if len(r.order) > 0 {
+		res.Benchmarks, res.RoundsRun, err = r.rounds(ctx, "rounds", opts.Config.Rounds, nil)
+		if err != nil {
+			return nil, err
+		}
 	}
-	if res.RoundsRun < opts.Config.Rounds {
+	if len(r.order) > 0 && res.RoundsRun < opts.Config.Rounds {
 		res.Skipped = append(res.Skipped, fmt.Sprintf("rounds %d–%d of %d (time budget %s)", res.RoundsRun+1, opts.Config.Rounds, opts.Config.Rounds, opts.Budget))
 	}
 	st := opts.stats()
@@ -142,11 +150,19 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds %d–%d of %d for %s (time budget %s)", done+1, opts.Config.Rounds, opts.Config.Rounds, strings.Join(names, ", "), opts.Budget))
 		}
 	}
+	for i, sc := range opts.Scenarios {
+		sr, err := r.scenario(ctx, sc, i, filepath.Join(baseTree, rel), work)
+		if err != nil {
+			return nil, err
+		}
+		res.Scenarios = append(res.Scenarios, sr)
+	}
 	res.Raw["base"], res.Raw["head"] = r.raw[Base].String(), r.raw[Head].String()
 	res.BenchSeconds = r.benchTime.Seconds()
 	res.WallSeconds = time.Since(start).Seconds()
 
 	Evaluate(res, st, true, chk)
+	evaluateScenarios(res, opts.Scenarios, opts.ConfigFile, st.Alpha, chk)
 	if opts.Save != "" {
 		files, err := res.Save(opts.Save)
 		if err != nil {
@@ -392,4 +408,165 @@ func formatTime(s float64) string {
 		return fmt.Sprintf("%.3g µs", s*1e6)
 	}
 	return fmt.Sprintf("%.3g ns", s*1e9)
+}
+
+// scenario builds a load scenario's program at base and head and runs it in
+// interleaved rounds, a fresh process each time.
+func (r *runner) scenario(ctx context.Context, sc *Scenario, i int, baseMod, work string) (*ScenarioResult, error) {
+	dirs := [2]string{baseMod, r.opts.Dir}
+	for side, dir := range dirs {
+		if err := buildProgram(ctx, dir, sc.Build, exePath(work, Side(side), i)); err != nil {
+			return nil, &ScenarioError{Msg: fmt.Sprintf("%s: building %s at the %s: %s", sc.Name, sc.Build, Side(side), lastLines(err.(*BuildError).Output, 10))}
+		}
+	}
+	sr := &ScenarioResult{Name: sc.Name, Rate: sc.Rate}
+	start := time.Now()
+	for round := 0; round < sc.Rounds; round++ {
+		if r.opts.Budget > 0 && round > 0 && time.Since(r.start)+time.Since(start)/time.Duration(round) > r.opts.Budget {
+			r.res.Skipped = append(r.res.Skipped, fmt.Sprintf("%s: rounds %d–%d of %d (time budget %s)", sc.Name, round+1, sc.Rounds, sc.Rounds, r.opts.Budget))
+			break
+		}
+		sides := []Side{Base, Head}
+		if round%2 == 1 {
+			sides = []Side{Head, Base}
+		}
+		for _, side := range sides {
+			rs, err := sc.runRound(ctx, side, exePath(work, side, i), dirs[side])
+			if err != nil {
+				return nil, err
+			}
+			if side == Base {
+				sr.Base = append(sr.Base, rs)
+			} else {
+				sr.Head = append(sr.Head, rs)
+			}
+		}
+		if r.opts.Progress != nil {
+			left := time.Since(start) / time.Duration(round+1) * time.Duration(sc.Rounds-round-1)
+			r.opts.Progress(Progress{Phase: "scenario " + sc.Name, Done: round + 1, Total: sc.Rounds, Left: left})
+		}
+	}
+	return sr, nil
+}
+
+// evaluateScenarios judges the load scenarios: perf/slo for an objective
+// violated at head (over all its rounds), perf/regression for a
+// significant slowdown of the per-round median or 99th percentile.
+func evaluateScenarios(res *Results, scs []*Scenario, configFile string, alpha float64, chk *report.Check) {
+	byName := map[string]*Scenario{}
+	for _, sc := range scs {
+		byName[sc.Name] = sc
+	}
+	var rows []map[string]any
+	for _, sr := range res.Scenarios {
+		sc := byName[sr.Name]
+		if sc == nil {
+			continue
+		}
+		loc := &report.Location{File: configFile, Line: sc.Line}
+		st := Stats{Alpha: alpha, Threshold: float64(sc.Threshold) / 100}
+		for _, m := range []struct {
+			name string
+			get  func(*roundStats) float64
+		}{{"p50", func(r *roundStats) float64 { return r.P50 }}, {"p99", func(r *roundStats) float64 { return r.P99 }}} {
+			var b, h []float64
+			for _, r := range sr.Base {
+				b = append(b, m.get(r))
+			}
+			for _, r := range sr.Head {
+				h = append(h, m.get(r))
+			}
+			c := st.Compare(b, h)
+			rows = append(rows, map[string]any{"scenario": sr.Name, "metric": m.name + " latency", "comparison": c})
+			stat := fmt.Sprintf("%s → %s (×%.3f, %.0f%% CI %.3f–%.3f, p=%.2g, %d+%d rounds at %d req/s)", formatTime(c.BaseMedian), formatTime(c.HeadMedian), c.Ratio, 100*st.confidence(), c.Lo, c.Hi, c.P, c.N1, c.N2, sr.Rate)
+			switch c.Verdict {
+			case Regression:
+				chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityError, Symbol: sr.Name, Location: loc,
+					Message: fmt.Sprintf("scenario %s: %s latency is %.1f%% higher: %s", sr.Name, m.name, 100*(c.Ratio-1), stat),
+					Fix:     fmt.Sprintf("profile the program under this load (net/http/pprof) and compare with %s; the threshold is the scenario's threshold (%.0f%%)", orDefault(res.Base, "the base"), float64(sc.Threshold))})
+			case Unstable:
+				chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityWarning, Symbol: sr.Name, Location: loc,
+					Message: fmt.Sprintf("scenario %s: %s latency could not be judged: %s (%s)", sr.Name, m.name, c.Why, stat),
+					Fix:     "raise the scenario's rounds or duration, or run on a quieter machine"})
+			case Improvement:
+				chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: %s latency is %.1f%% lower: %s", sr.Name, m.name, 100*(1-c.Ratio), stat))
+			}
+		}
+		// Absolute objectives, over every request at head (and at base, for
+		// comparison).
+		pool := func(rounds []*roundStats) (lat []float64, errs, n int) {
+			for _, r := range rounds {
+				lat = append(lat, r.Latencies...)
+				errs += r.Errors
+				n += r.Requests
+			}
+			slices.Sort(lat)
+			return lat, errs, n
+		}
+		hl, he, hn := pool(sr.Head)
+		bl, be, bn := pool(sr.Base)
+		for _, o := range sc.slos {
+			hv, bv := o.value(hl, he, hn), o.value(bl, be, bn)
+			rows = append(rows, map[string]any{"scenario": sr.Name, "slo": o.text, "head": hv, "base": bv})
+			ok := hv < o.limit || (o.le && hv == o.limit)
+			if ok {
+				continue
+			}
+			chk.Findings = append(chk.Findings, report.Finding{Rule: RuleSLO, Severity: report.SeverityError, Symbol: sr.Name, Location: loc,
+				Message: fmt.Sprintf("scenario %s violates %q at head: %s is %s (base: %s), over %d requests at %d req/s", sr.Name, o.text, o.metric, o.format(hv), o.format(bv), hn, sr.Rate),
+				Fix:     "find what the head does slower under load, or revise the objective if it was never met"})
+		}
+	}
+	if len(rows) > 0 {
+		chk.Metrics["scenarios"] = rows
+	}
+	if n := len(res.Scenarios); n > 0 {
+		slos, slower := 0, 0
+		for _, f := range chk.Findings {
+			switch {
+			case f.Rule == RuleSLO:
+				slos++
+			case f.Severity == report.SeverityError && byName[f.Symbol] != nil:
+				slower++
+			}
+		}
+		part := fmt.Sprintf("%d load scenario(s): %d objective(s) violated, %d slower latency metric(s)", n, slos, slower)
+		if len(res.Benchmarks) == 0 {
+			chk.Summary = part
+		} else {
+			chk.Summary += "; " + part
+		}
+		chk.Settle()
+	}
+}
+
+// value is the objective's metric over sorted latencies and error counts.
+func (o slo) value(lat []float64, errs, n int) float64 {
+	switch {
+	case o.metric == "errors":
+		if n == 0 {
+			return 0
+		}
+		return float64(errs) / float64(n)
+	case o.metric == "max":
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[len(lat)-1]
+	case o.metric == "mean":
+		s := 0.0
+		for _, x := range lat {
+			s += x
+		}
+		return s / math.Max(1, float64(len(lat)))
+	}
+	q, _ := strconv.ParseFloat(o.metric[1:], 64)
+	return quantile(lat, q/100)
+}
+
+func (o slo) format(v float64) string {
+	if o.metric == "errors" {
+		return fmt.Sprintf("%.2f%%", 100*v)
+	}
+	return formatTime(v)
 }

@@ -29,6 +29,8 @@ type Results struct {
 	// of the fresh rounds that re-ran the candidate regressions.
 	Benchmarks []*Bench `json:"benchmarks"`
 	Confirm    []*Bench `json:"confirm,omitempty"`
+	// Scenarios are the load scenarios' rounds.
+	Scenarios []*ScenarioResult `json:"scenarios,omitempty"`
 	// Skipped says what the time budget left out.
 	Skipped []string `json:"skipped,omitempty"`
 	// BenchSeconds is how long the benchmark binaries ran, WallSeconds
@@ -37,6 +39,14 @@ type Results struct {
 	WallSeconds  float64 `json:"wallSeconds"`
 	// Raw is the benchmark output of each side in the Go benchmark format.
 	Raw map[string]string `json:"raw"`
+}
+
+// ScenarioResult are a load scenario's rounds at base and head.
+type ScenarioResult struct {
+	Name string        `json:"name"`
+	Rate int           `json:"rate"`
+	Base []*roundStats `json:"base"`
+	Head []*roundStats `json:"head"`
 }
 
 // Environment is the machine a run was measured on.

@@ -42,6 +42,28 @@ func TestMain(m *testing.M) {
 // TestScripts runs the CLI scripts in testdata/script: each builds a real git
 // repository with release tags and runs relcheck on it.
 func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams(t, filepath.Join("..", "..", "testdata", "script"), nil))
+}
+
+// TestMeasuredScripts runs the scripts that measure timings (benchmarks,
+// load) after the others and one at a time: run beside the rest of the
+// suite on a small machine, their measurements would mostly see the
+// suite's own noise.
+func TestMeasuredScripts(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "script", "measured", "*.txtar"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no measured scripts: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".txtar"), func(t *testing.T) {
+			testscript.Run(t, scriptParams(t, "", []string{f}))
+		})
+	}
+}
+
+// scriptParams are the testscript settings of relcheck's CLI scripts: the
+// scripts in dir, or the given files.
+func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 	if _, err := exec.LookPath("git"); err != nil {
 		t.Skip("git not installed: the CLI scripts need it")
 	}
@@ -53,8 +75,9 @@ func TestScripts(t *testing.T) {
 		}
 		goEnv[k] = strings.TrimSpace(string(out))
 	}
-	testscript.Run(t, testscript.Params{
-		Dir:                 filepath.Join("..", "..", "testdata", "script"),
+	return testscript.Params{
+		Dir:                 dir,
+		Files:               files,
 		RequireExplicitExec: true,
 		Setup: func(e *testscript.Env) error {
 			for k, v := range goEnv {
@@ -88,7 +111,7 @@ func TestScripts(t *testing.T) {
 			"stage":   cmdStage,
 			"release": cmdRelease,
 		},
-	})
+	}
 }
 
 // stage SRC [DST]: (paths relative to $WORK) replace the files of the git working tree DST (default

@@ -425,20 +425,21 @@ func perfGate() Gate {
 			if _, err := os.Stat(filepath.Join(env.Dir, "go.mod")); err != nil {
 				return false, "no go.mod: not a Go module"
 			}
-			if !perf.HasBenchmarks(env.Dir) {
-				return false, "no benchmarks (func BenchmarkXxx(b *testing.B) in _test.go files)"
+			if len(env.Config.Perf.Scenarios) == 0 && !perf.HasBenchmarks(env.Dir) {
+				return false, "no benchmarks (func BenchmarkXxx(b *testing.B) in _test.go files) and no perf.scenarios"
 			}
 			return true, ""
 		},
 		Run: func(ctx context.Context, env *Env) (*report.Check, *report.Version, error) {
+			scenarios, err := perf.ParseScenarios(env.ConfigFile, env.Config.Perf.Scenarios)
+			if err != nil {
+				return nil, nil, &InputError{Msg: err.Error()}
+			}
 			chk, err := perf.Check(ctx, perf.Options{
 				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.Base, Head: env.Head,
 				Config: env.Config.Perf.Benchmarks, Budget: env.PerfBudget, Save: env.PerfSave,
-				Progress: env.PerfProgress,
+				Progress: env.PerfProgress, Scenarios: scenarios, ConfigFile: env.ConfigFile,
 			})
-			if err == nil && len(env.Config.Perf.Scenarios) > 0 {
-				chk.Notes = append(chk.Notes, "perf.scenarios: load scenarios are not run yet by this version; only the benchmarks were compared")
-			}
 			return chk, nil, err
 		},
 	}
