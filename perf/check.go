@@ -2,12 +2,12 @@ package perf
 
 import (
 	"context"
-	"math"
-	"strconv"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
