@@ -414,12 +414,16 @@ func formatTime(s float64) string {
 // interleaved rounds, a fresh process each time.
 func (r *runner) scenario(ctx context.Context, sc *Scenario, i int, baseMod, work string) (*ScenarioResult, error) {
 	dirs := [2]string{baseMod, r.opts.Dir}
-	for side, dir := range dirs {
-		if err := buildProgram(ctx, dir, sc.Build, exePath(work, Side(side), i)); err != nil {
-			return nil, &ScenarioError{Msg: fmt.Sprintf("%s: building %s at the %s: %s", sc.Name, sc.Build, Side(side), lastLines(err.(*BuildError).Output, 10))}
-		}
-	}
 	sr := &ScenarioResult{Name: sc.Name, Rate: sc.Rate}
+	if err := buildProgram(ctx, dirs[Head], sc.Build, exePath(work, Head, i)); err != nil {
+		return nil, &ScenarioError{Msg: fmt.Sprintf("%s: building %s at the head: %s", sc.Name, sc.Build, lastLines(err.(*BuildError).Output, 10))}
+	}
+	withBase := true
+	if err := buildProgram(ctx, dirs[Base], sc.Build, exePath(work, Base, i)); err != nil {
+		// A new program: its objectives are still checked at head.
+		withBase = false
+		sr.NoBase = fmt.Sprintf("%s does not build at %s: %s", sc.Build, orDefault(r.opts.Base, "the base"), lastLines(err.(*BuildError).Output, 2))
+	}
 	start := time.Now()
 	for round := 0; round < sc.Rounds; round++ {
 		if r.opts.Budget > 0 && round > 0 && time.Since(r.start)+time.Since(start)/time.Duration(round) > r.opts.Budget {
@@ -431,6 +435,9 @@ func (r *runner) scenario(ctx context.Context, sc *Scenario, i int, baseMod, wor
 			sides = []Side{Head, Base}
 		}
 		for _, side := range sides {
+			if side == Base && !withBase {
+				continue
+			}
 			rs, err := sc.runRound(ctx, side, exePath(work, side, i), dirs[side])
 			if err != nil {
 				return nil, err
@@ -465,10 +472,16 @@ func evaluateScenarios(res *Results, scs []*Scenario, configFile string, alpha f
 		}
 		loc := &report.Location{File: configFile, Line: sc.Line}
 		st := Stats{Alpha: alpha, Threshold: float64(sc.Threshold) / 100}
+		if sr.NoBase != "" {
+			chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: not compared with the base (%s); its objectives are checked at head", sr.Name, sr.NoBase))
+		}
 		for _, m := range []struct {
 			name string
 			get  func(*roundStats) float64
 		}{{"p50", func(r *roundStats) float64 { return r.P50 }}, {"p99", func(r *roundStats) float64 { return r.P99 }}} {
+			if sr.NoBase != "" {
+				break
+			}
 			var b, h []float64
 			for _, r := range sr.Base {
 				b = append(b, m.get(r))

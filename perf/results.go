@@ -47,6 +47,8 @@ type ScenarioResult struct {
 	Rate int           `json:"rate"`
 	Base []*roundStats `json:"base"`
 	Head []*roundStats `json:"head"`
+	// NoBase says why the base was not run (the program is new).
+	NoBase string `json:"noBase,omitempty"`
 }
 
 // Environment is the machine a run was measured on.
