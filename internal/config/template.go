@@ -67,6 +67,19 @@ perf:
     alpha: 0.01
     # -test.benchtime of each run.
     benchtime: 100ms
+  # Load scenarios: the program built at base and head, started afresh
+  # each round and driven at a fixed rate, e.g.
+  #   - name: api
+  #     build: ./cmd/server
+  #     args: ["-addr", "{addr}"]
+  #     ready: /healthz
+  #     targets: [{method: GET, path: /items}]
+  #     rate: 200
+  #     duration: 5s
+  #     warmup: 1s
+  #     rounds: 6
+  #     slo: ["p99 < 50ms", "errors < 0.1%"]
+  #     threshold: 10%
   scenarios: []
 
 channels:
