@@ -162,7 +162,6 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	res.WallSeconds = time.Since(start).Seconds()
 
 	Evaluate(res, st, true, chk)
-	evaluateScenarios(res, opts.Scenarios, opts.ConfigFile, st.Alpha, chk)
 	if opts.Save != "" {
 		files, err := res.Save(opts.Save)
 		if err != nil {
@@ -312,7 +311,7 @@ func Evaluate(res *Results, st Stats, confirm bool, chk *report.Check) {
 		if c.Verdict == Regression && confirm {
 			if cb := again[b.key()]; cb != nil && cb.Units["sec/op"] != nil {
 				u := cb.Units["sec/op"]
-				c = Confirm(c, st.Compare(u.Base, u.Head))
+				c = st.Confirm(c, st.Compare(u.Base, u.Head))
 				confirmed = c.Verdict == Regression
 			} else {
 				c.Verdict, c.Why = Unstable, "a regression in the first rounds could not be confirmed: "+orDefault(strings.Join(res.Skipped, "; "), "no confirmation rounds ran")
@@ -386,6 +385,7 @@ func Evaluate(res *Results, st Stats, confirm bool, chk *report.Check) {
 	if res.WallSeconds > 0 {
 		chk.Summary += fmt.Sprintf(" (benchmarks ran %.0f s of %.0f s)", res.BenchSeconds, res.WallSeconds)
 	}
+	evaluateScenarios(res, st.Alpha, chk)
 }
 
 func orDefault(s, d string) string {
@@ -414,7 +414,7 @@ func formatTime(s float64) string {
 // interleaved rounds, a fresh process each time.
 func (r *runner) scenario(ctx context.Context, sc *Scenario, i int, baseMod, work string) (*ScenarioResult, error) {
 	dirs := [2]string{baseMod, r.opts.Dir}
-	sr := &ScenarioResult{Name: sc.Name, Rate: sc.Rate}
+	sr := &ScenarioResult{Name: sc.Name, Rate: sc.Rate, Threshold: float64(sc.Threshold), SLO: sc.SLO, ConfigFile: r.opts.ConfigFile, Line: sc.Line}
 	if err := buildProgram(ctx, dirs[Head], sc.Build, exePath(work, Head, i)); err != nil {
 		return nil, &ScenarioError{Msg: fmt.Sprintf("%s: building %s at the head: %s", sc.Name, sc.Build, lastLines(err.(*BuildError).Output, 10))}
 	}
@@ -459,19 +459,16 @@ func (r *runner) scenario(ctx context.Context, sc *Scenario, i int, baseMod, wor
 // evaluateScenarios judges the load scenarios: perf/slo for an objective
 // violated at head (over all its rounds), perf/regression for a
 // significant slowdown of the per-round median or 99th percentile.
-func evaluateScenarios(res *Results, scs []*Scenario, configFile string, alpha float64, chk *report.Check) {
-	byName := map[string]*Scenario{}
-	for _, sc := range scs {
-		byName[sc.Name] = sc
-	}
+func evaluateScenarios(res *Results, alpha float64, chk *report.Check) {
+	byName := map[string]*ScenarioResult{}
 	var rows []map[string]any
 	for _, sr := range res.Scenarios {
-		sc := byName[sr.Name]
-		if sc == nil {
-			continue
+		byName[sr.Name] = sr
+		var loc *report.Location
+		if sr.ConfigFile != "" {
+			loc = &report.Location{File: sr.ConfigFile, Line: sr.Line}
 		}
-		loc := &report.Location{File: configFile, Line: sc.Line}
-		st := Stats{Alpha: alpha, Threshold: float64(sc.Threshold) / 100}
+		st := Stats{Alpha: alpha, Threshold: sr.Threshold / 100}
 		if sr.NoBase != "" {
 			chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: not compared with the base (%s); its objectives are checked at head", sr.Name, sr.NoBase))
 		}
@@ -496,7 +493,7 @@ func evaluateScenarios(res *Results, scs []*Scenario, configFile string, alpha f
 			case Regression:
 				chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityError, Symbol: sr.Name, Location: loc,
 					Message: fmt.Sprintf("scenario %s: %s latency is %.1f%% higher: %s", sr.Name, m.name, 100*(c.Ratio-1), stat),
-					Fix:     fmt.Sprintf("profile the program under this load (net/http/pprof) and compare with %s; the threshold is the scenario's threshold (%.0f%%)", orDefault(res.Base, "the base"), float64(sc.Threshold))})
+					Fix:     fmt.Sprintf("profile the program under this load (net/http/pprof) and compare with %s; the threshold is the scenario's threshold (%.0f%%)", orDefault(res.Base, "the base"), sr.Threshold)})
 			case Unstable:
 				chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityWarning, Symbol: sr.Name, Location: loc,
 					Message: fmt.Sprintf("scenario %s: %s latency could not be judged: %s (%s)", sr.Name, m.name, c.Why, stat),
@@ -518,7 +515,11 @@ func evaluateScenarios(res *Results, scs []*Scenario, configFile string, alpha f
 		}
 		hl, he, hn := pool(sr.Head)
 		bl, be, bn := pool(sr.Base)
-		for _, o := range sc.slos {
+		for _, text := range sr.SLO {
+			o, err := parseSLO(text)
+			if err != nil {
+				continue // checked when the configuration was read
+			}
 			hv, bv := o.value(hl, he, hn), o.value(bl, be, bn)
 			rows = append(rows, map[string]any{"scenario": sr.Name, "slo": o.text, "head": hv, "base": bv})
 			ok := hv < o.limit || (o.le && hv == o.limit)

@@ -43,10 +43,16 @@ type Results struct {
 
 // ScenarioResult are a load scenario's rounds at base and head.
 type ScenarioResult struct {
-	Name string        `json:"name"`
-	Rate int           `json:"rate"`
-	Base []*roundStats `json:"base"`
-	Head []*roundStats `json:"head"`
+	Name string `json:"name"`
+	Rate int    `json:"rate"`
+	// Threshold (percent) and SLO are the scenario's, ConfigFile and Line
+	// where it is declared: enough to judge the rounds again.
+	Threshold  float64       `json:"threshold"`
+	SLO        []string      `json:"slo,omitempty"`
+	ConfigFile string        `json:"configFile,omitempty"`
+	Line       int           `json:"line,omitempty"`
+	Base       []*roundStats `json:"base"`
+	Head       []*roundStats `json:"head"`
 	// NoBase says why the base was not run (the program is new).
 	NoBase string `json:"noBase,omitempty"`
 }
@@ -175,6 +181,11 @@ func Load(file string) (*Results, error) {
 				}
 			}
 		}
+		for _, sc := range r.Scenarios {
+			if err := sc.valid(); err != nil {
+				return nil, &InputError{Msg: fmt.Sprintf("%s: %v", file, err)}
+			}
+		}
 		if r.Raw == nil {
 			r.Raw = map[string]string{}
 		}
@@ -202,6 +213,26 @@ func Load(file string) (*Results, error) {
 		}
 	}
 	return r, nil
+}
+
+// valid checks a scenario read from a results file.
+func (sc *ScenarioResult) valid() error {
+	if sc == nil {
+		return fmt.Errorf("an empty scenario")
+	}
+	for _, rounds := range [][]*roundStats{sc.Base, sc.Head} {
+		for _, r := range rounds {
+			if r == nil {
+				return fmt.Errorf("scenario %s: an empty round", sc.Name)
+			}
+			for _, v := range append([]float64{r.P50, r.P99}, r.Latencies...) {
+				if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+					return fmt.Errorf("scenario %s: latency %v is not a measurement", sc.Name, v)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // valid checks a benchmark read from a results file.
@@ -251,6 +282,15 @@ func Against(old, new *Results) *Results {
 		for u, s := range b.Units {
 			for _, v := range s.Head {
 				n.add(Head, u, v)
+			}
+		}
+	}
+	for _, ns := range new.Scenarios {
+		for _, os := range old.Scenarios {
+			if os.Name == ns.Name {
+				pair := *ns
+				pair.Base, pair.NoBase = os.Head, ""
+				r.Scenarios = append(r.Scenarios, &pair)
 			}
 		}
 	}

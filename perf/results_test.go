@@ -66,6 +66,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(benchText))
 	f.Add([]byte(`{"version": 1, "benchmarks": [{"name": "BenchmarkX", "units": {"sec/op": {"base": [1], "head": [2]}}}]}`))
 	f.Add([]byte(`{"version": 1, "benchmarks": [null]}`))
+	f.Add([]byte(`{"version": 1, "scenarios": [{"name": "a", "rate": 5, "threshold": 10, "slo": ["p99 < 1ms"], "base": [{"latencies": [0.1], "p50": 0.1, "p99": 0.1, "requests": 1}], "head": [null]}]}`))
+	f.Add([]byte(`{"version": 1, "scenarios": [{"name": "a", "rate": 5, "threshold": 10, "slo": ["p99 < 1ms", "bad"], "base": [{"latencies": [0.1], "p50": 0.1, "p99": 0.1, "requests": 1}], "head": [{"latencies": [0.3, 0.2], "p50": 0.2, "p99": 0.3, "requests": 2, "errors": 1}]}]}`))
 	f.Add([]byte("BenchmarkX 10 5 ns/op\nBenchmarkX-2 x 5 ns/op\n"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {

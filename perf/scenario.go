@@ -199,7 +199,7 @@ func checkKeys(n *yaml.Node, known []string, bad func(line int, k string) error)
 
 // roundStats is what one round of a scenario measured, after the warm-up.
 type roundStats struct {
-	Latencies []float64 `json:"-"` // seconds, from the intended send time
+	Latencies []float64 `json:"latencies"` // seconds, from the intended send time
 	Errors    int       `json:"errors"`
 	Requests  int       `json:"requests"`
 	P50       float64   `json:"p50"`

@@ -187,18 +187,31 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// Confirm combines a first comparison that found a regression with the
-// comparison of fresh rounds: only a regression found again stands.
-func Confirm(first, again Comparison) Comparison {
-	switch again.Verdict {
-	case Regression:
-		return again
-	case Unstable:
-		again.Why = "a regression in the first rounds was not confirmed by fresh rounds, which were " + again.Why
-		return again
+// confirmAlpha is the one-sided level at which the fresh rounds alone must
+// point the same way as the first ones.
+const confirmAlpha = 0.1
+
+// Confirm judges a first comparison that found a regression together with
+// fresh rounds: the regression stands when all rounds together still show
+// it and the fresh rounds alone point the same way (head slower, p below
+// confirmAlpha). Pooling keeps the power of the first rounds for a real
+// slowdown; a first result that was a fluke is diluted by the fresh rounds
+// and rarely repeated by them.
+func (st Stats) Confirm(first, again Comparison) Comparison {
+	pooled := st.Compare(append(slices.Clone(first.Base), again.Base...), append(slices.Clone(first.Head), again.Head...))
+	switch {
+	case pooled.Verdict == Regression && again.Ratio > 1 && again.P < confirmAlpha:
+		return pooled
+	case pooled.Verdict == Same:
+		pooled.Why = fmt.Sprintf("a %+.1f%% change in the first rounds was not confirmed by fresh rounds (%+.1f%%)", 100*(first.Ratio-1), 100*(again.Ratio-1))
+		return pooled
 	default:
-		again.Verdict = Same
-		again.Why = fmt.Sprintf("a %+.1f%% change in the first rounds was not confirmed by fresh rounds", 100*(first.Ratio-1))
-		return again
+		why := pooled.Why
+		if why == "" {
+			why = fmt.Sprintf("the fresh rounds alone showed %+.1f%% (p=%.2g)", 100*(again.Ratio-1), again.P)
+		}
+		pooled.Verdict = Unstable
+		pooled.Why = "a regression in the first rounds was not confirmed by fresh rounds: " + why
+		return pooled
 	}
 }

@@ -31,7 +31,7 @@ func rates(seed uint64, runs, n int, effect, sigma, outlier float64) map[Verdict
 	for i := 0; i < runs; i++ {
 		c := defaultStats.Compare(sample(r, n, 1, sigma, outlier), sample(r, n, effect, sigma, outlier))
 		if c.Verdict == Regression {
-			c = Confirm(c, defaultStats.Compare(sample(r, n, 1, sigma, outlier), sample(r, n, effect, sigma, outlier)))
+			c = defaultStats.Confirm(c, defaultStats.Compare(sample(r, n, 1, sigma, outlier), sample(r, n, effect, sigma, outlier)))
 		}
 		out[c.Verdict] += 1 / float64(runs)
 	}
@@ -97,15 +97,18 @@ func TestRatioInterval(t *testing.T) {
 }
 
 func TestConfirm(t *testing.T) {
-	first := Comparison{Verdict: Regression, Ratio: 1.2}
-	if c := Confirm(first, Comparison{Verdict: Same}); c.Verdict != Same || c.Why == "" {
-		t.Errorf("unconfirmed: %+v", c)
+	ones := func(v float64) []float64 {
+		return []float64{v, v * 1.001, v * 0.999, v, v * 1.002, v * 0.998, v, v * 1.001, v * 0.999, v}
 	}
-	if c := Confirm(first, Comparison{Verdict: Unstable, Why: "too noisy"}); c.Verdict != Unstable {
-		t.Errorf("noisy confirmation: %+v", c)
+	first := defaultStats.Compare(ones(1), ones(1.2))
+	if first.Verdict != Regression {
+		t.Fatalf("first: %+v", first)
 	}
-	if c := Confirm(first, Comparison{Verdict: Regression, Ratio: 1.25}); c.Verdict != Regression || c.Ratio != 1.25 {
+	if c := defaultStats.Confirm(first, defaultStats.Compare(ones(1), ones(1.2))); c.Verdict != Regression || c.N1 != 20 {
 		t.Errorf("confirmed: %+v", c)
+	}
+	if c := defaultStats.Confirm(first, defaultStats.Compare(ones(1), ones(0.99))); c.Verdict == Regression || c.Why == "" {
+		t.Errorf("fresh rounds faster: %+v", c)
 	}
 }
 
