@@ -1,0 +1,297 @@
+// Package channels publishes releases as signed OCI artifacts and keeps
+// signed channel heads (edge, beta, stable) next to them, in any OCI
+// registry or in a local OCI image layout.
+package channels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// ErrNotFound is a tag or digest the store does not have.
+var ErrNotFound = errors.New("not found")
+
+// Store is where releases and channel heads live. Both implementations —
+// a registry repository and a local OCI image layout (oci:DIR) — pass the
+// same conformance suite.
+type Store interface {
+	// String names the store as the user wrote it.
+	String() string
+	// Put writes img (blobs, then manifest) and, when tag is set, points
+	// tag at it.
+	Put(ctx context.Context, img v1.Image, tag string) (v1.Hash, error)
+	// Get reads the image with digest d.
+	Get(ctx context.Context, d v1.Hash) (v1.Image, error)
+	// Resolve returns the digest tag points at (ErrNotFound when none).
+	Resolve(ctx context.Context, tag string) (v1.Hash, error)
+	// Tags lists the tags, sorted.
+	Tags(ctx context.Context) ([]string, error)
+	// Tag points tag at the existing manifest d.
+	Tag(ctx context.Context, tag string, d v1.Hash) error
+}
+
+// Open opens a store: "oci:DIR" for a local OCI image layout (created on
+// first write), anything else is a registry repository reference
+// (REGISTRY/REPO). insecure allows plain HTTP (loopback registries use it
+// anyway).
+func Open(ref string, insecure bool) (Store, error) {
+	if dir, ok := strings.CutPrefix(ref, "oci:"); ok {
+		if dir == "" {
+			return nil, fmt.Errorf("%q: give a directory after oci:", ref)
+		}
+		return &layoutStore{ref: ref, dir: dir}, nil
+	}
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	repo, err := name.NewRepository(ref, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a repository (REGISTRY/NAME, or oci:DIR): %v", ref, err)
+	}
+	return &registryStore{ref: ref, repo: repo}, nil
+}
+
+// registryStore is a repository in an OCI registry.
+type registryStore struct {
+	ref  string
+	repo name.Repository
+}
+
+func (s *registryStore) String() string { return s.ref }
+
+func (s *registryStore) opts(ctx context.Context) []remote.Option {
+	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+}
+
+func (s *registryStore) Put(ctx context.Context, img v1.Image, tag string) (v1.Hash, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	var ref name.Reference = s.repo.Digest(d.String())
+	if tag != "" {
+		ref = s.repo.Tag(tag)
+	}
+	if err := remote.Write(ref, img, s.opts(ctx)...); err != nil {
+		return v1.Hash{}, fmt.Errorf("pushing to %s: %w", ref, err)
+	}
+	return d, nil
+}
+
+func (s *registryStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
+	img, err := remote.Image(s.repo.Digest(d.String()), s.opts(ctx)...)
+	if notFound(err) {
+		return nil, fmt.Errorf("%s@%s: %w", s.ref, d, ErrNotFound)
+	}
+	return img, err
+}
+
+func (s *registryStore) Resolve(ctx context.Context, tag string) (v1.Hash, error) {
+	desc, err := remote.Head(s.repo.Tag(tag), s.opts(ctx)...)
+	if notFound(err) {
+		return v1.Hash{}, fmt.Errorf("%s:%s: %w", s.ref, tag, ErrNotFound)
+	}
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	return desc.Digest, nil
+}
+
+func (s *registryStore) Tags(ctx context.Context) ([]string, error) {
+	tags, err := remote.List(s.repo, s.opts(ctx)...)
+	if notFound(err) {
+		return nil, nil
+	}
+	slices.Sort(tags)
+	return tags, err
+}
+
+func (s *registryStore) Tag(ctx context.Context, tag string, d v1.Hash) error {
+	desc, err := remote.Get(s.repo.Digest(d.String()), s.opts(ctx)...)
+	if notFound(err) {
+		return fmt.Errorf("%s@%s: %w", s.ref, d, ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	return remote.Tag(s.repo.Tag(tag), desc, s.opts(ctx)...)
+}
+
+// notFound reports whether a registry said that a name or manifest does
+// not exist.
+func notFound(err error) bool {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return false
+	}
+	if te.StatusCode == http.StatusNotFound {
+		return true
+	}
+	for _, d := range te.Errors {
+		if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
+			return true
+		}
+	}
+	return false
+}
+
+// layoutStore is a local OCI image layout; tags are the index's
+// org.opencontainers.image.ref.name annotations. Writers take a file lock.
+type layoutStore struct {
+	ref string
+	dir string
+}
+
+const refName = "org.opencontainers.image.ref.name"
+
+func (s *layoutStore) String() string { return s.ref }
+
+// path opens the layout, creating it when create is set.
+func (s *layoutStore) path(create bool) (layout.Path, error) {
+	p, err := layout.FromPath(s.dir)
+	if err == nil || !create {
+		if err != nil {
+			return "", fmt.Errorf("%s: not an OCI image layout: %w", s.ref, ErrNotFound)
+		}
+		return p, nil
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return "", err
+	}
+	return layout.Write(s.dir, empty.Index)
+}
+
+// locked runs f holding an exclusive lock on the layout.
+func (s *layoutStore) locked(f func(layout.Path) error) error {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return err
+	}
+	lf, err := os.OpenFile(filepath.Join(s.dir, ".relcheck.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	p, err := s.path(true)
+	if err != nil {
+		return err
+	}
+	return f(p)
+}
+
+func (s *layoutStore) Put(ctx context.Context, img v1.Image, tag string) (v1.Hash, error) {
+	d, err := img.Digest()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	err = s.locked(func(p layout.Path) error {
+		if tag != "" {
+			return p.ReplaceImage(img, match.Annotation(refName, tag), layout.WithAnnotations(map[string]string{refName: tag}))
+		}
+		if has, err := s.inIndex(p, d); err != nil || has {
+			return err
+		}
+		return p.AppendImage(img)
+	})
+	return d, err
+}
+
+// inIndex reports whether the index lists manifest d.
+func (s *layoutStore) inIndex(p layout.Path, d v1.Hash) (bool, error) {
+	ii, err := p.ImageIndex()
+	if err != nil {
+		return false, err
+	}
+	im, err := ii.IndexManifest()
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(im.Manifests, func(m v1.Descriptor) bool { return m.Digest == d }), nil
+}
+
+func (s *layoutStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
+	p, err := s.path(false)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "blobs", d.Algorithm, d.Hex)); err != nil {
+		return nil, fmt.Errorf("%s@%s: %w", s.ref, d, ErrNotFound)
+	}
+	return p.Image(d)
+}
+
+func (s *layoutStore) manifests() ([]v1.Descriptor, error) {
+	p, err := s.path(false)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ii, err := p.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := ii.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	return im.Manifests, nil
+}
+
+func (s *layoutStore) Resolve(ctx context.Context, tag string) (v1.Hash, error) {
+	ms, err := s.manifests()
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	for _, m := range ms {
+		if m.Annotations[refName] == tag {
+			return m.Digest, nil
+		}
+	}
+	return v1.Hash{}, fmt.Errorf("%s:%s: %w", s.ref, tag, ErrNotFound)
+}
+
+func (s *layoutStore) Tags(ctx context.Context) ([]string, error) {
+	ms, err := s.manifests()
+	if err != nil {
+		return nil, err
+	}
+	var tags []string
+	for _, m := range ms {
+		if t := m.Annotations[refName]; t != "" {
+			tags = append(tags, t)
+		}
+	}
+	slices.Sort(tags)
+	return tags, nil
+}
+
+func (s *layoutStore) Tag(ctx context.Context, tag string, d v1.Hash) error {
+	img, err := s.Get(ctx, d)
+	if err != nil {
+		return err
+	}
+	_, err = s.Put(ctx, img, tag)
+	return err
+}
