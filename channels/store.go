@@ -218,15 +218,21 @@ func (s *layoutStore) Put(ctx context.Context, img v1.Image, tag string) (v1.Has
 
 // inIndex reports whether the index lists manifest d.
 func (s *layoutStore) inIndex(p layout.Path, d v1.Hash) (bool, error) {
+	ms, err := indexManifests(p)
+	return slices.ContainsFunc(ms, func(m v1.Descriptor) bool { return m.Digest == d }), err
+}
+
+// indexManifests lists the descriptors of a layout's index.
+func indexManifests(p layout.Path) ([]v1.Descriptor, error) {
 	ii, err := p.ImageIndex()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	im, err := ii.IndexManifest()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	return slices.ContainsFunc(im.Manifests, func(m v1.Descriptor) bool { return m.Digest == d }), nil
+	return im.Manifests, nil
 }
 
 func (s *layoutStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
@@ -248,15 +254,7 @@ func (s *layoutStore) manifests() ([]v1.Descriptor, error) {
 	if err != nil {
 		return nil, err
 	}
-	ii, err := p.ImageIndex()
-	if err != nil {
-		return nil, err
-	}
-	im, err := ii.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	return im.Manifests, nil
+	return indexManifests(p)
 }
 
 func (s *layoutStore) Resolve(ctx context.Context, tag string) (v1.Hash, error) {

@@ -471,6 +471,10 @@ func orNone(xs []string) string {
 	return strings.Join(xs, ", ")
 }
 
+// reSessionStmt is a statement that sets up the session rather than
+// touching a table.
+var reSessionStmt = regexp.MustCompile(`(?i)^(SET|RESET|BEGIN|COMMIT)\b`)
+
 // reportQueue reports the measured lock queue of a migration without a
 // lock_timeout: on the finding that already says so, or on its own.
 func reportQueue(chk *report.Check, add func(report.Finding), file string, m *Migration, meas *Measurement) {
@@ -494,7 +498,7 @@ func reportQueue(chk *report.Check, add func(report.Finding), file string, m *Mi
 	if line == 0 {
 		line = 1
 		for _, st := range SplitStatements(string(m.Up.Data)) {
-			if !regexp.MustCompile(`(?i)^(SET|RESET|BEGIN|COMMIT)\b`).MatchString(st.SQL) {
+			if !reSessionStmt.MatchString(st.SQL) {
 				line = st.Line
 				break
 			}

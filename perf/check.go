@@ -105,7 +105,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 
 	res := &Results{Version: ResultsVersion, Environment: environment(), Base: opts.Base, Head: opts.Head,
 		Benchtime: opts.Config.Benchtime, Rounds: opts.Config.Rounds, Raw: map[string]string{}}
-	r := &runner{opts: opts, res: res, start: start, root: opts.Root, raw: map[Side]*strings.Builder{Base: {}, Head: {}}, bins: map[string]*[2]*pkgBin{}}
+	r := &runner{opts: opts, res: res, start: start, raw: map[Side]*strings.Builder{Base: {}, Head: {}}, bins: map[string]*[2]*pkgBin{}}
 	for side, pkgs := range [][]*pkgBin{basePkgs, headPkgs} {
 		for _, p := range pkgs {
 			if r.bins[p.Rel] == nil {
@@ -181,7 +181,6 @@ type runner struct {
 	opts  Options
 	res   *Results
 	start time.Time
-	root  string
 	// bins are the test binaries per package directory, base and head;
 	// order lists the directories.
 	bins      map[string]*[2]*pkgBin
@@ -252,7 +251,7 @@ func (r *runner) rounds(ctx context.Context, phase string, n int, only map[strin
 					if side == Head && b.File == "" {
 						b.Package = p.ImportPath // the head's name wins
 						if file, line := locate(p.Dir, res.Name); file != "" {
-							if f, err := filepath.Rel(r.root, file); err == nil {
+							if f, err := filepath.Rel(r.opts.Root, file); err == nil {
 								b.File, b.Line = filepath.ToSlash(f), line
 							}
 						}

@@ -269,19 +269,13 @@ func Against(old, new *Results) *Results {
 		r.Benchmarks = append(r.Benchmarks, n)
 		return n
 	}
-	for _, b := range old.Benchmarks {
-		n := get(b)
-		for u, s := range b.Units {
-			for _, v := range s.Head {
-				n.add(Base, u, v)
-			}
-		}
-	}
-	for _, b := range new.Benchmarks {
-		n := get(b)
-		for u, s := range b.Units {
-			for _, v := range s.Head {
-				n.add(Head, u, v)
+	for side, run := range []*Results{Base: old, Head: new} {
+		for _, b := range run.Benchmarks {
+			n := get(b)
+			for u, s := range b.Units {
+				for _, v := range s.Head {
+					n.add(Side(side), u, v)
+				}
 			}
 		}
 	}
