@@ -6,6 +6,9 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/relcheck/relcheck/perf"
 )
 
 func TestColor(t *testing.T) {
@@ -50,5 +53,21 @@ func TestTextColourEndToEnd(t *testing.T) {
 	}
 	if out := run(map[string]string{"NO_COLOR": "1"}); strings.Contains(out, "\x1b[") {
 		t.Errorf("colour despite NO_COLOR:\n%s", out)
+	}
+}
+
+// TestPerfProgress: a bar redrawn in place on a terminal, a line per round
+// otherwise.
+func TestPerfProgress(t *testing.T) {
+	var tty, plain strings.Builder
+	for _, p := range []perf.Progress{{Phase: "rounds", Done: 1, Total: 4, Left: 3 * time.Second}, {Phase: "rounds", Done: 4, Total: 4}} {
+		perfProgress(&tty, true)(p)
+		perfProgress(&plain, false)(p)
+	}
+	if want := "\r\033[Krelcheck: perf rounds [#####...............] 1/4, about 3s left\r\033[Krelcheck: perf rounds [####################] 4/4\n"; tty.String() != want {
+		t.Errorf("terminal:\n%q\nwant\n%q", tty.String(), want)
+	}
+	if want := "relcheck: perf rounds 1/4 done, about 3s left\nrelcheck: perf rounds 4/4 done\n"; plain.String() != want {
+		t.Errorf("plain:\n%q\nwant\n%q", plain.String(), want)
 	}
 }
