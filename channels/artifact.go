@@ -65,12 +65,13 @@ type FileInfo struct {
 // NewRelease builds a release artifact from files: an OCI image manifest
 // with artifactType, the metadata as its config, and one layer per file
 // titled with the file's base name and carrying its mode. Files are
-// hashed once here and read again when pushed, never held in memory.
-func NewRelease(meta Metadata, files []string) (v1.Image, error) {
+// hashed once here and read again when pushed, never held in memory;
+// progress, when set, is told how many bytes of them were read.
+func NewRelease(meta Metadata, files []string, progress func(n int64)) (v1.Image, error) {
 	if len(files) == 0 {
 		return nil, fmt.Errorf("a release needs at least one file")
 	}
-	a := &artifact{layers: map[v1.Hash]*fileLayer{}}
+	a := &artifact{layers: map[v1.Hash]partial.CompressedLayer{}}
 	seen := map[string]bool{}
 	meta.Files = nil
 	for _, f := range files {
@@ -78,6 +79,7 @@ func NewRelease(meta Metadata, files []string) (v1.Image, error) {
 		if err != nil {
 			return nil, err
 		}
+		l.progress = progress
 		if seen[l.title] {
 			return nil, fmt.Errorf("two files are named %s: a release's files need distinct names", l.title)
 		}
@@ -122,9 +124,15 @@ func ReadMetadata(img v1.Image) (*Metadata, error) {
 	if m.ArtifactType != ArtifactType || m.Config.MediaType != ConfigMediaType {
 		return nil, fmt.Errorf("not a relcheck release (artifactType %q)", m.ArtifactType)
 	}
+	if m.Config.Size > maxMetadata {
+		return nil, fmt.Errorf("release metadata of %d bytes is larger than %d", m.Config.Size, maxMetadata)
+	}
 	raw, err := img.RawConfigFile()
 	if err != nil {
 		return nil, err
+	}
+	if got := sha256.Sum256(raw); hex.EncodeToString(got[:]) != m.Config.Digest.Hex {
+		return nil, fmt.Errorf("release metadata served with digest sha256:%x, not %s", got, m.Config.Digest)
 	}
 	return ParseMetadata(raw)
 }
@@ -155,7 +163,7 @@ type artifact struct {
 	manifest v1.Manifest
 	raw      []byte
 	config   []byte
-	layers   map[v1.Hash]*fileLayer
+	layers   map[v1.Hash]partial.CompressedLayer
 }
 
 func (a *artifact) RawConfigFile() ([]byte, error)      { return a.config, nil }
@@ -179,6 +187,8 @@ type fileLayer struct {
 	mode   os.FileMode
 	size   int64
 	digest v1.Hash
+	// progress is told of every read.
+	progress func(n int64)
 }
 
 func newFileLayer(path string) (*fileLayer, error) {
@@ -206,5 +216,26 @@ func newFileLayer(path string) (*fileLayer, error) {
 func (l *fileLayer) Digest() (v1.Hash, error)             { return l.digest, nil }
 func (l *fileLayer) Size() (int64, error)                 { return l.size, nil }
 func (l *fileLayer) MediaType() (types.MediaType, error)  { return FileMediaType, nil }
-func (l *fileLayer) Compressed() (io.ReadCloser, error)   { return os.Open(l.path) }
-func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return os.Open(l.path) }
+func (l *fileLayer) Uncompressed() (io.ReadCloser, error) { return l.Compressed() }
+
+func (l *fileLayer) Compressed() (io.ReadCloser, error) {
+	f, err := os.Open(l.path)
+	if err != nil || l.progress == nil {
+		return f, err
+	}
+	return &progressReader{ReadCloser: f, progress: l.progress}, nil
+}
+
+// progressReader reports what is read through it.
+type progressReader struct {
+	io.ReadCloser
+	progress func(n int64)
+}
+
+func (r *progressReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if n > 0 {
+		r.progress(int64(n))
+	}
+	return n, err
+}

@@ -16,11 +16,11 @@ func TestReleaseArtifact(t *testing.T) {
 	os.WriteFile(bin, []byte("#!/bin/sh\necho hi\n"), 0o755)
 	os.WriteFile(notes, []byte("# v1.2.0\n"), 0o644)
 	meta := Metadata{Project: "textkit", Version: "v1.2.0", Commit: "abc123", Created: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC), APIBump: "minor"}
-	img, err := NewRelease(meta, []string{bin, notes})
+	img, err := NewRelease(meta, []string{bin, notes}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := NewRelease(meta, []string{bin, notes})
+	again, _ := NewRelease(meta, []string{bin, notes}, nil)
 	d1, _ := img.Digest()
 	d2, _ := again.Digest()
 	if d1 != d2 {
@@ -68,13 +68,13 @@ func TestReleaseArtifact(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewRelease(meta, nil); err == nil {
+	if _, err := NewRelease(meta, nil, nil); err == nil {
 		t.Error("a release without files was built")
 	}
-	if _, err := NewRelease(meta, []string{bin, bin}); err == nil {
+	if _, err := NewRelease(meta, []string{bin, bin}, nil); err == nil {
 		t.Error("two files with one name were accepted")
 	}
-	if _, err := NewRelease(meta, []string{dir}); err == nil {
+	if _, err := NewRelease(meta, []string{dir}, nil); err == nil {
 		t.Error("a directory was accepted as a file")
 	}
 }

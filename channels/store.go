@@ -183,20 +183,47 @@ func (s *layoutStore) locked(f func(layout.Path) error) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return err
 	}
-	lf, err := os.OpenFile(filepath.Join(s.dir, ".relcheck.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	unlock, err := s.flock(syscall.LOCK_EX)
 	if err != nil {
 		return err
 	}
-	defer lf.Close()
-	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
-		return err
-	}
-	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+	defer unlock()
 	p, err := s.path(true)
 	if err != nil {
 		return err
 	}
 	return f(p)
+}
+
+// rlocked runs f holding a shared lock on an existing layout: writers
+// rewrite index.json in place.
+func (s *layoutStore) rlocked(f func(layout.Path) error) error {
+	if _, err := os.Stat(s.dir); err != nil {
+		return fmt.Errorf("%s: %w", s.ref, ErrNotFound)
+	}
+	unlock, err := s.flock(syscall.LOCK_SH)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	p, err := s.path(false)
+	if err != nil {
+		return err
+	}
+	return f(p)
+}
+
+// flock takes the layout's lock file in mode how.
+func (s *layoutStore) flock(how int) (func(), error) {
+	lf, err := os.OpenFile(filepath.Join(s.dir, ".relcheck.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(lf.Fd()), how); err != nil {
+		lf.Close()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(lf.Fd()), syscall.LOCK_UN); lf.Close() }, nil
 }
 
 func (s *layoutStore) Put(ctx context.Context, img v1.Image, tag string) (v1.Hash, error) {
@@ -236,25 +263,27 @@ func indexManifests(p layout.Path) ([]v1.Descriptor, error) {
 }
 
 func (s *layoutStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
-	p, err := s.path(false)
-	if err != nil {
-		return nil, err
-	}
 	if _, err := os.Stat(filepath.Join(s.dir, "blobs", d.Algorithm, d.Hex)); err != nil {
 		return nil, fmt.Errorf("%s@%s: %w", s.ref, d, ErrNotFound)
 	}
-	return p.Image(d)
+	var img v1.Image
+	err := s.rlocked(func(p layout.Path) (err error) {
+		img, err = p.Image(d)
+		return err
+	})
+	return img, err
 }
 
 func (s *layoutStore) manifests() ([]v1.Descriptor, error) {
-	p, err := s.path(false)
+	var ms []v1.Descriptor
+	err := s.rlocked(func(p layout.Path) (err error) {
+		ms, err = indexManifests(p)
+		return err
+	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	return indexManifests(p)
+	return ms, err
 }
 
 func (s *layoutStore) Resolve(ctx context.Context, tag string) (v1.Hash, error) {
@@ -292,4 +321,29 @@ func (s *layoutStore) Tag(ctx context.Context, tag string, d v1.Hash) error {
 	}
 	_, err = s.Put(ctx, img, tag)
 	return err
+}
+
+// SwapTag moves tag from old (zero: no such tag yet) to the manifest new,
+// under the layout's lock: a compare-and-swap.
+func (s *layoutStore) SwapTag(ctx context.Context, tag string, old, new v1.Hash) error {
+	return s.locked(func(p layout.Path) error {
+		ms, err := indexManifests(p)
+		if err != nil {
+			return err
+		}
+		var cur v1.Hash
+		for _, m := range ms {
+			if m.Annotations[refName] == tag {
+				cur = m.Digest
+			}
+		}
+		if cur != old {
+			return errConflict
+		}
+		img, err := p.Image(new)
+		if err != nil {
+			return err
+		}
+		return p.ReplaceImage(img, match.Annotation(refName, tag), layout.WithAnnotations(map[string]string{refName: tag}))
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,11 +15,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	"github.com/relcheck/relcheck/internal/regtest"
 )
 
 // stores returns every Store implementation to run the conformance suite
-// against: a local OCI layout and go-containerregistry's in-process
-// registry.
+// against: a local OCI layout, go-containerregistry's in-process registry
+// and the real distribution registry (docker-registry) when it is
+// installed; in CI it must be.
 func stores(t *testing.T) map[string]Store {
 	t.Helper()
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
@@ -31,7 +35,17 @@ func stores(t *testing.T) map[string]Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]Store{"layout": lay, "registry": reg}
+	all := map[string]Store{"layout": lay, "registry": reg}
+	if regtest.Available() || os.Getenv("CI") != "" {
+		dist, err := Open(regtest.Start(t)+"/relcheck/sample", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all["distribution"] = dist
+	} else {
+		t.Log("not testing against the distribution registry: docker-registry is not installed (apt-get install docker-registry)")
+	}
+	return all
 }
 
 // TestStoreContract is the conformance suite of Store.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relcheck/relcheck/channels"
 	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/pipeline"
 	"github.com/relcheck/relcheck/internal/report"
@@ -126,13 +127,18 @@ func exitCode(err error) int {
 		ie  *pipeline.InputError
 		fe  *report.FindingsError
 		und *report.UndecidedError
+		cie *channels.InputError
+		cve *channels.VerifyError
+		cre *channels.RefusedError
 	)
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &fe):
 		return exitFindings
-	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &ie):
+	case errors.As(err, &cve), errors.As(err, &cre):
+		return exitFindings
+	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &ie), errors.As(err, &cie):
 		return exitUsage
 	case errors.As(err, &und):
 		return exitUndecided
@@ -189,6 +195,12 @@ Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 		newAPICmd(s),
 		newPerfCmd(s),
 		newDemoCmd(s),
+		newKeysCmd(s),
+		newPublishCmd(s),
+		newPromoteCmd(s),
+		newRolloutCmd(s),
+		newHaltCmd(s),
+		newChannelCmd(s),
 	)
 	return root
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/relcheck/relcheck/internal/regtest"
 	"github.com/relcheck/relcheck/migrations"
 )
 
@@ -104,12 +105,27 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 					return false, fmt.Errorf("in CI PostgreSQL must be installed: %v", err)
 				}
 				return err == nil, nil
+			case "distribution":
+				// The real registry, for the registry command.
+				_, err := regtest.Lookup()
+				if err != nil && os.Getenv("CI") != "" {
+					return false, fmt.Errorf("in CI the registry must be installed: %v", err)
+				}
+				return err == nil, nil
+			case "cosign":
+				// The real cosign CLI, to verify what relcheck signed.
+				_, err := exec.LookPath("cosign")
+				if err != nil && os.Getenv("CI") != "" {
+					return false, fmt.Errorf("in CI cosign must be installed (.ci/run installs it): %v", err)
+				}
+				return err == nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"stage":   cmdStage,
-			"release": cmdRelease,
+			"stage":    cmdStage,
+			"release":  cmdRelease,
+			"registry": cmdRegistry,
 		},
 	}
 }
@@ -172,6 +188,27 @@ func cmdRelease(ts *testscript.TestScript, neg bool, args []string) {
 	if args[0] != "-" {
 		gitEnv(ts, dir, env, "tag", args[0])
 	}
+}
+
+// registry NAME: start the distribution registry (docker-registry) on
+// 127.0.0.1 and set $NAME to its address, 127.0.0.1:PORT; it stops when
+// the script ends. Guard scripts with [distribution].
+func cmdRegistry(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: registry NAME")
+	}
+	dir, err := os.MkdirTemp("", "relcheck-registry-")
+	ts.Check(err)
+	addr, stop, err := regtest.Launch(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		ts.Fatalf("registry: %v", err)
+	}
+	ts.Defer(func() {
+		stop()
+		os.RemoveAll(dir)
+	})
+	ts.Setenv(args[0], addr)
 }
 
 func git(ts *testscript.TestScript, dir string, args ...string) { gitEnv(ts, dir, nil, args...) }

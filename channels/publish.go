@@ -1,0 +1,485 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// RefusedError is an operation a policy refused: a halted release, one
+// that has not soaked long enough (exit 1).
+type RefusedError struct{ Msg string }
+
+func (e *RefusedError) Error() string { return e.Msg }
+
+func inputErrorf(format string, args ...any) error {
+	return &InputError{Err: fmt.Errorf(format, args...)}
+}
+
+// Publisher writes releases and channel heads to a store and signs both.
+type Publisher struct {
+	Store   Store
+	Signer  *Signer
+	Project string
+	// TTL is how long a head stays valid (DefaultTTL when zero).
+	TTL time.Duration
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Settle is how long a registry writer waits after moving a head tag
+	// before checking that no concurrent writer replaced its head without
+	// building on it. A registry has no compare-and-swap on tags; a local
+	// layout has (a file lock), and does not wait.
+	Settle time.Duration
+	// Attempts bounds the retries of a head write that lost a race.
+	Attempts int
+
+	metas map[v1.Hash]*Metadata
+}
+
+func (p *Publisher) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC().Truncate(time.Second)
+	}
+	return time.Now().UTC().Truncate(time.Second)
+}
+
+// PublishOptions describe a release's place on its first channel.
+type PublishOptions struct {
+	Version  string
+	Channel  string
+	Rollout  float64
+	Security bool
+}
+
+// Publish pushes a release (artifact or image), signs it, tags it with
+// its version and adds it to the channel's head. An existing version is
+// refused: versions are immutable.
+func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions) (v1.Hash, *Head, error) {
+	if !ValidChannel(o.Channel) {
+		return v1.Hash{}, nil, inputErrorf("unknown channel %q: use edge, beta or stable", o.Channel)
+	}
+	version, _, err := ParseVersion(o.Version)
+	if err != nil {
+		return v1.Hash{}, nil, &InputError{Err: err}
+	}
+	if d, err := p.Store.Resolve(ctx, version); err == nil {
+		return v1.Hash{}, nil, inputErrorf("%s is already published in %s (as %s): versions are immutable, publish a new one", version, p.Store, d)
+	} else if !errors.Is(err, ErrNotFound) {
+		return v1.Hash{}, nil, err
+	}
+	d, err := p.Store.Put(ctx, img, version)
+	if err != nil {
+		return v1.Hash{}, nil, err
+	}
+	if err := p.Signer.Sign(ctx, p.Store, d); err != nil {
+		return d, nil, err
+	}
+	h, err := p.Update(ctx, o.Channel, func(h *Head) error {
+		if h.Find(version) != nil {
+			return inputErrorf("%s is already on %s", version, o.Channel)
+		}
+		h.Releases = append(h.Releases, Release{Version: version, Digest: d.String(), Published: p.now(), Rollout: o.Rollout, Security: o.Security})
+		return nil
+	})
+	return d, h, err
+}
+
+// lower lists the channels a release is promoted from to reach to, the
+// nearest first.
+func lower(to string) []string {
+	i := slices.Index(Names, to)
+	out := slices.Clone(Names[:max(i, 0)])
+	slices.Reverse(out)
+	return out
+}
+
+// PromoteOptions describe a promotion.
+type PromoteOptions struct {
+	To      string
+	Rollout float64
+	// MinSoak is how long the release must have been on the lower channel.
+	MinSoak time.Duration
+}
+
+// Promote adds the release version (found on a lower channel) to a safer
+// channel under that channel's version (vX.Y.Z-beta.N, or vX.Y.Z on
+// stable) — the same digest, never rebuilt. It returns the new version.
+func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOptions) (string, *Head, error) {
+	if o.To != "beta" && o.To != "stable" {
+		return "", nil, inputErrorf("--to must be beta or stable, not %q", o.To)
+	}
+	v, err := p.Signer.Verifier()
+	if err != nil {
+		return "", nil, err
+	}
+	var from *Release
+	var fromCh string
+	for _, c := range lower(o.To) {
+		h, _, err := ReadHead(ctx, p.Store, c, v)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		if r := h.Find(version); r != nil {
+			from, fromCh = r, c
+			if p.Project == "" {
+				p.Project = h.Project
+			}
+			break
+		}
+	}
+	if from == nil {
+		return "", nil, inputErrorf("%s is not on %s in %s", version, strings.Join(lower(o.To), " or "), p.Store)
+	}
+	if from.Halted {
+		return "", nil, &RefusedError{Msg: fmt.Sprintf("%s is halted on %s: it cannot be promoted", version, fromCh)}
+	}
+	if soak := p.now().Sub(from.Published); soak < o.MinSoak {
+		return "", nil, &RefusedError{Msg: fmt.Sprintf("%s has been on %s for %s, less than --min-soak %s", version, fromCh, soak.Round(time.Second), o.MinSoak)}
+	}
+	d, err := v1.NewHash(from.Digest)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := v.Verify(ctx, p.Store, d); err != nil {
+		return "", nil, err
+	}
+	target := Core(version)
+	if o.To == "beta" {
+		tags, err := p.Store.Tags(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		target = NextBeta(target, tags)
+	}
+	if old, err := p.Store.Resolve(ctx, target); err == nil {
+		if old == d {
+			return "", nil, inputErrorf("%s is already promoted to %s as %s", version, o.To, target)
+		}
+		return "", nil, inputErrorf("%s already exists as another release (%s): a version names one digest forever", target, old)
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", nil, err
+	}
+	if err := p.Store.Tag(ctx, target, d); err != nil {
+		return "", nil, err
+	}
+	h, err := p.Update(ctx, o.To, func(h *Head) error {
+		if h.Find(target) != nil {
+			return inputErrorf("%s is already on %s", target, o.To)
+		}
+		h.Releases = append(h.Releases, Release{Version: target, Digest: d.String(), Published: p.now(), Rollout: o.Rollout, Security: from.Security})
+		return nil
+	})
+	return target, h, err
+}
+
+// NextBeta returns core-beta.N with N one more than any such tag.
+func NextBeta(core string, tags []string) string {
+	n := 0
+	for _, t := range tags {
+		if k, err := strconv.Atoi(strings.TrimPrefix(t, core+"-beta.")); err == nil && strings.HasPrefix(t, core+"-beta.") && k > n {
+			n = k
+		}
+	}
+	return fmt.Sprintf("%s-beta.%d", core, n+1)
+}
+
+// Rollout widens the share of installs offered a release on channel.
+func (p *Publisher) Rollout(ctx context.Context, version, channel string, percent float64) (*Head, error) {
+	if percent < 0 || percent > 100 {
+		return nil, inputErrorf("--percent %v is not between 0 and 100", percent)
+	}
+	return p.Update(ctx, channel, func(h *Head) error {
+		r := h.Find(version)
+		if r == nil {
+			return inputErrorf("%s is not on %s", version, channel)
+		}
+		if r.Halted {
+			return &RefusedError{Msg: fmt.Sprintf("%s is halted on %s: publish a fix instead of widening it", version, channel)}
+		}
+		if percent < r.Rollout {
+			return inputErrorf("%s is already at %v%% on %s: a rollout only widens (to stop it, use 'relcheck halt')", version, r.Rollout, channel)
+		}
+		r.Rollout = percent
+		return nil
+	})
+}
+
+// Halt stops a release on channel; rollbackTo, when set, is an older
+// release installs of it should go back to.
+func (p *Publisher) Halt(ctx context.Context, version, channel, rollbackTo string) (*Head, error) {
+	return p.Update(ctx, channel, func(h *Head) error {
+		r := h.Find(version)
+		if r == nil {
+			return inputErrorf("%s is not on %s", version, channel)
+		}
+		if rollbackTo != "" {
+			to := h.Find(rollbackTo)
+			switch {
+			case to == nil:
+				return inputErrorf("--rollback-to %s is not on %s", rollbackTo, channel)
+			case to.Halted:
+				return inputErrorf("--rollback-to %s is halted too", rollbackTo)
+			case compareVersions(rollbackTo, version) >= 0:
+				return inputErrorf("--rollback-to %s is not older than %s", rollbackTo, version)
+			}
+		}
+		r.Halted, r.RollbackTo = true, rollbackTo
+		return nil
+	})
+}
+
+// Refresh re-signs a channel's head with a new seq and expiry.
+func (p *Publisher) Refresh(ctx context.Context, channel string) (*Head, error) {
+	if _, err := p.Store.Resolve(ctx, HeadTag(channel)); err != nil {
+		return nil, err
+	}
+	return p.Update(ctx, channel, func(*Head) error { return nil })
+}
+
+// swapper is a store that can move a tag only if it still points where
+// the caller saw it (a compare-and-swap).
+type swapper interface {
+	SwapTag(ctx context.Context, tag string, old, new v1.Hash) error
+}
+
+// Update changes a channel's head with change and writes it as the next
+// seq, signed. Two writers at once both land: a writer whose head was
+// replaced in the meantime reads the new head and applies its change
+// again on top of it.
+func (p *Publisher) Update(ctx context.Context, channel string, change func(*Head) error) (*Head, error) {
+	v, err := p.Signer.Verifier()
+	if err != nil {
+		return nil, err
+	}
+	attempts := p.Attempts
+	if attempts == 0 {
+		attempts = 20
+	}
+	ttl := p.TTL
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	for attempt := 1; ; attempt++ {
+		cur, curD, err := ReadHead(ctx, p.Store, channel, v)
+		fresh := errors.Is(err, ErrNotFound)
+		if err != nil && !fresh {
+			return nil, err
+		}
+		h := &Head{Project: p.Project, Channel: channel, Epoch: 1}
+		if !fresh {
+			h = cur
+			h.Previous = curD.String()
+		}
+		if err := change(h); err != nil {
+			return nil, err
+		}
+		h.Seq++
+		h.Issued = p.now()
+		h.Expires = h.Issued.Add(ttl)
+		if err := p.markStops(ctx, h); err != nil {
+			return nil, err
+		}
+		h.sortReleases()
+		img, err := headImage(h)
+		if err != nil {
+			return nil, err
+		}
+		d, err := p.Store.Put(ctx, img, "")
+		if err != nil {
+			return nil, err
+		}
+		if err := p.Signer.Sign(ctx, p.Store, d); err != nil {
+			return nil, err
+		}
+		err = p.swap(ctx, HeadTag(channel), curD, d, h.Seq)
+		if errors.Is(err, errConflict) {
+			if attempt >= attempts {
+				return nil, fmt.Errorf("the %s head kept changing while writing it (%d attempts)", channel, attempt)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Duration(rand.IntN(100*attempt)+10) * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return h, p.followTag(ctx, channel)
+	}
+}
+
+// swap moves tag from old (zero: no tag yet) to new.
+func (p *Publisher) swap(ctx context.Context, tag string, old, new v1.Hash, seq uint64) error {
+	if s, ok := p.Store.(swapper); ok {
+		return s.SwapTag(ctx, tag, old, new)
+	}
+	cur, err := p.Store.Resolve(ctx, tag)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if cur != old {
+		return errConflict
+	}
+	if err := p.Store.Tag(ctx, tag, new); err != nil {
+		return err
+	}
+	// Another writer may have checked the tag just before this one moved
+	// it and move it right after. Wait, then look for this head in the
+	// chain of heads that replaced it.
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(p.Settle):
+	}
+	at, err := p.Store.Resolve(ctx, tag)
+	if err != nil {
+		return err
+	}
+	for at != new {
+		h, err := readHeadAt(ctx, p.Store, at)
+		if err != nil {
+			return err
+		}
+		if h.Seq <= seq || h.Previous == "" {
+			return errConflict // replaced by a head that does not build on this one
+		}
+		if at, err = v1.NewHash(h.Previous); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// followTag points the plain channel tag at the channel's newest release
+// rolled out to everyone.
+func (p *Publisher) followTag(ctx context.Context, channel string) error {
+	h, _, err := ReadHead(ctx, p.Store, channel, nil)
+	if err != nil {
+		return err
+	}
+	r := h.Newest()
+	if r == nil {
+		return nil
+	}
+	d, err := v1.NewHash(r.Digest)
+	if err != nil {
+		return err
+	}
+	if cur, err := p.Store.Resolve(ctx, channel); err == nil && cur == d {
+		return nil
+	}
+	return p.Store.Tag(ctx, channel, d)
+}
+
+// metadata reads (once) the metadata of release d; nil for images.
+func (p *Publisher) metadata(ctx context.Context, d v1.Hash) (*Metadata, error) {
+	if m, ok := p.metas[d]; ok {
+		return m, nil
+	}
+	m, err := metadataAt(ctx, p.Store, d)
+	if err != nil {
+		return nil, err
+	}
+	if p.metas == nil {
+		p.metas = map[v1.Hash]*Metadata{}
+	}
+	p.metas[d] = m
+	return m, nil
+}
+
+// markStops computes the required stops of a head from the releases'
+// migration facts: a release that drops a schema object makes the
+// channel's first release that declared it deprecated a stop of every
+// upgrade that crosses both. A stop the maintainer marked stays one.
+func (p *Publisher) markStops(ctx context.Context, h *Head) error {
+	h.sortReleases()
+	metas := make([]*Metadata, len(h.Releases))
+	for i, r := range h.Releases {
+		d, err := v1.NewHash(r.Digest)
+		if err != nil {
+			return err
+		}
+		if metas[i], err = p.metadata(ctx, d); err != nil {
+			return err
+		}
+	}
+	for i := range h.Releases {
+		if metas[i] != nil {
+			h.Releases[i].RequiredStop, h.Releases[i].StopReason = metas[i].RequiredStop, ""
+			if metas[i].RequiredStop {
+				h.Releases[i].StopReason = "marked by the maintainer"
+			}
+		}
+	}
+	for i, m := range metas {
+		if m == nil || m.Migrations == nil {
+			continue
+		}
+		for _, obj := range m.Migrations.Dropped {
+			for j := 0; j < i; j++ {
+				if metas[j] == nil || metas[j].Migrations == nil || !deprecates(metas[j].Migrations.Deprecated, obj) {
+					continue
+				}
+				r := &h.Releases[j]
+				r.RequiredStop = true
+				why := fmt.Sprintf("deprecates %s, which %s drops", obj, h.Releases[i].Version)
+				if r.StopReason == "" {
+					r.StopReason = why
+				} else if !strings.Contains(r.StopReason, why) {
+					r.StopReason += "; " + why
+				}
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// deprecates reports whether a deprecated list covers obj: the object
+// itself, or the table of a column "table.column".
+func deprecates(list []string, obj string) bool {
+	if slices.Contains(list, obj) {
+		return true
+	}
+	t, _, ok := strings.Cut(obj, ".")
+	return ok && slices.Contains(list, t)
+}
+
+// Path is the upgrade path from one version to another on a channel: the
+// required stops strictly between them, then the target.
+func Path(h *Head, from, to string) ([]Release, error) {
+	if _, _, err := ParseVersion(from); err != nil {
+		return nil, &InputError{Err: err}
+	}
+	target := h.Find(to)
+	if target == nil {
+		return nil, inputErrorf("%s is not on %s", to, h.Channel)
+	}
+	if compareVersions(from, to) >= 0 {
+		return nil, inputErrorf("%s is not newer than %s", to, from)
+	}
+	if target.Halted {
+		return nil, &RefusedError{Msg: fmt.Sprintf("%s is halted on %s", to, h.Channel)}
+	}
+	rs := slices.Clone(h.Releases)
+	slices.SortStableFunc(rs, func(a, b Release) int { return compareVersions(a.Version, b.Version) })
+	var path []Release
+	for _, r := range rs {
+		if r.RequiredStop && !r.Halted && compareVersions(r.Version, from) > 0 && compareVersions(r.Version, to) < 0 {
+			path = append(path, r)
+		}
+	}
+	return append(path, *target), nil
+}

@@ -1,0 +1,100 @@
+package channels
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Trust remembers, per repository and channel, the newest head a client
+// has accepted, so that an older one is refused: whoever serves a
+// repository cannot roll a channel back to a head that was once valid.
+type Trust struct {
+	path string
+}
+
+// seenHead is what Trust keeps of an accepted head.
+type seenHead struct {
+	Epoch  uint64    `json:"epoch"`
+	Seq    uint64    `json:"seq"`
+	Digest string    `json:"digest"`
+	Seen   time.Time `json:"seen"`
+}
+
+// OpenTrust keeps its state in dir/heads.json.
+func OpenTrust(dir string) *Trust {
+	return &Trust{path: filepath.Join(dir, "heads.json")}
+}
+
+func (t *Trust) load() (map[string]seenHead, error) {
+	m := map[string]seenHead{}
+	raw, err := os.ReadFile(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("%s: %v (delete it to trust the next head you see)", t.path, err)
+	}
+	return m, nil
+}
+
+func trustKey(repo, channel string) string { return repo + "#" + channel }
+
+// Check refuses h when a newer head of the same repository and channel
+// was accepted before (rollback), or the same seq with other content.
+func (t *Trust) Check(repo string, h *Head, digest string) error {
+	m, err := t.load()
+	if err != nil {
+		return err
+	}
+	s, ok := m[trustKey(repo, h.Channel)]
+	if !ok {
+		return nil
+	}
+	if h.Epoch < s.Epoch || (h.Epoch == s.Epoch && h.Seq < s.Seq) {
+		return verifyErrorf("the %s head of %s has seq %d, older than seq %d seen on %s: refusing a rollback of the channel",
+			h.Channel, repo, h.Seq, s.Seq, s.Seen.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Record remembers h as the newest accepted head.
+func (t *Trust) Record(repo string, h *Head, digest string, now time.Time) error {
+	m, err := t.load()
+	if err != nil {
+		return err
+	}
+	k := trustKey(repo, h.Channel)
+	if s, ok := m[k]; ok && (s.Epoch > h.Epoch || (s.Epoch == h.Epoch && s.Seq > h.Seq)) {
+		return nil
+	}
+	m[k] = seenHead{Epoch: h.Epoch, Seq: h.Seq, Digest: digest, Seen: now.UTC()}
+	raw, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(t.path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(t.path), ".heads-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), t.path)
+}

@@ -1,0 +1,876 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/modfile"
+	"golang.org/x/term"
+
+	"github.com/relcheck/relcheck/channels"
+	"github.com/relcheck/relcheck/internal/pipeline"
+	"github.com/relcheck/relcheck/internal/report"
+)
+
+// chanOpts are the flags every command that talks to a release
+// repository shares.
+type chanOpts struct {
+	key      string
+	insecure bool
+	format   string
+}
+
+func (o *chanOpts) flags(cmd *cobra.Command, key string) {
+	cmd.Flags().StringVar(&o.key, "key", key, "cosign key file")
+	cmd.Flags().BoolVar(&o.insecure, "insecure", false, "allow a plain-HTTP registry (loopback registries use it anyway)")
+	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text or json")
+}
+
+func (o *chanOpts) check(cmd *cobra.Command) error {
+	if o.format != "text" && o.format != "json" {
+		return usagef(cmd, "--format must be text or json, not %q", o.format)
+	}
+	return nil
+}
+
+func (o *chanOpts) open(cmd *cobra.Command, ref string) (channels.Store, error) {
+	st, err := channels.Open(ref, o.insecure)
+	if err != nil {
+		return nil, usagef(cmd, "%v", err)
+	}
+	return st, nil
+}
+
+// password returns the key password: COSIGN_PASSWORD, or asked on the
+// terminal (twice when confirm is set).
+func password(s *streams, confirm bool) ([]byte, error) {
+	if pw, ok := os.LookupEnv("COSIGN_PASSWORD"); ok || s.getenv("COSIGN_PASSWORD") != "" {
+		if !ok {
+			pw = s.getenv("COSIGN_PASSWORD")
+		}
+		return []byte(pw), nil
+	}
+	in, ok := s.in.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return nil, &channels.InputError{Err: fmt.Errorf("no password for the key: set COSIGN_PASSWORD (it may be empty) or run on a terminal")}
+	}
+	fmt.Fprint(s.err, "Password for the key: ")
+	pw, err := term.ReadPassword(int(in.Fd()))
+	fmt.Fprintln(s.err)
+	if err != nil || !confirm {
+		return pw, err
+	}
+	fmt.Fprint(s.err, "Again: ")
+	again, err := term.ReadPassword(int(in.Fd()))
+	fmt.Fprintln(s.err)
+	if err != nil {
+		return nil, err
+	}
+	if string(again) != string(pw) {
+		return nil, &channels.InputError{Err: fmt.Errorf("the passwords differ")}
+	}
+	return pw, nil
+}
+
+// publisher loads the signing key for a command that writes a channel.
+func (o *chanOpts) publisher(s *streams, st channels.Store, project string) (*channels.Publisher, error) {
+	pw, err := password(s, false)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := channels.LoadSigner(o.key, pw)
+	if err != nil {
+		return nil, err
+	}
+	settle := time.Second
+	if strings.HasPrefix(st.String(), "oci:") {
+		settle = 0
+	}
+	return &channels.Publisher{Store: st, Signer: signer, Project: project, Settle: settle}, nil
+}
+
+func newKeysCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Signing keys",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef(cmd, "missing subcommand: try 'relcheck keys generate'")
+		},
+	}
+	gen := &cobra.Command{
+		Use:   "generate",
+		Short: "Write cosign.key and cosign.pub (cosign-compatible) in the current directory",
+		Long: `Write an encrypted cosign key pair, cosign.key and cosign.pub, in the current
+directory, as 'cosign generate-key-pair' does: 'cosign verify --key cosign.pub'
+verifies what relcheck signs with cosign.key. The password comes from
+COSIGN_PASSWORD, or is asked for on a terminal. Existing files are never
+overwritten.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := password(s, true)
+			if err != nil {
+				return err
+			}
+			priv, pub, err := channels.GenerateKeys(".", pw)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "Private key written to %s\nPublic key written to %s\n", priv, pub)
+			return nil
+		},
+	}
+	cmd.AddCommand(gen)
+	return cmd
+}
+
+func newPublishCmd(s *streams) *cobra.Command {
+	var o chanOpts
+	var p struct {
+		channel, version, image, reportFile, dir, project string
+		rollout                                           float64
+		security, stop                                    bool
+	}
+	cmd := &cobra.Command{
+		Use:   "publish REPO FILE... | REPO --image REF",
+		Short: "Publish a signed release to a channel",
+		Long: `Push a release to REPO (a registry repository, or oci:DIR for a local OCI
+image layout) as one OCI artifact: its metadata as the config, one layer per
+FILE titled with the file's name and keeping its mode, so 'oras pull' gets the
+files back. With --image, an existing container image is signed and put on
+the channel instead (copied into REPO when it lives elsewhere).
+
+The release is signed with cosign's format (cosign verify --key cosign.pub
+REPO@DIGEST checks it), tagged with its version, and added to the channel's
+signed head (tag channel.CHANNEL); the plain tag CHANNEL follows the newest
+release rolled out to everyone.
+
+The version: --version V, or derived from the gates as 'relcheck version next
+--channel C' does (edge: vX.Y.Z-0.TIME.gHASH of the commit; beta: -beta.N;
+stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
+'relcheck check') when given. A version that exists is refused (exit 2).`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) < 1 {
+				return usagef(cmd, "give the repository, then the files")
+			}
+			if p.image == "" && len(args) < 2 {
+				return usagef(cmd, "give the files to release after %s, or --image REF", args[0])
+			}
+			if p.image != "" && len(args) > 1 {
+				return usagef(cmd, "--image and files exclude each other")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.check(cmd); err != nil {
+				return err
+			}
+			if !channels.ValidChannel(p.channel) {
+				return usagef(cmd, "--channel must be edge, beta or stable, not %q", p.channel)
+			}
+			if p.rollout < 0 || p.rollout > 100 {
+				return usagef(cmd, "--rollout must be between 0 and 100")
+			}
+			ctx := cmd.Context()
+			st, err := o.open(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			meta := channels.Metadata{Project: p.project, Created: time.Now().UTC(), RequiredStop: p.stop}
+			next := ""
+			if p.reportFile != "" {
+				if next, err = readReportFacts(p.reportFile, &meta); err != nil {
+					return err
+				}
+			}
+			if meta.Project == "" {
+				meta.Project = projectName(p.dir, args[0])
+			}
+			version := p.version
+			if version == "" {
+				if version, err = deriveVersion(ctx, p.dir, p.channel, next, st); err != nil {
+					return err
+				}
+			}
+			version, _, err = channels.ParseVersion(version)
+			if err != nil {
+				return &channels.InputError{Err: fmt.Errorf("--version: %v", err)}
+			}
+			meta.Version = version
+			if meta.Commit == "" {
+				meta.Commit = headCommit(ctx, p.dir)
+			}
+			pub, err := o.publisher(s, st, meta.Project)
+			if err != nil {
+				return err
+			}
+			var img v1.Image
+			if p.image != "" {
+				if img, err = sourceImage(ctx, p.image, o.insecure); err != nil {
+					return err
+				}
+			} else {
+				bar := &byteBar{w: s.err, tty: isTerminal(s.err), label: "pushing " + version}
+				for _, f := range args[1:] {
+					if fi, err := os.Stat(f); err == nil {
+						bar.total += fi.Size()
+					}
+				}
+				if img, err = channels.NewRelease(meta, args[1:], bar.add); err != nil {
+					return &channels.InputError{Err: err}
+				}
+				defer bar.finish()
+			}
+			d, h, err := pub.Publish(ctx, img, channels.PublishOptions{Version: version, Channel: p.channel, Rollout: p.rollout, Security: p.security})
+			if err != nil {
+				return err
+			}
+			return printHeadChange(s, o.format, st, h, version, d, fmt.Sprintf("published %s to %s", version, p.channel))
+		},
+	}
+	o.flags(cmd, channels.PrivateKeyFile)
+	f := cmd.Flags()
+	f.StringVar(&p.channel, "channel", "edge", "channel: edge, beta or stable")
+	f.StringVar(&p.version, "version", "", "the release's version (default: derived from the gates)")
+	f.StringVar(&p.image, "image", "", "sign and channel this existing container image instead of files")
+	f.StringVar(&p.reportFile, "report", "", "JSON report of 'relcheck check' for this commit (version, API bump, migration facts)")
+	f.StringVar(&p.dir, "repo", ".", "the project's git repository")
+	f.StringVar(&p.project, "project", "", "project name (default: the Go module's last element)")
+	f.Float64Var(&p.rollout, "rollout", 100, "percentage of installs offered the release")
+	f.BoolVar(&p.security, "security", false, "mark the release as a security fix")
+	f.BoolVar(&p.stop, "required-stop", false, "mark the release as a stop every upgrade path must pass through")
+	return cmd
+}
+
+// readReportFacts takes a release's facts from relcheck check's JSON
+// report, and returns the next version it derived.
+func readReportFacts(path string, meta *channels.Metadata) (next string, err error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", &channels.InputError{Err: fmt.Errorf("--report: %w", err)}
+	}
+	var rep report.Report
+	if err := json.Unmarshal(raw, &rep); err != nil || rep.SchemaVersion == 0 {
+		return "", &channels.InputError{Err: fmt.Errorf("--report %s: not a JSON report of relcheck check (%v)", path, err)}
+	}
+	if rep.Status == report.StatusFail || rep.Status == report.StatusError {
+		return "", &channels.InputError{Err: fmt.Errorf("--report %s: the check did not pass; a release must pass it (status %s)", path, rep.Status)}
+	}
+	meta.Report = fmt.Sprintf("sha256:%x", sha256.Sum256(raw))
+	if rep.Version != nil {
+		meta.APIBump = rep.Version.Bump
+		next = rep.Version.Next
+	}
+	for _, c := range rep.Checks {
+		if c.Name != "migrations" || c.Metrics == nil {
+			continue
+		}
+		if facts, ok := c.Metrics["schema"]; ok {
+			b, _ := json.Marshal(facts)
+			var mf channels.MigrationFacts
+			if err := json.Unmarshal(b, &mf); err == nil {
+				meta.Migrations = &mf
+			}
+		}
+	}
+	return next, nil
+}
+
+// deriveVersion is the version publish gives a release when --version is
+// not set: next (or the gates' next version) made the channel's version.
+func deriveVersion(ctx context.Context, dir, channel, next string, st channels.Store) (string, error) {
+	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: dir})
+	if err != nil {
+		return "", &channels.InputError{Err: fmt.Errorf("no --version, and no version can be derived in %s: %v", dir, err)}
+	}
+	if next == "" {
+		rep, err := pipeline.Run(ctx, env, nil, nil)
+		if err != nil {
+			return "", err
+		}
+		if rep.Version == nil || rep.Version.Next == "" {
+			return "", &channels.InputError{Err: fmt.Errorf("the gates derived no next version (%s): pass --version", checkSummaries(rep))}
+		}
+		next = rep.Version.Next
+	}
+	v, err := pipeline.ChannelVersion(ctx, env, next, channel)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasSuffix(v, ".dirty") {
+		return "", &channels.InputError{Err: fmt.Errorf("%s has uncommitted changes: commit them, or pass --version", dir)}
+	}
+	if channel == "beta" {
+		// Betas already in the repository count too.
+		tags, err := st.Tags(ctx)
+		if err != nil {
+			return "", err
+		}
+		if b := channels.NextBeta(channels.Core(next), tags); channels.Compare(b, v) > 0 {
+			v = b
+		}
+	}
+	return v, nil
+}
+
+// headCommit is the commit dir's HEAD names, or "".
+func headCommit(ctx context.Context, dir string) string {
+	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: dir})
+	if err != nil {
+		return ""
+	}
+	out, err := env.Repo.Git(ctx, "rev-parse", "HEAD")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(out)
+}
+
+// projectName is the Go module's last path element, or the repository's.
+func projectName(dir, ref string) string {
+	if raw, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil {
+		if mp := modfile.ModulePath(raw); mp != "" {
+			parts := strings.Split(mp, "/")
+			last := parts[len(parts)-1]
+			if len(parts) > 1 && strings.HasPrefix(last, "v") {
+				if _, err := strconv.Atoi(last[1:]); err == nil {
+					last = parts[len(parts)-2]
+				}
+			}
+			return last
+		}
+	}
+	ref = strings.TrimPrefix(ref, "oci:")
+	return filepath.Base(strings.TrimRight(ref, "/"))
+}
+
+// sourceImage reads the container image publish --image signs.
+func sourceImage(ctx context.Context, ref string, insecure bool) (v1.Image, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return nil, &channels.InputError{Err: fmt.Errorf("--image %q: %v", ref, err)}
+	}
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	if err != nil {
+		return nil, fmt.Errorf("--image %s: %w", ref, err)
+	}
+	return img, nil
+}
+
+// byteBar shows the bytes of a push: a bar redrawn in place on a
+// terminal, a line per quarter otherwise (for large pushes only).
+type byteBar struct {
+	w     io.Writer
+	tty   bool
+	label string
+	total int64
+
+	mu       sync.Mutex
+	n        int64
+	start    time.Time
+	last     time.Time
+	quarters int64
+}
+
+func (b *byteBar) add(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := time.Now()
+	if b.start.IsZero() {
+		b.start = now
+	}
+	b.n += n
+	if b.tty {
+		if now.Sub(b.last) < 100*time.Millisecond && b.n < b.total {
+			return
+		}
+		b.last = now
+		const width = 24
+		k := int(int64(width) * min(b.n, b.total) / max(1, b.total))
+		fmt.Fprintf(b.w, "\r\033[Krelcheck: %s [%s%s] %s/%s", b.label, strings.Repeat("#", k), strings.Repeat(".", width-k), mib(b.n), mib(b.total))
+		return
+	}
+	if b.total >= 16<<20 {
+		if q := 4 * min(b.n, b.total) / b.total; q > b.quarters && q < 4 {
+			b.quarters = q
+			fmt.Fprintf(b.w, "relcheck: %s %d%% (%s of %s)\n", b.label, 25*q, mib(b.n), mib(b.total))
+		}
+	}
+}
+
+// finish ends the bar with a summary line.
+func (b *byteBar) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.start.IsZero() {
+		return // nothing was read: every blob was already there
+	}
+	if b.tty {
+		fmt.Fprint(b.w, "\r\033[K")
+	}
+	if b.tty || b.total >= 16<<20 {
+		fmt.Fprintf(b.w, "relcheck: %s: %s in %s\n", b.label, mib(b.n), time.Since(b.start).Round(10*time.Millisecond))
+	}
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// headChange is what a command that wrote a channel prints.
+type headChange struct {
+	Repo    string    `json:"repo"`
+	Channel string    `json:"channel"`
+	Version string    `json:"version,omitempty"`
+	Digest  string    `json:"digest,omitempty"`
+	Seq     uint64    `json:"seq"`
+	Expires time.Time `json:"expires"`
+	Head    string    `json:"head"`
+}
+
+func printHeadChange(s *streams, format string, st channels.Store, h *channels.Head, version string, d v1.Hash, what string) error {
+	c := headChange{Repo: st.String(), Channel: h.Channel, Version: version, Seq: h.Seq, Expires: h.Expires, Head: channels.HeadTag(h.Channel)}
+	if d != (v1.Hash{}) {
+		c.Digest = d.String()
+	}
+	if format == "json" {
+		data, _ := json.MarshalIndent(c, "", "  ")
+		fmt.Fprintf(s.out, "%s\n", data)
+		return nil
+	}
+	fmt.Fprintf(s.out, "%s\n", what)
+	if c.Digest != "" {
+		fmt.Fprintf(s.out, "  release  %s@%s\n", st, c.Digest)
+	}
+	fmt.Fprintf(s.out, "  head     %s:%s, seq %d, signed, expires %s\n", st, c.Head, h.Seq, h.Expires.Format(time.RFC3339))
+	return nil
+}
+
+// parseSoak reads a duration: Go's syntax, plus days ("3d").
+func parseSoak(v string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("%q is not a duration like 72h or 3d", v)
+		}
+		return time.Duration(n * 24 * float64(time.Hour)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration like 72h or 3d", v)
+	}
+	return d, nil
+}
+
+func newPromoteCmd(s *streams) *cobra.Command {
+	var o chanOpts
+	var to, soak string
+	var rollout float64
+	cmd := &cobra.Command{
+		Use:   "promote REPO VERSION --to beta|stable",
+		Short: "Put a release on a safer channel: the same digest, the channel's version",
+		Long: `Add release VERSION, found on a lower channel, to beta (as vX.Y.Z-beta.N) or
+stable (as vX.Y.Z): the same digest under a new version tag, never rebuilt.
+A halted release is refused, and so is one that has been on the lower channel
+for less than --min-soak (exit 1). --rollout offers it to that share of
+installs first ('relcheck rollout' widens it).`,
+		Args: exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.check(cmd); err != nil {
+				return err
+			}
+			if to != "beta" && to != "stable" {
+				return usagef(cmd, "--to must be beta or stable, not %q", to)
+			}
+			if rollout < 0 || rollout > 100 {
+				return usagef(cmd, "--rollout must be between 0 and 100")
+			}
+			minSoak, err := parseSoak(soak)
+			if err != nil {
+				return usagef(cmd, "--min-soak: %v", err)
+			}
+			st, err := o.open(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			pub, err := o.publisher(s, st, "")
+			if err != nil {
+				return err
+			}
+			target, h, err := pub.Promote(cmd.Context(), args[1], channels.PromoteOptions{To: to, Rollout: rollout, MinSoak: minSoak})
+			if err != nil {
+				return err
+			}
+			r := h.Find(target)
+			d, _ := v1.NewHash(r.Digest)
+			return printHeadChange(s, o.format, st, h, target, d, fmt.Sprintf("promoted %s to %s as %s, rollout %v%%", args[1], to, target, r.Rollout))
+		},
+	}
+	o.flags(cmd, channels.PrivateKeyFile)
+	cmd.Flags().StringVar(&to, "to", "", "the channel: beta or stable")
+	cmd.Flags().Float64Var(&rollout, "rollout", 100, "percentage of installs offered the release")
+	cmd.Flags().StringVar(&soak, "min-soak", "0s", "time the release must have spent on the lower channel (e.g. 72h, 3d)")
+	return cmd
+}
+
+func newRolloutCmd(s *streams) *cobra.Command {
+	var o chanOpts
+	var channel string
+	var percent float64
+	cmd := &cobra.Command{
+		Use:   "rollout REPO VERSION --channel C --percent P",
+		Short: "Widen a phased rollout",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.check(cmd); err != nil {
+				return err
+			}
+			if !channels.ValidChannel(channel) {
+				return usagef(cmd, "--channel must be edge, beta or stable, not %q", channel)
+			}
+			if !cmd.Flags().Changed("percent") {
+				return usagef(cmd, "give --percent")
+			}
+			st, err := o.open(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			pub, err := o.publisher(s, st, "")
+			if err != nil {
+				return err
+			}
+			h, err := pub.Rollout(cmd.Context(), args[1], channel, percent)
+			if err != nil {
+				return err
+			}
+			return printHeadChange(s, o.format, st, h, args[1], v1.Hash{}, fmt.Sprintf("%s on %s now offered to %v%% of installs", args[1], channel, percent))
+		},
+	}
+	o.flags(cmd, channels.PrivateKeyFile)
+	cmd.Flags().StringVar(&channel, "channel", "", "the channel")
+	cmd.Flags().Float64Var(&percent, "percent", 0, "percentage of installs offered the release")
+	return cmd
+}
+
+func newHaltCmd(s *streams) *cobra.Command {
+	var o chanOpts
+	var channel, rollbackTo string
+	cmd := &cobra.Command{
+		Use:   "halt REPO VERSION --channel C [--rollback-to V]",
+		Short: "Stop a release on a channel, optionally sending its installs back",
+		Args:  exactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.check(cmd); err != nil {
+				return err
+			}
+			if !channels.ValidChannel(channel) {
+				return usagef(cmd, "--channel must be edge, beta or stable, not %q", channel)
+			}
+			st, err := o.open(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			pub, err := o.publisher(s, st, "")
+			if err != nil {
+				return err
+			}
+			h, err := pub.Halt(cmd.Context(), args[1], channel, rollbackTo)
+			if err != nil {
+				return err
+			}
+			what := fmt.Sprintf("halted %s on %s", args[1], channel)
+			if rollbackTo != "" {
+				what += ", installs go back to " + rollbackTo
+			}
+			return printHeadChange(s, o.format, st, h, args[1], v1.Hash{}, what)
+		},
+	}
+	o.flags(cmd, channels.PrivateKeyFile)
+	cmd.Flags().StringVar(&channel, "channel", "", "the channel")
+	cmd.Flags().StringVar(&rollbackTo, "rollback-to", "", "an older release on the channel that installs should go back to")
+	return cmd
+}
+
+// stateDir is where relcheck keeps what a client has seen.
+func stateDir(s *streams) string {
+	if d := s.getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "relcheck")
+	}
+	home := s.getenv("HOME")
+	if home == "" {
+		home, _ = os.UserHomeDir()
+	}
+	return filepath.Join(home, ".local", "state", "relcheck")
+}
+
+// verifiedHeads reads, verifies and records the heads of channels (all
+// present ones when channel is empty): signature, expiry, no rollback,
+// every release signed and consistent.
+func verifiedHeads(ctx context.Context, s *streams, st channels.Store, channel, key string) ([]shownHead, error) {
+	v, err := channels.LoadVerifier(key)
+	if err != nil {
+		return nil, err
+	}
+	trust := channels.OpenTrust(stateDir(s))
+	names := channels.Names
+	if channel != "" {
+		names = []string{channel}
+	}
+	var out []shownHead
+	for _, c := range names {
+		h, d, err := channels.ReadHead(ctx, st, c, v)
+		if errors.Is(err, channels.ErrNotFound) {
+			if channel != "" {
+				return nil, &channels.InputError{Err: fmt.Errorf("%s has no %s channel", st, c)}
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		now := time.Now()
+		if err := channels.CheckFresh(h, now); err != nil {
+			return nil, err
+		}
+		if err := trust.Check(st.String(), h, d.String()); err != nil {
+			return nil, err
+		}
+		if err := channels.VerifyReleases(ctx, st, h, v); err != nil {
+			return nil, err
+		}
+		if err := trust.Record(st.String(), h, d.String(), now); err != nil {
+			return nil, err
+		}
+		out = append(out, shownHead{Head: h, Digest: d.String(), Verified: true})
+	}
+	if len(out) == 0 {
+		return nil, &channels.InputError{Err: fmt.Errorf("%s has no channels yet (publish a release with 'relcheck publish')", st)}
+	}
+	return out, nil
+}
+
+// shownHead is a verified head as channel show prints it.
+type shownHead struct {
+	*channels.Head
+	Digest   string `json:"digest"`
+	Verified bool   `json:"verified"`
+}
+
+func newChannelCmd(s *streams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "channel",
+		Short: "Show, refresh and walk release channels",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef(cmd, "missing subcommand: try 'relcheck channel show REPO'")
+		},
+	}
+	var so chanOpts
+	var showChannel string
+	show := &cobra.Command{
+		Use:   "show REPO",
+		Short: "Print the channels' heads after verifying them",
+		Long: `Fetch each channel's head (or --channel's), verify it — signed by --key,
+not expired, not older than a head seen before, every release signed and
+what the head says it is — and print it. Exit 1 when verification fails.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := so.check(cmd); err != nil {
+				return err
+			}
+			if showChannel != "" && !channels.ValidChannel(showChannel) {
+				return usagef(cmd, "--channel must be edge, beta or stable, not %q", showChannel)
+			}
+			st, err := so.open(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			heads, err := verifiedHeads(cmd.Context(), s, st, showChannel, so.key)
+			if err != nil {
+				return err
+			}
+			if so.format == "json" {
+				data, _ := json.MarshalIndent(struct {
+					Repo     string      `json:"repo"`
+					Channels []shownHead `json:"channels"`
+				}{st.String(), heads}, "", "  ")
+				fmt.Fprintf(s.out, "%s\n", data)
+				return nil
+			}
+			for i, h := range heads {
+				if i > 0 {
+					fmt.Fprintln(s.out)
+				}
+				printHead(s.out, st, h)
+			}
+			return nil
+		},
+	}
+	so.flags(show, channels.PublicKeyFile)
+	show.Flags().StringVar(&showChannel, "channel", "", "only this channel")
+
+	var ro chanOpts
+	var refreshChannel string
+	refresh := &cobra.Command{
+		Use:   "refresh REPO",
+		Short: "Re-sign the channels' heads with a new seq and expiry (run it from a scheduled job)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := ro.check(cmd); err != nil {
+				return err
+			}
+			names := channels.Names
+			if refreshChannel != "" {
+				if !channels.ValidChannel(refreshChannel) {
+					return usagef(cmd, "--channel must be edge, beta or stable, not %q", refreshChannel)
+				}
+				names = []string{refreshChannel}
+			}
+			st, err := ro.open(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			pub, err := ro.publisher(s, st, "")
+			if err != nil {
+				return err
+			}
+			done := 0
+			for _, c := range names {
+				h, err := pub.Refresh(cmd.Context(), c)
+				if errors.Is(err, channels.ErrNotFound) && refreshChannel == "" {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				done++
+				if err := printHeadChange(s, ro.format, st, h, "", v1.Hash{}, fmt.Sprintf("refreshed %s", c)); err != nil {
+					return err
+				}
+			}
+			if done == 0 {
+				return &channels.InputError{Err: fmt.Errorf("%s has no channels to refresh", st)}
+			}
+			return nil
+		},
+	}
+	ro.flags(refresh, channels.PrivateKeyFile)
+	refresh.Flags().StringVar(&refreshChannel, "channel", "", "only this channel")
+
+	var po chanOpts
+	var from, to, pathChannel string
+	path := &cobra.Command{
+		Use:   "path REPO --from V1 --to V2",
+		Short: "Print the upgrade path from V1 to V2 through the required stops",
+		Long: `Print the releases an upgrade from V1 to V2 must pass through on a channel
+(stable by default): the required stops between them — releases that
+deprecated a schema object a later release drops, or that the maintainer
+marked — then V2. The head is verified first, as channel show does.`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := po.check(cmd); err != nil {
+				return err
+			}
+			if from == "" || to == "" {
+				return usagef(cmd, "give --from and --to")
+			}
+			if !channels.ValidChannel(pathChannel) {
+				return usagef(cmd, "--channel must be edge, beta or stable, not %q", pathChannel)
+			}
+			st, err := po.open(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			heads, err := verifiedHeads(cmd.Context(), s, st, pathChannel, po.key)
+			if err != nil {
+				return err
+			}
+			path, err := channels.Path(heads[0].Head, from, to)
+			if err != nil {
+				return err
+			}
+			if po.format == "json" {
+				data, _ := json.MarshalIndent(struct {
+					Channel string             `json:"channel"`
+					From    string             `json:"from"`
+					To      string             `json:"to"`
+					Path    []channels.Release `json:"path"`
+				}{pathChannel, from, to, path}, "", "  ")
+				fmt.Fprintf(s.out, "%s\n", data)
+				return nil
+			}
+			fmt.Fprintf(s.out, "%s", from)
+			for _, r := range path {
+				fmt.Fprintf(s.out, " → %s", r.Version)
+			}
+			fmt.Fprintln(s.out)
+			for _, r := range path[:len(path)-1] {
+				fmt.Fprintf(s.out, "  %s is a required stop: %s\n", r.Version, r.StopReason)
+			}
+			return nil
+		},
+	}
+	po.flags(path, channels.PublicKeyFile)
+	path.Flags().StringVar(&from, "from", "", "the installed version")
+	path.Flags().StringVar(&to, "to", "", "the target version")
+	path.Flags().StringVar(&pathChannel, "channel", "stable", "the channel")
+
+	cmd.AddCommand(show, refresh, path)
+	return cmd
+}
+
+// printHead prints a verified head as a table.
+func printHead(w io.Writer, st channels.Store, h shownHead) {
+	fmt.Fprintf(w, "%s  channel %s  seq %d  issued %s  expires %s  (signature verified)\n",
+		st, h.Channel, h.Seq, h.Issued.Format(time.RFC3339), h.Expires.Format(time.RFC3339))
+	if len(h.Releases) == 0 {
+		fmt.Fprintln(w, "  no releases")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VERSION\tROLLOUT\tPUBLISHED\tDIGEST\tNOTES")
+	for i := len(h.Releases) - 1; i >= 0; i-- {
+		r := h.Releases[i]
+		var notes []string
+		if r.Halted {
+			n := "HALTED"
+			if r.RollbackTo != "" {
+				n += ", roll back to " + r.RollbackTo
+			}
+			notes = append(notes, n)
+		}
+		if r.RequiredStop {
+			notes = append(notes, "required stop: "+r.StopReason)
+		}
+		if r.Security {
+			notes = append(notes, "security fix")
+		}
+		fmt.Fprintf(tw, "  %s\t%v%%\t%s\t%s\t%s\n", r.Version, r.Rollout, r.Published.Format("2006-01-02 15:04"), shortDigest(r.Digest), strings.Join(notes, "; "))
+	}
+	tw.Flush()
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
