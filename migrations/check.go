@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"maps"
 	"slices"
 	"strings"
 	"testing/fstest"
@@ -149,6 +150,8 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		return chk, nil
 	}
 	if len(news) == 0 {
+		// No schema change; the deprecations still count.
+		chk.Metrics["schema"] = schemaFacts(base, head, nil, newSchema(), opts.Config.Deprecated)
 		chk.Summary = "no new migrations"
 		chk.Settle()
 		chk.DurationMs = time.Since(start).Milliseconds()
@@ -225,6 +228,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 				renamed[rn.from], renamed[rn.to] = true, true
 			}
 		}
+		chk.Metrics["schema"] = schemaFacts(base, head, r.base, r.head, opts.Config.Deprecated)
 		for _, ch := range Diff(r.base, r.head) {
 			if renamed[ch.Object] || (ch.Column == "" && renamed[ch.Table]) {
 				continue
@@ -527,3 +531,47 @@ func seconds(s float64) string {
 }
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
+
+// SchemaFacts are what a release does to the schema, for the release's
+// metadata: channels compute required upgrade stops from them (a release
+// that drops what an earlier one deprecated needs that one installed
+// first).
+type SchemaFacts struct {
+	// From and To are the newest migration versions at base and head.
+	From       uint     `json:"from"`
+	To         uint     `json:"to"`
+	Added      []string `json:"added,omitempty"`
+	Dropped    []string `json:"dropped,omitempty"`
+	Deprecated []string `json:"deprecated,omitempty"`
+}
+
+func schemaFacts(baseSet, headSet *Set, base, head *Schema, deprecated []string) SchemaFacts {
+	f := SchemaFacts{Deprecated: slices.Clone(deprecated)}
+	if vs := baseSet.Versions(); len(vs) > 0 {
+		f.From = vs[len(vs)-1]
+	}
+	if vs := headSet.Versions(); len(vs) > 0 {
+		f.To = vs[len(vs)-1]
+	}
+	if base == nil {
+		base = newSchema()
+	}
+	for _, ch := range Diff(base, head) {
+		if ch.Kind == Dropped {
+			f.Dropped = append(f.Dropped, ch.Object)
+		}
+	}
+	for _, tn := range slices.Sorted(maps.Keys(head.Tables)) {
+		bt, ok := base.Tables[tn]
+		if !ok {
+			f.Added = append(f.Added, tn)
+			continue
+		}
+		for _, cn := range slices.Sorted(maps.Keys(head.Tables[tn].Columns)) {
+			if _, ok := bt.Columns[cn]; !ok {
+				f.Added = append(f.Added, tn+"."+cn)
+			}
+		}
+	}
+	return f
+}

@@ -111,7 +111,7 @@ func Main(ctx context.Context, args []string, s *streams) int {
 		if ue.cmd != nil {
 			fmt.Fprintf(s.err, "usage: %s\nRun '%s --help' for details.\n", ue.cmd.UseLine(), ue.cmd.CommandPath())
 		}
-	case code == exitFindings:
+	case errors.As(err, new(*report.FindingsError)):
 		// The report already said what failed.
 	default:
 		fmt.Fprintf(s.err, "relcheck: %v\n", err)

@@ -10,8 +10,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/relcheck/relcheck/channels"
 	"github.com/relcheck/relcheck/internal/regtest"
 	"github.com/relcheck/relcheck/migrations"
 )
@@ -126,6 +131,7 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 			"stage":    cmdStage,
 			"release":  cmdRelease,
 			"registry": cmdRegistry,
+			"tamper":   cmdTamper,
 		},
 	}
 }
@@ -231,4 +237,31 @@ func workPath(ts *testscript.TestScript, p string) string {
 		return p
 	}
 	return filepath.Join(ts.Getenv("WORK"), p)
+}
+
+// tamper [-unsigned] REF: do what a compromised registry could to the
+// manifest REF (REGISTRY/REPO:TAG) points at — replace it by a modified copy
+// under the same tag and, unless -unsigned, copy the original's cosign
+// signature to the copy.
+func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
+	unsigned := len(args) == 2 && args[0] == "-unsigned"
+	if neg || len(args) < 1 || len(args) > 2 || (len(args) == 2 && !unsigned) {
+		ts.Fatalf("usage: tamper [-unsigned] REGISTRY/REPO:TAG")
+	}
+	ref, err := name.NewTag(args[len(args)-1], name.Insecure)
+	ts.Check(err)
+	img, err := remote.Image(ref)
+	ts.Check(err)
+	orig, err := img.Digest()
+	ts.Check(err)
+	forged := mutate.Annotations(img, map[string]string{"tampered": fmt.Sprint(!unsigned)}).(v1.Image)
+	ts.Check(remote.Write(ref, forged))
+	if unsigned {
+		return
+	}
+	d, err := forged.Digest()
+	ts.Check(err)
+	sig, err := remote.Get(ref.Context().Tag(channels.SignatureTag(orig)))
+	ts.Check(err)
+	ts.Check(remote.Tag(ref.Context().Tag(channels.SignatureTag(d)), sig))
 }
