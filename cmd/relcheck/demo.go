@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck"
+	"github.com/relcheck/relcheck/channels"
 	"github.com/relcheck/relcheck/internal/demo"
 	"github.com/relcheck/relcheck/internal/pipeline"
 	"github.com/relcheck/relcheck/internal/report"
@@ -89,6 +93,9 @@ purpose; the demo itself exits 0 when it ran.`,
 				if keep || dir != "" {
 					fmt.Fprintf(s.out, "The sample project stays in %s; try: relcheck check --repo %s\n", target, target)
 				}
+				if err := demoChannels(ctx, s, env, keep || dir != ""); err != nil {
+					return err
+				}
 			}
 			return nil
 		},
@@ -97,4 +104,91 @@ purpose; the demo itself exits 0 when it ran.`,
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary sample project and print its path")
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json, github, markdown or sarif")
 	return cmd
+}
+
+// demoChannels publishes the sample's last release to edge in a local OCI
+// layout, promotes it to beta and to stable at 25%, and shows the
+// verified channels.
+func demoChannels(ctx context.Context, s *streams, env *pipeline.Env, keep bool) error {
+	root, err := os.MkdirTemp("", "relcheck-demo-releases-")
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer os.RemoveAll(root)
+	}
+	out := s.out
+	fmt.Fprintf(out, "\nThe last release, v0.3.0, passed these gates when it was made. Release it:\n")
+	fmt.Fprintf(out, "\n$ relcheck keys generate\n")
+	if _, _, err := channels.GenerateKeys(root, []byte("demo")); err != nil {
+		return err
+	}
+	signer, err := channels.LoadSigner(filepath.Join(root, channels.PrivateKeyFile), []byte("demo"))
+	if err != nil {
+		return err
+	}
+	src := filepath.Join(root, "src")
+	if err := env.Repo.Archive(ctx, "v0.3.0", src); err != nil {
+		return err
+	}
+	bin := filepath.Join(root, "textkitd")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/textkitd")
+	build.Dir = src
+	if msg, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("building the sample's textkitd: %v\n%s", err, msg)
+	}
+	version, err := pipeline.EdgeVersion(ctx, env, "v0.3.0", "v0.3.0")
+	if err != nil {
+		return err
+	}
+	st, err := channels.Open("oci:"+filepath.Join(root, "releases"), false)
+	if err != nil {
+		return err
+	}
+	pub := &channels.Publisher{Store: st, Signer: signer, Project: "textkit"}
+	fmt.Fprintf(out, "\n$ relcheck publish %s textkitd --channel edge\n", st)
+	img, err := channels.NewRelease(channels.Metadata{Project: "textkit", Version: version, Created: time.Now().UTC(), APIBump: "minor"}, []string{bin}, nil)
+	if err != nil {
+		return err
+	}
+	d, h, err := pub.Publish(ctx, img, channels.PublishOptions{Version: version, Channel: "edge", Rollout: 100})
+	if err != nil {
+		return err
+	}
+	printHeadChange(s, "text", st, h, version, d, fmt.Sprintf("published %s to edge", version))
+	fmt.Fprintf(out, "\n$ relcheck promote %s %s --to beta\n", st, version)
+	beta, h, err := pub.Promote(ctx, version, channels.PromoteOptions{To: "beta", Rollout: 100})
+	if err != nil {
+		return err
+	}
+	printHeadChange(s, "text", st, h, beta, d, fmt.Sprintf("promoted %s to beta as %s, rollout 100%%", version, beta))
+	fmt.Fprintf(out, "\n$ relcheck promote %s %s --to stable --rollout 25\n", st, beta)
+	stable, h, err := pub.Promote(ctx, beta, channels.PromoteOptions{To: "stable", Rollout: 25})
+	if err != nil {
+		return err
+	}
+	printHeadChange(s, "text", st, h, stable, d, fmt.Sprintf("promoted %s to stable as %s, rollout 25%%", beta, stable))
+	fmt.Fprintf(out, "\n$ relcheck channel show %s\n", st)
+	demoStreams := *s
+	demoStreams.getenv = func(k string) string {
+		if k == "XDG_STATE_HOME" {
+			return filepath.Join(root, "state")
+		}
+		return s.getenv(k)
+	}
+	heads, err := verifiedHeads(ctx, &demoStreams, st, "", filepath.Join(root, channels.PublicKeyFile))
+	if err != nil {
+		return err
+	}
+	for i, h := range heads {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		printHead(out, st, h)
+	}
+	fmt.Fprintf(out, "\nOne digest on three channels, signed with cosign; operators on stable get it in phases (25%% first).\n")
+	if keep {
+		fmt.Fprintf(out, "The releases stay in oci:%s (key password: demo)\n", filepath.Join(root, "releases"))
+	}
+	return nil
 }

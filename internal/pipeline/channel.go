@@ -35,18 +35,34 @@ func ChannelVersion(ctx context.Context, env *Env, next, channel string) (string
 		}
 		return fmt.Sprintf("%s-beta.%d", next, n+1), nil
 	case "edge":
-		out, err := env.Repo.Git(ctx, "log", "-1", "--format=%ct %h", "--abbrev=12", "HEAD")
+		ver, err := EdgeVersion(ctx, env, next, "HEAD")
 		if err != nil {
 			return fmt.Sprintf("v%d.%d.%d-0.worktree", v.Major(), v.Minor(), v.Patch()), nil
 		}
-		f := strings.Fields(out)
-		sec, _ := strconv.ParseInt(f[0], 10, 64)
-		ts := time.Unix(sec, 0).UTC().Format("20060102150405")
-		ver := fmt.Sprintf("v%d.%d.%d-0.%s.g%s", v.Major(), v.Minor(), v.Patch(), ts, f[1])
 		if !env.Repo.IsClean(ctx, env.Dir) {
 			ver += ".dirty" // not the commit's content: never publish it as that commit
 		}
 		return ver, nil
 	}
 	return "", fmt.Errorf("unknown channel %q", channel)
+}
+
+// EdgeVersion is the edge version of next built from commit rev:
+// vX.Y.Z-0.YYYYMMDDhhmmss.gHASH, sorting by commit time.
+func EdgeVersion(ctx context.Context, env *Env, next, rev string) (string, error) {
+	v, err := semver.StrictNewVersion(strings.TrimPrefix(next, "v"))
+	if err != nil {
+		return "", fmt.Errorf("next version %q: %w", next, err)
+	}
+	out, err := env.Repo.Git(ctx, "log", "-1", "--format=%ct %h", "--abbrev=12", rev)
+	if err != nil {
+		return "", err
+	}
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		return "", fmt.Errorf("git log %s: unexpected output %q", rev, out)
+	}
+	sec, _ := strconv.ParseInt(f[0], 10, 64)
+	ts := time.Unix(sec, 0).UTC().Format("20060102150405")
+	return fmt.Sprintf("v%d.%d.%d-0.%s.g%s", v.Major(), v.Minor(), v.Patch(), ts, f[1]), nil
 }
