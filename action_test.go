@@ -3,6 +3,7 @@ package relcheck_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/relcheck/relcheck/channels"
 	"github.com/relcheck/relcheck/internal/gittest"
 )
 
@@ -252,6 +254,38 @@ func TestAction(t *testing.T) {
 		}
 		if data, err := os.ReadFile(out["report"]); err != nil || !bytes.Contains(data, []byte(`"status": "pass"`)) {
 			t.Errorf("report %q: %v\n%s", out["report"], err, data)
+		}
+	})
+
+	t.Run("publish mode", func(t *testing.T) {
+		keys := t.TempDir()
+		if _, _, err := channels.GenerateKeys(keys, []byte("ci-secret")); err != nil {
+			t.Fatal(err)
+		}
+		key, _ := os.ReadFile(filepath.Join(keys, channels.PrivateKeyFile))
+		repo := "oci:" + filepath.Join(t.TempDir(), "releases")
+		out, log, code := runAction(t, ws, map[string]string{"working-directory": "lib", "base": "HEAD", "gates": "api",
+			"mode": "publish", "repository": repo, "files": "lib.go go.mod", "signing-key": string(key), "signing-password": "ci-secret"})
+		if code != 0 || out["status"] != "pass" {
+			t.Fatalf("exit %d, outputs %v\n%s", code, out, log)
+		}
+		if !regexp.MustCompile(`^v1\.0\.1-0\.\d{14}\.g[0-9a-f]{12}$`).MatchString(out["published-version"]) || !strings.HasPrefix(out["published-digest"], "sha256:") {
+			t.Fatalf("publish outputs %v\n%s", out, log)
+		}
+		st, _ := channels.Open(repo, false)
+		v, _ := channels.LoadVerifier(filepath.Join(keys, channels.PublicKeyFile))
+		h, _, err := channels.ReadHead(context.Background(), st, "edge", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := h.Find(out["published-version"]); r == nil || r.Digest != out["published-digest"] {
+			t.Errorf("the edge head lacks the release: %+v", h)
+		}
+		// Without a key, the publish step says what is missing.
+		_, log, code = runAction(t, ws, map[string]string{"working-directory": "lib", "base": "HEAD", "gates": "api",
+			"mode": "publish", "repository": repo, "files": "lib.go"})
+		if code != 2 || !strings.Contains(log, "mode publish needs the inputs repository, files and signing-key") {
+			t.Errorf("publish without a key: exit %d\n%s", code, log)
 		}
 	})
 

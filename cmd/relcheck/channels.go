@@ -241,6 +241,11 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 			if err != nil {
 				return err
 			}
+			if out := s.getenv("GITHUB_OUTPUT"); out != "" {
+				if err := appendFile(out, []byte(fmt.Sprintf("version=%s\ndigest=%s\n", version, d))); err != nil {
+					return fmt.Errorf("writing the step outputs: %w", err)
+				}
+			}
 			return printHeadChange(s, o.format, st, h, version, d, fmt.Sprintf("published %s to %s", version, p.channel))
 		},
 	}
