@@ -71,3 +71,31 @@ func TestPerfProgress(t *testing.T) {
 		t.Errorf("plain:\n%q\nwant\n%q", plain.String(), want)
 	}
 }
+
+func TestByteBar(t *testing.T) {
+	var tty, plain strings.Builder
+	tb := &byteBar{w: &tty, tty: true, label: "pushing v1", total: 32 << 20}
+	pb := &byteBar{w: &plain, label: "pushing v1", total: 32 << 20}
+	for i := 0; i < 4; i++ {
+		tb.add(8 << 20)
+		pb.add(8 << 20)
+	}
+	tb.finish()
+	pb.finish()
+	if !strings.HasPrefix(tty.String(), "\r\033[Krelcheck: pushing v1 [######..................] 8.0 MiB/32.0 MiB") ||
+		!strings.Contains(tty.String(), "[########################] 32.0 MiB/32.0 MiB\r\033[Krelcheck: pushing v1: 32.0 MiB in ") {
+		t.Errorf("terminal:\n%q", tty.String())
+	}
+	want := "relcheck: pushing v1 25% (8.0 MiB of 32.0 MiB)\nrelcheck: pushing v1 50% (16.0 MiB of 32.0 MiB)\nrelcheck: pushing v1 75% (24.0 MiB of 32.0 MiB)\nrelcheck: pushing v1: 32.0 MiB in "
+	if !strings.HasPrefix(plain.String(), want) {
+		t.Errorf("plain:\n%q\nwant prefix\n%q", plain.String(), want)
+	}
+	// Small pushes stay quiet in logs.
+	var small strings.Builder
+	sb := &byteBar{w: &small, label: "x", total: 1 << 20}
+	sb.add(1 << 20)
+	sb.finish()
+	if small.Len() != 0 {
+		t.Errorf("a small push logged %q", small.String())
+	}
+}
