@@ -153,6 +153,9 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 	if err := v.Verify(ctx, p.Store, d); err != nil {
 		return "", nil, err
 	}
+	if err := p.stopsPresent(ctx, version, d, fromCh, o.To, v); err != nil {
+		return "", nil, err
+	}
 	target := Core(version)
 	if o.To == "beta" {
 		tags, err := p.Store.Tags(ctx)
@@ -180,6 +183,59 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 		return nil
 	})
 	return target, h, err
+}
+
+// stopsPresent refuses to promote a release that drops a schema object to
+// a channel whose installs still use it and that offers no release
+// deprecating it: their upgrade would have no stop to pass through.
+func (p *Publisher) stopsPresent(ctx context.Context, version string, d v1.Hash, fromCh, to string, v *Verifier) error {
+	meta, err := p.metadata(ctx, d)
+	if err != nil || meta == nil || meta.Migrations == nil || len(meta.Migrations.Dropped) == 0 {
+		return err
+	}
+	target, _, err := ReadHead(ctx, p.Store, to, v)
+	if errors.Is(err, ErrNotFound) {
+		return nil // no installs on that channel yet
+	}
+	if err != nil {
+		return err
+	}
+	if len(target.Releases) == 0 {
+		return nil
+	}
+	for _, obj := range meta.Migrations.Dropped {
+		covered := false
+		for _, r := range target.Releases {
+			rd, err := v1.NewHash(r.Digest)
+			if err != nil {
+				return err
+			}
+			m, err := p.metadata(ctx, rd)
+			if err != nil {
+				return err
+			}
+			if m != nil && m.Migrations != nil && deprecates(m.Migrations.Deprecated, obj) {
+				covered = true
+				break
+			}
+		}
+		if covered {
+			continue
+		}
+		first := "the release that deprecates it"
+		if src, _, err := ReadHead(ctx, p.Store, fromCh, v); err == nil {
+			src.sortReleases()
+			for _, r := range src.Releases {
+				rd, _ := v1.NewHash(r.Digest)
+				if m, err := p.metadata(ctx, rd); err == nil && m != nil && m.Migrations != nil && deprecates(m.Migrations.Deprecated, obj) {
+					first = r.Version
+					break
+				}
+			}
+		}
+		return &RefusedError{Msg: fmt.Sprintf("%s drops %s, and no release on %s deprecates it yet: promote %s to %s first, so that upgrades can stop there", version, obj, to, first, to)}
+	}
+	return nil
 }
 
 // NextBeta returns core-beta.N with N one more than any such tag.

@@ -309,6 +309,38 @@ func TestRequiredStops(t *testing.T) {
 	if _, err := Path(h, "v1.3.0", "v1.0.0"); err == nil {
 		t.Error("a downgrade path was accepted")
 	}
+
+	// Promotion keeps stops reachable: a release that drops a column does
+	// not reach a channel with installs before the deprecation.
+	edge := func(v string, f *MigrationFacts) {
+		if _, _, err := p.Publish(ctx, release(t, v, f), PublishOptions{Version: v, Channel: "edge", Rollout: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edge("v2.0.0-0.1.ga", &MigrationFacts{Added: []string{"t", "t.c"}})
+	edge("v2.1.0-0.2.gb", &MigrationFacts{Deprecated: []string{"t.c"}})
+	edge("v2.2.0-0.3.gc", &MigrationFacts{Dropped: []string{"t.c"}, Deprecated: []string{"t.c"}})
+	if _, _, err := p.Promote(ctx, "v2.2.0-0.3.gc", PromoteOptions{To: "beta"}); err != nil {
+		t.Fatalf("to an empty channel: %v", err) // nobody to cross the drop
+	}
+	if _, _, err := p.Promote(ctx, "v2.0.0-0.1.ga", PromoteOptions{To: "beta"}); err != nil {
+		t.Fatal(err)
+	}
+	p2 := newPublisher(t, st)
+	edge2 := func(v string, f *MigrationFacts) {
+		if _, _, err := p2.Publish(ctx, release(t, v, f), PublishOptions{Version: v, Channel: "edge", Rollout: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	edge2("v2.3.0-0.4.gd", &MigrationFacts{Dropped: []string{"t.c"}})
+	var re *RefusedError
+	_, _, err := p2.Promote(ctx, "v2.3.0-0.4.gd", PromoteOptions{To: "stable"})
+	if !errors.As(err, &re) {
+		t.Fatalf("a drop promoted past its missing stop: %v", err)
+	}
+	if !strings.Contains(err.Error(), "drops t.c, and no release on stable deprecates it yet: promote v2.1.0-0.2.gb to stable first") {
+		t.Errorf("message: %v", err)
+	}
 }
 
 // TestConcurrentPublish: two writers at once both land, with consecutive
