@@ -24,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/relcheck/relcheck/channels"
+	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/pipeline"
 	"github.com/relcheck/relcheck/internal/report"
 )
@@ -469,22 +470,6 @@ func printHeadChange(s *streams, format string, st channels.Store, h *channels.H
 	return nil
 }
 
-// parseSoak reads a duration: Go's syntax, plus days ("3d").
-func parseSoak(v string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.ParseFloat(d, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("%q is not a duration like 72h or 3d", v)
-		}
-		return time.Duration(n * 24 * float64(time.Hour)), nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration like 72h or 3d", v)
-	}
-	return d, nil
-}
-
 func newPromoteCmd(s *streams) *cobra.Command {
 	var o chanOpts
 	var to, soak string
@@ -508,7 +493,7 @@ installs first ('relcheck rollout' widens it).`,
 			if rollout < 0 || rollout > 100 {
 				return usagef(cmd, "--rollout must be between 0 and 100")
 			}
-			minSoak, err := parseSoak(soak)
+			minSoak, err := config.ParseDuration(soak)
 			if err != nil {
 				return usagef(cmd, "--min-soak: %v", err)
 			}

@@ -124,6 +124,14 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 					return false, fmt.Errorf("in CI cosign must be installed (.ci/run installs it): %v", err)
 				}
 				return err == nil, nil
+			case "crane", "oras":
+				// The crane and oras CLIs, to read what relcheck
+				// publishes with the usual OCI tools.
+				_, err := exec.LookPath(cond)
+				if err != nil && os.Getenv("CI") != "" {
+					return false, fmt.Errorf("in CI %s must be installed (.ci/run installs it): %v", cond, err)
+				}
+				return err == nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
