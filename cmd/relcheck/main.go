@@ -130,13 +130,14 @@ func exitCode(err error) int {
 		cie *channels.InputError
 		cve *channels.VerifyError
 		cre *channels.RefusedError
+		che *channels.HopError
 	)
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &fe):
 		return exitFindings
-	case errors.As(err, &cve), errors.As(err, &cre):
+	case errors.As(err, &cve), errors.As(err, &cre), errors.As(err, &che):
 		return exitFindings
 	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &ie), errors.As(err, &cie):
 		return exitUsage
@@ -201,6 +202,11 @@ Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 		newRolloutCmd(s),
 		newHaltCmd(s),
 		newChannelCmd(s),
+		newSubscribeCmd(s),
+		newUpgradeCmd(s),
+		newStatusCmd(s),
+		newRollbackCmd(s),
+		newRecoverCmd(s),
 	)
 	return root
 }

@@ -50,6 +50,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MarshalYAML writes the duration as ParseDuration reads it.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
 func (d Duration) String() string {
 	t := time.Duration(d)
 	if t > 0 && t%(24*time.Hour) == 0 {

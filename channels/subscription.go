@@ -1,0 +1,375 @@
+package channels
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // windows name IANA zones; not every host has a zoneinfo database
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/relcheck/relcheck/internal/config"
+)
+
+// Subscription is an operator's choice of what to install from which
+// channel, and when: written by relcheck subscribe, read by upgrade.
+type Subscription struct {
+	Repo     string `yaml:"repo"`
+	Channel  string `yaml:"channel"`
+	Insecure bool   `yaml:"insecure,omitempty"`
+	// Key is the maintainers' public key (cosign.pub), as a path.
+	Key        string `yaml:"key"`
+	InstallDir string `yaml:"installDir"`
+	// InstallID is random, made once: it places this install in phased
+	// rollouts and staging schedules, and identifies nothing else.
+	InstallID string `yaml:"installID"`
+
+	PreCmd      string `yaml:"preCmd,omitempty"`
+	PostCmd     string `yaml:"postCmd,omitempty"`
+	HealthCmd   string `yaml:"healthCmd,omitempty"`
+	RollbackCmd string `yaml:"rollbackCmd,omitempty"`
+	// HealthTimeout bounds all attempts of the health check together.
+	HealthTimeout config.Duration `yaml:"healthTimeout,omitempty"`
+	HealthRetries int             `yaml:"healthRetries,omitempty"`
+
+	// Pin keeps upgrades on a major ("1") or minor ("1.4") line.
+	Pin string `yaml:"pin,omitempty"`
+	// Hold stops upgrades until a date, or forever.
+	Hold *Hold `yaml:"hold,omitempty"`
+	// Window is when upgrades may happen.
+	Window *Window `yaml:"window,omitempty"`
+	// MinAge is how long a release must have been on the channel.
+	MinAge config.Duration `yaml:"minAge,omitempty"`
+	// Staging is this install's own phasing, counted from when it first
+	// saw a release: [{days: 2, percent: 25}, {days: 7, percent: 100}].
+	Staging []Stage `yaml:"staging,omitempty"`
+	// Keep is how many versions stay on disk (at least 2).
+	Keep int `yaml:"keep,omitempty"`
+	// MetricsFile is a Prometheus textfile-collector file to keep current.
+	MetricsFile string `yaml:"metricsFile,omitempty"`
+
+	file string
+}
+
+// Hold stops upgrades: until a date, or forever.
+type Hold struct {
+	// Until is a date (2026-12-24), a time (RFC 3339) or "forever".
+	Until string `yaml:"until"`
+	// Security lets releases flagged as security fixes through.
+	Security bool `yaml:"security,omitempty"`
+}
+
+// Window is when upgrades may run: some days, between two times of day,
+// in a time zone.
+type Window struct {
+	Days     []string `yaml:"days,omitempty"`
+	Hours    string   `yaml:"hours"`
+	TimeZone string   `yaml:"timezone,omitempty"`
+}
+
+// Stage is a step of a staging schedule: from this many days after the
+// release was first seen, this share of installs takes it.
+type Stage struct {
+	Days    float64 `yaml:"days"`
+	Percent float64 `yaml:"percent"`
+}
+
+// Defaults of a subscription.
+const (
+	DefaultKeep          = 3
+	DefaultHealthRetries = 5
+	DefaultHealthTimeout = 60 * time.Second
+)
+
+// NewInstallID returns a random install id.
+func NewInstallID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// LoadSubscription reads and checks a subscription file.
+func LoadSubscription(path string) (*Subscription, error) {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &InputError{Err: fmt.Errorf("no subscription at %s: run 'relcheck subscribe REPO --channel C --key cosign.pub --install-dir DIR' first", path)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ParseSubscription(raw, path)
+}
+
+var lineRe = regexp.MustCompile(`line (\d+): `)
+
+// ParseSubscription parses a subscription file's content; unknown keys
+// and bad values are errors naming the key.
+func ParseSubscription(raw []byte, path string) (*Subscription, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var s Subscription
+	if err := dec.Decode(&s); err != nil {
+		msg := err.Error()
+		line := 0
+		if m := lineRe.FindStringSubmatch(msg); m != nil {
+			line, _ = strconv.Atoi(m[1])
+			msg = lineRe.ReplaceAllString(msg, "")
+		}
+		msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
+		return nil, &config.Error{File: path, Line: line, Msg: msg}
+	}
+	s.file = path
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Validate checks a subscription's values.
+func (s *Subscription) Validate() error {
+	bad := func(key, format string, args ...any) error {
+		return &config.Error{File: s.file, Key: key, Msg: fmt.Sprintf(format, args...)}
+	}
+	switch {
+	case s.Repo == "":
+		return bad("repo", "missing: the release repository (REGISTRY/NAME or oci:DIR)")
+	case !ValidChannel(s.Channel):
+		return bad("channel", "must be edge, beta or stable, not %q", s.Channel)
+	case s.Key == "":
+		return bad("key", "missing: the maintainers' public key (cosign.pub)")
+	case s.InstallDir == "":
+		return bad("installDir", "missing")
+	case len(s.InstallID) < 16:
+		return bad("installID", "must be a random id of at least 16 characters")
+	case s.HealthRetries < 0:
+		return bad("healthRetries", "must not be negative")
+	case s.Keep != 0 && s.Keep < 2:
+		return bad("keep", "must be at least 2: the running and the previous version stay")
+	}
+	if _, err := Open(s.Repo, s.Insecure); err != nil {
+		return bad("repo", "%v", err)
+	}
+	if s.Pin != "" {
+		if _, err := parsePin(s.Pin); err != nil {
+			return bad("pin", "%v", err)
+		}
+	}
+	if s.Hold != nil {
+		if _, err := s.Hold.until(); err != nil {
+			return bad("hold.until", "%v", err)
+		}
+	}
+	if s.Window != nil {
+		if _, err := s.Window.parse(); err != nil {
+			return bad("window", "%v", err)
+		}
+	}
+	last := -1.0
+	for i, st := range s.Staging {
+		if st.Days < 0 || st.Percent < 0 || st.Percent > 100 || st.Days <= last {
+			return bad(fmt.Sprintf("staging[%d]", i), "days must grow and percent be between 0 and 100")
+		}
+		last = st.Days
+	}
+	return nil
+}
+
+// Save writes the subscription to path, creating its directory.
+func (s *Subscription) Save(path string) error {
+	raw, err := yaml.Marshal(s)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return writeAtomic(path, append([]byte("# relcheck subscription: see 'relcheck subscribe --help'\n"), raw...), 0o644)
+}
+
+func (s *Subscription) keep() int {
+	if s.Keep == 0 {
+		return DefaultKeep
+	}
+	return s.Keep
+}
+
+// pin is a version line: a major, or a major and minor.
+type pin struct {
+	major, minor uint64
+	hasMinor     bool
+}
+
+func parsePin(v string) (pin, error) {
+	parts := strings.Split(strings.TrimPrefix(v, "v"), ".")
+	var p pin
+	var err error
+	if len(parts) > 2 {
+		return p, fmt.Errorf("%q: pin a major (1) or a minor line (1.4)", v)
+	}
+	if p.major, err = strconv.ParseUint(parts[0], 10, 64); err != nil {
+		return p, fmt.Errorf("%q: pin a major (1) or a minor line (1.4)", v)
+	}
+	if len(parts) == 2 {
+		p.hasMinor = true
+		if p.minor, err = strconv.ParseUint(parts[1], 10, 64); err != nil {
+			return p, fmt.Errorf("%q: pin a major (1) or a minor line (1.4)", v)
+		}
+	}
+	return p, nil
+}
+
+func (p pin) allows(version string) bool {
+	_, v, err := ParseVersion(version)
+	if err != nil {
+		return false
+	}
+	return v.Major() == p.major && (!p.hasMinor || v.Minor() == p.minor)
+}
+
+// until returns the end of the hold; the zero time means forever.
+func (h *Hold) until() (time.Time, error) {
+	switch {
+	case h.Until == "forever":
+		return time.Time{}, nil
+	case h.Until == "":
+		return time.Time{}, fmt.Errorf("give a date (2026-12-24), a time (RFC 3339) or forever")
+	}
+	if t, err := time.Parse(time.DateOnly, h.Until); err == nil {
+		return t, nil
+	}
+	t, err := time.Parse(time.RFC3339, h.Until)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: give a date (2026-12-24), a time (RFC 3339) or forever", h.Until)
+	}
+	return t, nil
+}
+
+// window is a parsed Window.
+type window struct {
+	days       map[time.Weekday]bool
+	start, end int // minutes after midnight; end may be below start (past midnight)
+	loc        *time.Location
+}
+
+var weekdays = map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
+
+func (w *Window) parse() (*window, error) {
+	out := &window{days: map[time.Weekday]bool{}, loc: time.Local}
+	for _, d := range w.Days {
+		wd, ok := weekdays[strings.ToLower(d)[:min(3, len(d))]]
+		if !ok {
+			return nil, fmt.Errorf("days: %q is not a weekday (mon … sun)", d)
+		}
+		out.days[wd] = true
+	}
+	from, to, ok := strings.Cut(w.Hours, "-")
+	if !ok {
+		return nil, fmt.Errorf("hours: %q is not a range like 02:00-05:00", w.Hours)
+	}
+	var err error
+	if out.start, err = clock(from); err != nil {
+		return nil, fmt.Errorf("hours: %v", err)
+	}
+	if out.end, err = clock(to); err != nil {
+		return nil, fmt.Errorf("hours: %v", err)
+	}
+	if out.start == out.end {
+		return nil, fmt.Errorf("hours: %q is empty", w.Hours)
+	}
+	if w.TimeZone != "" {
+		if out.loc, err = time.LoadLocation(w.TimeZone); err != nil {
+			return nil, fmt.Errorf("timezone: %v", err)
+		}
+	}
+	return out, nil
+}
+
+func clock(s string) (int, error) {
+	t, err := time.Parse("15:04", strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a time of day like 02:00", s)
+	}
+	return t.Hour()*60 + t.Minute(), nil
+}
+
+// open reports whether t is inside the window; a window that started the
+// day before (past midnight) counts for that day.
+func (w *window) open(t time.Time) bool {
+	t = t.In(w.loc)
+	m := t.Hour()*60 + t.Minute()
+	day := t.Weekday()
+	if w.start < w.end {
+		return m >= w.start && m < w.end && w.dayOK(day)
+	}
+	// Past midnight: the evening part belongs to today, the morning part
+	// to yesterday's window.
+	if m >= w.start {
+		return w.dayOK(day)
+	}
+	return m < w.end && w.dayOK((day+6)%7)
+}
+
+func (w *window) dayOK(d time.Weekday) bool { return len(w.days) == 0 || w.days[d] }
+
+// next returns when the window opens next after t (t itself when open),
+// minute by minute in local time so that DST shifts are honoured.
+func (w *window) next(t time.Time) time.Time {
+	t = t.In(w.loc).Truncate(time.Minute)
+	for i := 0; i < 8*24*60; i++ {
+		if w.open(t) {
+			return t
+		}
+		t = t.Add(time.Minute)
+	}
+	return time.Time{}
+}
+
+// writeAtomic writes data to path through a temporary file and a rename.
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), mode); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// sortedWeekdays lists a window's days for messages.
+func (w *window) String() string {
+	var ds []string
+	for _, n := range []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"} {
+		if w.days[weekdays[n]] {
+			ds = append(ds, n)
+		}
+	}
+	if len(ds) == 0 || len(ds) == 7 {
+		ds = []string{"daily"}
+	}
+	return fmt.Sprintf("%s %02d:%02d-%02d:%02d %s", strings.Join(slices.Clip(ds), ","), w.start/60, w.start%60, w.end/60, w.end%60, w.loc)
+}
