@@ -1,0 +1,125 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// TestClientUpgrade installs from every store and refuses what a hostile
+// registry or mirror could serve: another key's signature, an older head,
+// an expired head, a tampered download.
+func TestClientUpgrade(t *testing.T) {
+	ctx := context.Background()
+	_, other, pub := testKeys(t)
+	otherPub := filepath.Join(t.TempDir(), "other.pub")
+	if raw, err := other.PublicKeyPEM(); err != nil {
+		t.Fatal(err)
+	} else {
+		os.WriteFile(otherPub, raw, 0o644)
+	}
+	for kind, st := range stores(t) {
+		t.Run(kind, func(t *testing.T) {
+			p := newPublisher(t, st)
+			for _, v := range []string{"v1.0.0", "v1.1.0"} {
+				if _, _, err := p.Publish(ctx, release(t, v, nil), PublishOptions{Version: v, Channel: "stable", Rollout: 100}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			oldHead, _ := st.Resolve(ctx, HeadTag("stable"))
+			if _, err := p.Rollout(ctx, "v1.1.0", "stable", 100); err != nil { // seq 3
+				t.Fatal(err)
+			}
+			sub := &Subscription{Repo: st.String(), Channel: "stable", Key: pub, InstallDir: t.TempDir(), InstallID: NewInstallID(), HealthCmd: "current/textkitd"}
+			c, err := NewClient(sub, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Store = st
+			c.Installer.Store = st
+			chk, err := c.Check(ctx, DecideOptions{Phased: true}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if chk.Decision.Action != "install" || chk.Decision.Target != "v1.1.0" {
+				t.Fatalf("decision %+v", chk.Decision)
+			}
+			if _, err := c.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(filepath.Join(sub.InstallDir, "current", "textkitd"))
+			if err != nil || fi.Mode().Perm() != 0o755 {
+				t.Fatalf("installed file: %v, %v", fi, err)
+			}
+			var ve *VerifyError
+
+			// Another key.
+			wrong := *sub
+			wrong.Key = otherPub
+			cw, _ := NewClient(&wrong, nil)
+			cw.Store = st
+			if _, err := cw.Check(ctx, DecideOptions{}, false); !errors.As(err, &ve) || !strings.Contains(err.Error(), "no signature") {
+				t.Errorf("a head checked with another key: %v", err)
+			}
+			// An expired head.
+			c.Installer.Now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+			if _, err := c.Check(ctx, DecideOptions{}, false); !errors.As(err, &ve) || !strings.Contains(err.Error(), "expired") {
+				t.Errorf("an expired head: %v", err)
+			}
+			c.Installer.Now = nil
+			// An older head, genuine and signed, served again.
+			cur, _ := st.Resolve(ctx, HeadTag("stable"))
+			st.Tag(ctx, HeadTag("stable"), oldHead)
+			if _, err := c.Check(ctx, DecideOptions{}, false); !errors.As(err, &ve) || !strings.Contains(err.Error(), "refusing a rollback") {
+				t.Errorf("an older head: %v", err)
+			}
+			st.Tag(ctx, HeadTag("stable"), cur)
+
+			// A tampered download (the layout's blob changed on disk; a
+			// registry's blobs are checked by digest on the way too).
+			if kind != "layout" {
+				return
+			}
+			if _, _, err := p.Publish(ctx, release(t, "v1.2.0", nil), PublishOptions{Version: "v1.2.0", Channel: "stable", Rollout: 100}); err != nil {
+				t.Fatal(err)
+			}
+			chk, err = c.Check(ctx, DecideOptions{}, true)
+			if err != nil || chk.Decision.Target != "v1.2.0" {
+				t.Fatalf("%+v %v", chk, err)
+			}
+			img, _ := st.Get(ctx, mustHash(t, chk.Decision.Path[0].Digest))
+			m, _ := img.Manifest()
+			blob := filepath.Join(strings.TrimPrefix(st.String(), "oci:"), "blobs", "sha256", m.Layers[0].Digest.Hex)
+			os.Chmod(blob, 0o644)
+			if err := os.WriteFile(blob, []byte("#!/bin/sh\necho evil\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest)
+			var he *HopError
+			if !errors.As(err, &he) || he.Outcome.ReasonClass != "verify" || !strings.Contains(err.Error(), "tampered download") {
+				t.Errorf("a tampered download: %v", err)
+			}
+			if v, _ := c.Installer.Current(); v != "v1.1.0" {
+				t.Errorf("current = %s after a refused download", v)
+			}
+			if _, err := os.Stat(filepath.Join(sub.InstallDir, "versions", "v1.2.0")); err == nil {
+				t.Error("the tampered version was installed")
+			}
+		})
+	}
+}
+
+func mustHash(t *testing.T, s string) v1.Hash {
+	t.Helper()
+	h, err := v1.NewHash(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
