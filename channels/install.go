@@ -514,46 +514,68 @@ func (in *Installer) download(ctx context.Context, hop Hop) error {
 }
 
 // fetch writes one layer to path, unless a complete, verified copy is
-// there from an earlier attempt.
+// there from an earlier attempt. An interrupted download (path.part) is
+// resumed from where it stopped when the store can read a blob from an
+// offset; the whole file is verified against the signed digest either way.
 func (in *Installer) fetch(img v1.Image, l v1.Descriptor, path string, mode os.FileMode) error {
 	if fi, err := os.Stat(path); err == nil && fi.Size() == l.Size {
 		if h, err := fileDigest(path); err == nil && h == l.Digest.Hex {
-			if in.Progress != nil {
-				in.Progress(l.Size)
-			}
 			return os.Chmod(path, mode)
 		}
 	}
-	layer, err := img.LayerByDigest(l.Digest)
-	if err != nil {
-		return err
+	tmp := path + ".part"
+	h := sha256.New()
+	var have int64
+	ranger, canResume := in.Store.(blobRanger)
+	if fi, err := os.Stat(tmp); err == nil && canResume && fi.Size() > 0 && fi.Size() < l.Size {
+		f, err := os.Open(tmp)
+		if err != nil {
+			return err
+		}
+		have, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	} else {
+		h.Reset()
+		os.Remove(tmp)
 	}
-	rc, err := layer.Compressed()
+	var rc io.ReadCloser
+	var err error
+	if have > 0 {
+		rc, err = ranger.BlobFrom(context.Background(), l.Digest, have)
+		if err == nil {
+			in.logf("resuming a download", "event", "download", "file", filepath.Base(path), "offset", have)
+		}
+	} else {
+		var layer v1.Layer
+		if layer, err = img.LayerByDigest(l.Digest); err == nil {
+			rc, err = layer.Compressed()
+		}
+	}
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	tmp := path + ".part"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	h := sha256.New()
 	var w io.Writer = io.MultiWriter(f, h)
 	if in.Progress != nil {
 		w = io.MultiWriter(w, progressWriter(in.Progress))
 	}
-	n, err := io.Copy(w, io.LimitReader(rc, l.Size+1))
+	n, err := io.Copy(w, io.LimitReader(rc, l.Size-have+1))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(tmp)
-		return err
+		return fmt.Errorf("downloading %s (kept %d bytes to resume from): %w", filepath.Base(path), have+n, err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); n != l.Size || got != l.Digest.Hex {
+	if got := hex.EncodeToString(h.Sum(nil)); have+n != l.Size || got != l.Digest.Hex {
 		os.Remove(tmp)
-		return verifyErrorf("tampered download: %s has %d bytes with digest sha256:%s, the signed manifest says %d bytes, %s", filepath.Base(path), n, got, l.Size, l.Digest)
+		return verifyErrorf("tampered download: %s has %d bytes with digest sha256:%s, the signed manifest says %d bytes, %s", filepath.Base(path), have+n, got, l.Size, l.Digest)
 	}
 	if err := os.Chmod(tmp, mode); err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -346,4 +348,73 @@ func (s *layoutStore) SwapTag(ctx context.Context, tag string, old, new v1.Hash)
 		}
 		return p.ReplaceImage(img, match.Annotation(refName, tag), layout.WithAnnotations(map[string]string{refName: tag}))
 	})
+}
+
+// blobRanger is a store that reads a blob from an offset, to resume an
+// interrupted download.
+type blobRanger interface {
+	BlobFrom(ctx context.Context, d v1.Hash, offset int64) (io.ReadCloser, error)
+}
+
+func (s *layoutStore) BlobFrom(ctx context.Context, d v1.Hash, offset int64) (io.ReadCloser, error) {
+	f, err := os.Open(filepath.Join(s.dir, "blobs", d.Algorithm, d.Hex))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s@%s: %w", s.ref, d, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// BlobFrom asks the registry for the blob from offset on (an HTTP range
+// request); a registry that ignores the range sends it all, and the part
+// already there is skipped.
+func (s *registryStore) BlobFrom(ctx context.Context, d v1.Hash, offset int64) (io.ReadCloser, error) {
+	auth, err := authn.DefaultKeychain.Resolve(s.repo.Registry)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := transport.NewWithContext(ctx, s.repo.Registry, auth, remote.DefaultTransport, []string{s.repo.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, err
+	}
+	u := fmt.Sprintf("%s://%s/v2/%s/blobs/%s", s.repo.Registry.Scheme(), s.repo.RegistryStr(), s.repo.RepositoryStr(), d)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+	client := &http.Client{Transport: tr}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
+		// Some registries refuse ranges: read it all.
+		resp.Body.Close()
+		req.Header.Del("Range")
+		if resp, err = client.Do(req); err != nil {
+			return nil, err
+		}
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		return resp.Body, nil
+	case http.StatusOK:
+		if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+		return resp.Body, nil
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("%s@%s: %w", s.ref, d, ErrNotFound)
+	}
+	return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
 }
