@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -146,6 +150,26 @@ func demoChannels(ctx context.Context, s *streams, env *pipeline.Env, keep bool)
 		return err
 	}
 	pub := &channels.Publisher{Store: st, Signer: signer, Project: "textkit"}
+
+	// The fleet runs the release before: a stand-in for v0.2.0's build.
+	old := filepath.Join(root, "v0.2.0", "textkitd")
+	os.MkdirAll(filepath.Dir(old), 0o755)
+	if err := os.WriteFile(old, []byte("#!/bin/sh\necho textkitd v0.2.0\n"), 0o755); err != nil {
+		return err
+	}
+	oldImg, err := channels.NewRelease(channels.Metadata{Project: "textkit", Version: "v0.2.0", Created: time.Now().UTC()}, []string{old}, nil)
+	if err != nil {
+		return err
+	}
+	if _, _, err := pub.Publish(ctx, oldImg, channels.PublishOptions{Version: "v0.2.0", Channel: "stable", Rollout: 100}); err != nil {
+		return err
+	}
+	fleet, err := newDemoFleet(ctx, root, st, 20)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "(A fleet of %d installs follows stable and runs v0.2.0, released earlier.)\n", len(fleet))
+
 	fmt.Fprintf(out, "\n$ relcheck publish %s textkitd --channel edge\n", st)
 	img, err := channels.NewRelease(channels.Metadata{Project: "textkit", Version: version, Created: time.Now().UTC(), APIBump: "minor"}, []string{bin}, nil)
 	if err != nil {
@@ -187,8 +211,88 @@ func demoChannels(ctx context.Context, s *streams, env *pipeline.Env, keep bool)
 		printHead(out, st, h)
 	}
 	fmt.Fprintf(out, "\nOne digest on three channels, signed with cosign; operators on stable get it in phases (25%% first).\n")
+	fmt.Fprintf(out, "\n$ relcheck upgrade --phased --yes        # on each of the %d installs, from its timer\n", len(fleet))
+	if err := fleet.upgrade(ctx, out); err != nil {
+		return err
+	}
 	if keep {
 		fmt.Fprintf(out, "The releases stay in oci:%s (key password: demo)\n", filepath.Join(root, "releases"))
 	}
+	return nil
+}
+
+// demoInstall is one simulated install of the demo's fleet.
+type demoInstall struct {
+	name   string
+	client *channels.Client
+}
+
+type demoFleet []demoInstall
+
+// newDemoFleet subscribes n installs (fixed install ids, so the demo
+// shows the same phasing every time) to stable and installs what it
+// offers. The first install that phasing will take to v0.3.0 gets a
+// failing health check.
+func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (demoFleet, error) {
+	failing := -1
+	var fleet demoFleet
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("%032x", sha256.Sum256([]byte(fmt.Sprintf("relcheck demo install %d", i))))[:32]
+		sub := &channels.Subscription{Repo: st.String(), Channel: "stable", Key: filepath.Join(root, channels.PublicKeyFile),
+			InstallDir: filepath.Join(root, "fleet", fmt.Sprintf("host%02d", i)), InstallID: id,
+			HealthCmd: "test -x current/textkitd", HealthRetries: 1}
+		c, err := channels.NewClient(sub, nil)
+		if err != nil {
+			return nil, err
+		}
+		chk, err := c.Check(ctx, channels.DecideOptions{Phased: true}, true)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest); err != nil {
+			return nil, err
+		}
+		if failing < 0 && channels.Covers(25, channels.Bucket(id, "v0.3.0")) {
+			// From now on something else holds this host's port.
+			failing = i
+			sub.HealthCmd = "echo 'port 8080 is taken' >&2; exit 1"
+		}
+		fleet = append(fleet, demoInstall{name: fmt.Sprintf("host%02d", i), client: c})
+	}
+	return fleet, nil
+}
+
+// upgrade runs upgrade --phased on every install and prints what each did.
+func (f demoFleet) upgrade(ctx context.Context, out io.Writer) error {
+	upgraded, back, waiting := 0, 0, 0
+	for _, in := range f {
+		chk, err := in.client.Check(ctx, channels.DecideOptions{Phased: true}, true)
+		if err != nil {
+			return err
+		}
+		d := chk.Decision
+		if d.Action != "upgrade" {
+			waiting++
+			fmt.Fprintf(out, "  %s  %s  waits: %s\n", in.name, d.From, strings.Join(d.Reasons, "; "))
+			continue
+		}
+		_, err = in.client.Installer.Apply(ctx, chk.State, d, chk.HeadDigest)
+		var he *channels.HopError
+		switch {
+		case errors.As(err, &he):
+			back++
+			why := he.Outcome.Reason
+			if i := strings.LastIndex(why, ": "); i >= 0 {
+				why = why[i+2:]
+			}
+			fmt.Fprintf(out, "  %s  %s → %s → %s  rolled back: %s check failed (%s); %s is marked bad here\n", in.name, d.From, d.Target, d.From, he.Outcome.ReasonClass, why, d.Target)
+		case err != nil:
+			return err
+		default:
+			upgraded++
+			fmt.Fprintf(out, "  %s  %s → %s  upgraded\n", in.name, d.From, d.Target)
+		}
+	}
+	fmt.Fprintf(out, "%d of %d installs upgraded, %d rolled back, %d wait for the rollout to widen.\n", upgraded, len(f), back, waiting)
 	return nil
 }
