@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -74,12 +75,30 @@ func Open(ref string, insecure bool) (Store, error) {
 type registryStore struct {
 	ref  string
 	repo name.Repository
+
+	// One puller and one pusher for all calls: token exchanges and
+	// connections are reused instead of pinging the registry every time.
+	once   sync.Once
+	puller *remote.Puller
+	pusher *remote.Pusher
 }
 
 func (s *registryStore) String() string { return s.ref }
 
 func (s *registryStore) opts(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	base := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	s.once.Do(func() {
+		s.puller, _ = remote.NewPuller(base...)
+		s.pusher, _ = remote.NewPusher(base...)
+	})
+	opts := append(base, remote.WithContext(ctx))
+	if s.puller != nil {
+		opts = append(opts, remote.Reuse(s.puller))
+	}
+	if s.pusher != nil {
+		opts = append(opts, remote.Reuse(s.pusher))
+	}
+	return opts
 }
 
 func (s *registryStore) Put(ctx context.Context, img v1.Image, tag string) (v1.Hash, error) {
