@@ -437,3 +437,23 @@ func (s *registryStore) BlobFrom(ctx context.Context, d v1.Hash, offset int64) (
 	}
 	return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
 }
+
+// RemoteImage reads a container image from a registry (publish --image).
+func RemoteImage(ctx context.Context, ref string, insecure bool) (v1.Image, error) {
+	var opts []name.Option
+	if insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return nil, &InputError{Err: fmt.Errorf("--image %q: %v", ref, err)}
+	}
+	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	if notFound(err) {
+		return nil, &InputError{Err: fmt.Errorf("--image %s: no such image", ref)}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--image %s: %w", ref, err)
+	}
+	return img, nil
+}

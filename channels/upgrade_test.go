@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -173,4 +174,23 @@ func TestResumeDownload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLock: one operation at a time on an install, and the refusal names
+// the holder.
+func TestLock(t *testing.T) {
+	in := &Installer{Sub: &Subscription{InstallDir: t.TempDir()}}
+	unlock, err := in.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Lock(); err == nil || !strings.Contains(err.Error(), "another relcheck operation is running") || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) {
+		t.Errorf("second lock: %v", err)
+	}
+	unlock()
+	again, err := in.Lock()
+	if err != nil {
+		t.Fatalf("after unlocking: %v", err)
+	}
+	again()
 }

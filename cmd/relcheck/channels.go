@@ -15,10 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/modfile"
 	"golang.org/x/term"
@@ -229,7 +226,7 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 			}
 			var img v1.Image
 			if p.image != "" {
-				if img, err = sourceImage(ctx, p.image, o.insecure); err != nil {
+				if img, err = channels.RemoteImage(ctx, p.image, o.insecure); err != nil {
 					return err
 				}
 			} else {
@@ -370,23 +367,6 @@ func projectName(dir, ref string) string {
 	}
 	ref = strings.TrimPrefix(ref, "oci:")
 	return filepath.Base(strings.TrimRight(ref, "/"))
-}
-
-// sourceImage reads the container image publish --image signs.
-func sourceImage(ctx context.Context, ref string, insecure bool) (v1.Image, error) {
-	var opts []name.Option
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, opts...)
-	if err != nil {
-		return nil, &channels.InputError{Err: fmt.Errorf("--image %q: %v", ref, err)}
-	}
-	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
-	if err != nil {
-		return nil, fmt.Errorf("--image %s: %w", ref, err)
-	}
-	return img, nil
 }
 
 // byteBar shows the bytes of a push: a bar redrawn in place on a

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -140,6 +141,7 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 			"release":  cmdRelease,
 			"registry": cmdRegistry,
 			"tamper":   cmdTamper,
+			"image":    cmdImage,
 		},
 	}
 }
@@ -272,4 +274,17 @@ func cmdTamper(ts *testscript.TestScript, neg bool, args []string) {
 	sig, err := remote.Get(ref.Context().Tag(channels.SignatureTag(orig)))
 	ts.Check(err)
 	ts.Check(remote.Tag(ref.Context().Tag(channels.SignatureTag(d)), sig))
+}
+
+// image REF: push a small random container image to REF
+// (REGISTRY/REPO:TAG), as a project's own image build would.
+func cmdImage(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: image REGISTRY/REPO:TAG")
+	}
+	ref, err := name.NewTag(args[0], name.Insecure)
+	ts.Check(err)
+	img, err := random.Image(1024, 2)
+	ts.Check(err)
+	ts.Check(remote.Write(ref, img))
 }
