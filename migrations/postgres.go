@@ -431,3 +431,6 @@ func abbreviate(s string, n int) string {
 	}
 	return s
 }
+
+// URL is the database's connection URL.
+func (d *pgDB) URL() string { return d.url }

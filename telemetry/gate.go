@@ -1,0 +1,232 @@
+package telemetry
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/relcheck/relcheck/internal/config"
+)
+
+// Requirement is one condition on shared data: installs>=20,
+// rollback_rate<1%, soak>=72h.
+type Requirement struct {
+	Metric string
+	Op     string
+	Value  float64
+	Soak   time.Duration
+}
+
+func (r Requirement) String() string {
+	switch r.Metric {
+	case "soak":
+		return fmt.Sprintf("soak%s%s", r.Op, config.Duration(r.Soak))
+	case "rollback_rate":
+		return fmt.Sprintf("rollback_rate%s%v%%", r.Op, r.Value*100)
+	}
+	return fmt.Sprintf("%s%s%v", r.Metric, r.Op, r.Value)
+}
+
+// ParseRequire parses a comma-separated list of requirements.
+func ParseRequire(s string) ([]Requirement, error) {
+	var out []Requirement
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		i := strings.IndexAny(part, "<>=")
+		if i <= 0 {
+			return nil, fmt.Errorf("%q: want METRIC OP VALUE, like installs>=20, rollback_rate<1%% or soak>=72h", part)
+		}
+		r := Requirement{Metric: strings.TrimSpace(part[:i])}
+		rest := part[i:]
+		for _, op := range []string{">=", "<=", "<", ">"} {
+			if strings.HasPrefix(rest, op) {
+				r.Op = op
+				rest = strings.TrimSpace(rest[len(op):])
+				break
+			}
+		}
+		if r.Op == "" {
+			return nil, fmt.Errorf("%q: the operator must be >=, <=, < or >", part)
+		}
+		var err error
+		switch r.Metric {
+		case "installs":
+			if r.Op != ">=" && r.Op != ">" {
+				return nil, fmt.Errorf("%q: installs takes >= or >", part)
+			}
+			r.Value, err = strconv.ParseFloat(rest, 64)
+		case "rollback_rate":
+			if r.Op != "<" && r.Op != "<=" {
+				return nil, fmt.Errorf("%q: rollback_rate takes < or <=", part)
+			}
+			var pct float64
+			pct, err = strconv.ParseFloat(strings.TrimSuffix(rest, "%"), 64)
+			if err == nil && !strings.HasSuffix(rest, "%") {
+				err = fmt.Errorf("write the rate as a percentage, like 1%%")
+			}
+			r.Value = pct / 100
+		case "soak":
+			if r.Op != ">=" && r.Op != ">" {
+				return nil, fmt.Errorf("%q: soak takes >= or >", part)
+			}
+			r.Soak, err = config.ParseDuration(rest)
+		default:
+			return nil, fmt.Errorf("%q: unknown metric %q (installs, rollback_rate, soak)", part, r.Metric)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%q: %v", part, err)
+		}
+		out = append(out, r)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no requirement in %q", s)
+	}
+	return out, nil
+}
+
+// Figures are what the shared data says about one version.
+type Figures struct {
+	Version string `json:"version"`
+	// Installs is the most reports running the version in one week.
+	Installs int64 `json:"installs"`
+	// Upgrades to the version, and how many were rolled back.
+	Upgrades   int64 `json:"upgrades"`
+	RolledBack int64 `json:"rolledBack"`
+	// Withheld cells had too few reports to be shown.
+	Withheld int `json:"withheld"`
+}
+
+// FiguresFor sums the cells of version.
+func FiguresFor(cells []Cell, version string) Figures {
+	f := Figures{Version: version}
+	for _, c := range cells {
+		if c.Version != version {
+			continue
+		}
+		if c.Suppressed {
+			f.Withheld++
+			continue
+		}
+		f.Installs = max(f.Installs, c.Installs)
+		for name, n := range c.Counters {
+			switch {
+			case name == "upgrade.success":
+				f.Upgrades += n
+			case strings.HasPrefix(name, "upgrade.rolled_back."):
+				f.Upgrades += n
+				f.RolledBack += n
+			}
+		}
+	}
+	return f
+}
+
+// Verdict is what requirements say about a version: pass, fail, or
+// inconclusive (too little data: hold, never pass).
+type Verdict struct {
+	Result string   `json:"result"` // pass, fail, inconclusive
+	Lines  []string `json:"lines"`
+}
+
+// Evaluate checks requirements against the figures and the soak time.
+func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
+	v := Verdict{Result: "pass"}
+	worse := func(r string) {
+		if r == "fail" || (r == "inconclusive" && v.Result == "pass") {
+			v.Result = r
+		}
+	}
+	for _, r := range reqs {
+		switch r.Metric {
+		case "soak":
+			ok := soak >= r.Soak
+			if r.Op == ">" {
+				ok = soak > r.Soak
+			}
+			if ok {
+				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (on the channel for %s)", r, soak.Round(time.Minute)))
+			} else {
+				worse("fail")
+				v.Lines = append(v.Lines, fmt.Sprintf("fail: %s (on the channel for %s)", r, soak.Round(time.Minute)))
+			}
+		case "installs":
+			ok := float64(f.Installs) >= r.Value
+			if r.Op == ">" {
+				ok = float64(f.Installs) > r.Value
+			}
+			switch {
+			case ok:
+				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%d installs)", r, f.Installs))
+			default:
+				worse("inconclusive")
+				extra := ""
+				if f.Withheld > 0 {
+					extra = fmt.Sprintf("; %d week(s) withheld for too few reports", f.Withheld)
+				}
+				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%d installs so far%s)", r, f.Installs, extra))
+			}
+		case "rollback_rate":
+			if f.Upgrades == 0 {
+				worse("inconclusive")
+				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (no upgrades reported yet)", r))
+				continue
+			}
+			lo, hi := Wilson(f.RolledBack, f.Upgrades)
+			obs := fmt.Sprintf("%d of %d upgrades rolled back, %.2f%%; 95%% interval %.2f–%.2f%%", f.RolledBack, f.Upgrades, 100*float64(f.RolledBack)/float64(f.Upgrades), 100*lo, 100*hi)
+			below := func(x float64) bool { return x < r.Value || (r.Op == "<=" && x == r.Value) }
+			switch {
+			case below(hi):
+				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%s)", r, obs))
+			case !below(lo):
+				worse("fail")
+				v.Lines = append(v.Lines, fmt.Sprintf("fail: %s (%s)", r, obs))
+			default:
+				worse("inconclusive")
+				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%s: too few upgrades to tell)", r, obs))
+			}
+		}
+	}
+	return v
+}
+
+// FetchSummary reads a collector's summary for a program and version.
+func FetchSummary(ctx context.Context, client *http.Client, base, program, version string) (*Summary, error) {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	q := url.Values{}
+	if program != "" {
+		q.Set("program", program)
+	}
+	if version != "" {
+		q.Set("version", version)
+	}
+	u := strings.TrimRight(base, "/") + "/v1/summary?" + q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading the shared data at %s: %w", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return nil, fmt.Errorf("reading the shared data at %s: %s: %s", base, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	var s Summary
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&s); err != nil {
+		return nil, fmt.Errorf("reading the shared data at %s: %v", base, err)
+	}
+	return &s, nil
+}

@@ -1,0 +1,3 @@
+DROP TABLE cell_counters;
+DROP TABLE cells;
+DROP TABLE reports;
