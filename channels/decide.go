@@ -51,8 +51,12 @@ type Hop struct {
 type DecideOptions struct {
 	Phased bool
 	// To asks for this version, ignoring phasing, staging, holds, the
-	// minimum age and the window (not halts, pins or signatures).
+	// minimum age, the window and shared data (not halts, pins or
+	// signatures).
 	To string
+	// Shared, when set, says whether the shared telemetry allows a
+	// version, and with which figures.
+	Shared func(version string) (ok bool, why string)
 }
 
 // Decide picks what this install should run from a verified head: the
@@ -111,6 +115,14 @@ func Decide(sub *Subscription, st *LocalState, h *Head, now time.Time, o DecideO
 			if why := skip(sub, st, r, p, now, o.Phased); why != "" {
 				say("%s: %s", r.Version, why)
 				continue
+			}
+			if o.Shared != nil {
+				ok, why := o.Shared(r.Version)
+				if !ok {
+					say("%s: waiting for the shared data: %s", r.Version, why)
+					continue
+				}
+				say("%s: the shared data allows it: %s", r.Version, why)
 			}
 			target = r
 			break

@@ -57,8 +57,11 @@ type Head struct {
 	Expires time.Time `json:"expires"`
 	// Previous is the digest of the head this one replaced: heads form a
 	// chain, so a writer can tell whether its write survived a race.
-	Previous string    `json:"previous,omitempty"`
-	Releases []Release `json:"releases"`
+	Previous string `json:"previous,omitempty"`
+	// Collector is the telemetry collector the maintainers run, for
+	// installs that opted in.
+	Collector string    `json:"collector,omitempty"`
+	Releases  []Release `json:"releases"`
 }
 
 // Release is one release on a channel.

@@ -25,6 +25,10 @@ import (
 // LocalState is what an install remembers between runs, in
 // DIR/.relcheck/state.json.
 type LocalState struct {
+	// Program and Collector are what the channel head last said: the
+	// project's name and its telemetry collector.
+	Program   string `json:"program,omitempty"`
+	Collector string `json:"collector,omitempty"`
 	Installed string `json:"installed,omitempty"`
 	Digest    string `json:"digest,omitempty"`
 	Previous  string `json:"previous,omitempty"`

@@ -106,6 +106,9 @@ type PromoteOptions struct {
 	Rollout float64
 	// MinSoak is how long the release must have been on the lower channel.
 	MinSoak time.Duration
+	// Gate, when set, decides from the release on the lower channel and
+	// that channel's head (e.g. from shared telemetry); an error refuses.
+	Gate func(from *Release, fromHead *Head) error
 }
 
 // Promote adds the release version (found on a lower channel) to a safer
@@ -121,6 +124,7 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 	}
 	var from *Release
 	var fromCh string
+	var fromHead *Head
 	for _, c := range lower(o.To) {
 		h, _, err := ReadHead(ctx, p.Store, c, v)
 		if errors.Is(err, ErrNotFound) {
@@ -130,7 +134,7 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 			return "", nil, err
 		}
 		if r := h.Find(version); r != nil {
-			from, fromCh = r, c
+			from, fromCh, fromHead = r, c, h
 			if p.Project == "" {
 				p.Project = h.Project
 			}
@@ -145,6 +149,11 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 	}
 	if soak := p.now().Sub(from.Published); soak < o.MinSoak {
 		return "", nil, &RefusedError{Msg: fmt.Sprintf("%s has been on %s for %s, less than --min-soak %s", version, fromCh, soak.Round(time.Second), o.MinSoak)}
+	}
+	if o.Gate != nil {
+		if err := o.Gate(from, fromHead); err != nil {
+			return "", nil, err
+		}
 	}
 	d, err := v1.NewHash(from.Digest)
 	if err != nil {
@@ -294,12 +303,19 @@ func (p *Publisher) Halt(ctx context.Context, version, channel, rollbackTo strin
 	})
 }
 
-// Refresh re-signs a channel's head with a new seq and expiry.
-func (p *Publisher) Refresh(ctx context.Context, channel string) (*Head, error) {
+// Refresh re-signs a channel's head with a new seq and expiry; a non-nil
+// collector sets the telemetry collector the head announces ("" removes
+// it).
+func (p *Publisher) Refresh(ctx context.Context, channel string, collector *string) (*Head, error) {
 	if _, err := p.Store.Resolve(ctx, HeadTag(channel)); err != nil {
 		return nil, err
 	}
-	return p.Update(ctx, channel, func(*Head) error { return nil })
+	return p.Update(ctx, channel, func(h *Head) error {
+		if collector != nil {
+			h.Collector = *collector
+		}
+		return nil
+	})
 }
 
 // swapper is a store that can move a tag only if it still points where

@@ -259,7 +259,7 @@ func TestPublishPromoteHalt(t *testing.T) {
 					t.Error(err)
 				}
 			}
-			if sh, err = p.Refresh(ctx, "stable"); err != nil || sh.Seq != 5 {
+			if sh, err = p.Refresh(ctx, "stable", nil); err != nil || sh.Seq != 5 {
 				t.Errorf("refresh: seq %d, %v", sh.Seq, err)
 			}
 		})

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/telemetry"
 )
 
 // Subscription is an operator's choice of what to install from which
@@ -56,6 +57,9 @@ type Subscription struct {
 	Keep int `yaml:"keep,omitempty"`
 	// MetricsFile is a Prometheus textfile-collector file to keep current.
 	MetricsFile string `yaml:"metricsFile,omitempty"`
+	// Require makes upgrades wait until the shared telemetry says a
+	// release is healthy.
+	Require *Require `yaml:"require,omitempty"`
 
 	file string
 }
@@ -81,6 +85,33 @@ type Window struct {
 type Stage struct {
 	Days    float64 `yaml:"days"`
 	Percent float64 `yaml:"percent"`
+}
+
+// Require is what the shared data must say about a release first.
+type Require struct {
+	// Installs is the least number of installs running it (in a week).
+	Installs int `yaml:"installs,omitempty"`
+	// RollbackRate bounds the share of upgrades rolled back: "<2%" (the
+	// upper end of its 95% interval must be below).
+	RollbackRate string `yaml:"rollbackRate,omitempty"`
+	// Collector overrides the collector the channel head announces.
+	Collector string `yaml:"collector,omitempty"`
+}
+
+// Expr writes the requirement as telemetry.ParseRequire reads it.
+func (r *Require) Expr() string {
+	var parts []string
+	if r.Installs > 0 {
+		parts = append(parts, fmt.Sprintf("installs>=%d", r.Installs))
+	}
+	if r.RollbackRate != "" {
+		rate := strings.TrimSpace(r.RollbackRate)
+		if !strings.HasPrefix(rate, "<") {
+			rate = "<" + rate
+		}
+		parts = append(parts, "rollback_rate"+rate)
+	}
+	return strings.Join(parts, ",")
 }
 
 // Defaults of a subscription.
@@ -171,6 +202,11 @@ func (s *Subscription) Validate() error {
 	if s.Window != nil {
 		if _, err := s.Window.parse(); err != nil {
 			return bad("window", "%v", err)
+		}
+	}
+	if s.Require != nil {
+		if _, err := telemetry.ParseRequire(s.Require.Expr()); err != nil {
+			return bad("require", "%v", err)
 		}
 	}
 	last := -1.0

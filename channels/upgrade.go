@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/relcheck/relcheck/telemetry"
 )
 
 // Client is an operator's install: its subscription, the repository it
@@ -77,6 +79,7 @@ func (c *Client) Check(ctx context.Context, o DecideOptions, record bool) (*Chec
 		}
 	}
 	st.LastCheck = now
+	st.Program, st.Collector = h.Project, h.Collector
 	if record {
 		if err := c.trust.Record(c.Sub.Repo, h, d.String(), now); err != nil {
 			return nil, err
@@ -84,6 +87,9 @@ func (c *Client) Check(ctx context.Context, o DecideOptions, record bool) (*Chec
 		if err := c.Installer.SaveState(st); err != nil {
 			return nil, err
 		}
+	}
+	if c.Sub.Require != nil && o.To == "" && o.Shared == nil {
+		o.Shared = c.shared(ctx, h, now)
 	}
 	dec, err := Decide(c.Sub, st, h, now, o)
 	if err != nil {
@@ -127,4 +133,36 @@ func unix(t time.Time) float64 {
 		return 0
 	}
 	return float64(t.Unix())
+}
+
+// shared reads the collector's summary for the channel's program once and
+// judges versions against the subscription's requirements.
+func (c *Client) shared(ctx context.Context, h *Head, now time.Time) func(string) (bool, string) {
+	reqs, err := telemetry.ParseRequire(c.Sub.Require.Expr())
+	if err != nil {
+		return func(string) (bool, string) { return false, err.Error() }
+	}
+	url := c.Sub.Require.Collector
+	if url == "" {
+		url = h.Collector
+	}
+	if url == "" {
+		return func(string) (bool, string) {
+			return false, "no collector: the channel head announces none and the subscription names none (require.collector)"
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	sum, err := telemetry.FetchSummary(ctx, nil, url, h.Project, "")
+	if err != nil {
+		return func(string) (bool, string) { return false, err.Error() }
+	}
+	return func(version string) (bool, string) {
+		var soak time.Duration
+		if r := h.Find(version); r != nil {
+			soak = now.Sub(r.Published)
+		}
+		v := telemetry.Evaluate(reqs, telemetry.FiguresFor(sum.Cells, version), soak)
+		return v.Result == "pass", strings.Join(v.Lines, "; ")
+	}
 }

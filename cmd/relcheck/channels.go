@@ -24,6 +24,7 @@ import (
 	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/pipeline"
 	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/telemetry"
 )
 
 // chanOpts are the flags every command that talks to a release
@@ -470,7 +471,7 @@ func printHeadChange(s *streams, format string, st channels.Store, h *channels.H
 
 func newPromoteCmd(s *streams) *cobra.Command {
 	var o chanOpts
-	var to, soak string
+	var to, soak, require, collector string
 	var rollout float64
 	cmd := &cobra.Command{
 		Use:   "promote REPO VERSION --to beta|stable",
@@ -503,7 +504,17 @@ installs first ('relcheck rollout' widens it).`,
 			if err != nil {
 				return err
 			}
-			target, h, err := pub.Promote(cmd.Context(), args[1], channels.PromoteOptions{To: to, Rollout: rollout, MinSoak: minSoak})
+			opts := channels.PromoteOptions{To: to, Rollout: rollout, MinSoak: minSoak}
+			if require != "" {
+				reqs, err := telemetry.ParseRequire(require)
+				if err != nil {
+					return usagef(cmd, "--require: %v", err)
+				}
+				opts.Gate = func(from *channels.Release, fromHead *channels.Head) error {
+					return telemetryGate(cmd.Context(), s, reqs, collector, from, fromHead)
+				}
+			}
+			target, h, err := pub.Promote(cmd.Context(), args[1], opts)
 			if err != nil {
 				return err
 			}
@@ -516,7 +527,38 @@ installs first ('relcheck rollout' widens it).`,
 	cmd.Flags().StringVar(&to, "to", "", "the channel: beta or stable")
 	cmd.Flags().Float64Var(&rollout, "rollout", 100, "percentage of installs offered the release")
 	cmd.Flags().StringVar(&soak, "min-soak", "0s", "time the release must have spent on the lower channel (e.g. 72h, 3d)")
+	cmd.Flags().StringVar(&require, "require", "", "what the shared telemetry must say first, e.g. 'installs>=20,rollback_rate<1%,soak>=72h'")
+	cmd.Flags().StringVar(&collector, "collector", "", "the telemetry collector (default: the one the lower channel's head announces)")
 	return cmd
+}
+
+// telemetryGate checks a promotion against the shared telemetry of the
+// release on the lower channel: pass, or refuse (fail, and inconclusive:
+// too little data is a hold, never a pass).
+func telemetryGate(ctx context.Context, s *streams, reqs []telemetry.Requirement, collector string, from *channels.Release, fromHead *channels.Head) error {
+	if collector == "" {
+		collector = fromHead.Collector
+	}
+	if collector == "" {
+		return &channels.InputError{Err: fmt.Errorf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")}
+	}
+	sum, err := telemetry.FetchSummary(ctx, nil, collector, fromHead.Project, from.Version)
+	if err != nil {
+		return err
+	}
+	f := telemetry.FiguresFor(sum.Cells, from.Version)
+	v := telemetry.Evaluate(reqs, f, time.Since(from.Published))
+	fmt.Fprintf(s.err, "relcheck: shared data for %s on %s (%s):\n", from.Version, fromHead.Channel, collector)
+	for _, l := range v.Lines {
+		fmt.Fprintf(s.err, "  %s\n", l)
+	}
+	switch v.Result {
+	case "pass":
+		return nil
+	case "inconclusive":
+		return &channels.RefusedError{Msg: fmt.Sprintf("%s: inconclusive — hold: not enough shared data yet", from.Version)}
+	}
+	return &channels.RefusedError{Msg: fmt.Sprintf("%s: the shared data says no", from.Version)}
 }
 
 func newRolloutCmd(s *streams) *cobra.Command {
@@ -716,7 +758,7 @@ what the head says it is — and print it. Exit 1 when verification fails.`,
 	show.Flags().StringVar(&showChannel, "channel", "", "only this channel")
 
 	var ro chanOpts
-	var refreshChannel string
+	var refreshChannel, collector string
 	refresh := &cobra.Command{
 		Use:   "refresh REPO",
 		Short: "Re-sign the channels' heads with a new seq and expiry (run it from a scheduled job)",
@@ -742,7 +784,11 @@ what the head says it is — and print it. Exit 1 when verification fails.`,
 			}
 			done := 0
 			for _, c := range names {
-				h, err := pub.Refresh(cmd.Context(), c)
+				var col *string
+				if cmd.Flags().Changed("collector") {
+					col = &collector
+				}
+				h, err := pub.Refresh(cmd.Context(), c, col)
 				if errors.Is(err, channels.ErrNotFound) && refreshChannel == "" {
 					continue
 				}
@@ -762,6 +808,7 @@ what the head says it is — and print it. Exit 1 when verification fails.`,
 	}
 	ro.flags(refresh, channels.PrivateKeyFile)
 	refresh.Flags().StringVar(&refreshChannel, "channel", "", "only this channel")
+	refresh.Flags().StringVar(&collector, "collector", "", "announce this telemetry collector URL in the heads (\"\" removes it)")
 
 	var po chanOpts
 	var from, to, pathChannel string

@@ -207,6 +207,7 @@ Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 		newStatusCmd(s),
 		newRollbackCmd(s),
 		newRecoverCmd(s),
+		newTelemetryCmd(s),
 	)
 	return root
 }

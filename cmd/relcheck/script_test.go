@@ -3,12 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -20,12 +27,17 @@ import (
 	"github.com/relcheck/relcheck/channels"
 	"github.com/relcheck/relcheck/internal/regtest"
 	"github.com/relcheck/relcheck/migrations"
+	"github.com/relcheck/relcheck/telemetry"
 )
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"relcheck": func() {
-			os.Exit(Main(context.Background(), os.Args[1:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv}))
+			// As main does: SIGINT and SIGTERM cancel the context.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			code := Main(ctx, os.Args[1:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv})
+			stop()
+			os.Exit(code)
 		},
 		// relcheck-exit N ARGS... runs relcheck ARGS and succeeds only if it
 		// exits with exactly N, so scripts can assert the exit codes of
@@ -137,11 +149,14 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"stage":    cmdStage,
-			"release":  cmdRelease,
-			"registry": cmdRegistry,
-			"tamper":   cmdTamper,
-			"image":    cmdImage,
+			"stage":     cmdStage,
+			"release":   cmdRelease,
+			"registry":  cmdRegistry,
+			"tamper":    cmdTamper,
+			"image":     cmdImage,
+			"freeport":  cmdFreePort,
+			"waithttp":  cmdWaitHTTP,
+			"crashload": cmdCrashLoad,
 		},
 	}
 }
@@ -287,4 +302,139 @@ func cmdImage(ts *testscript.TestScript, neg bool, args []string) {
 	img, err := random.Image(1024, 2)
 	ts.Check(err)
 	ts.Check(remote.Write(ref, img))
+}
+
+// freeport NAME: set $NAME to a free TCP port on 127.0.0.1.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport NAME")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ts.Setenv(args[0], strconv.Itoa(port))
+}
+
+// waithttp URL: wait (up to 15 s) until URL answers 200.
+func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waithttp URL")
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get(args[0])
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s did not answer 200 within 15 s: %v", args[0], err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// crashload DB N: start 'relcheck telemetry serve --db DB', send it N
+// reports from 8 senders, kill it (SIGKILL) halfway, and check that every
+// report it answered 2xx for is in the store afterwards.
+func cmdCrashLoad(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: crashload DB N")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	bin, err := exec.LookPath("relcheck")
+	if err != nil {
+		// testscript puts its commands on the script's PATH.
+		for _, dir := range filepath.SplitList(ts.Getenv("PATH")) {
+			if _, err2 := os.Stat(filepath.Join(dir, "relcheck")); err2 == nil {
+				bin, err = filepath.Join(dir, "relcheck"), nil
+				break
+			}
+		}
+	}
+	ts.Check(err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	addr := ln.Addr().String()
+	ln.Close()
+	db := ts.MkAbs(args[0])
+	cmd := exec.Command(bin, "telemetry", "serve", "--listen", addr, "--db", db, "--rate-limit", "0")
+	cmd.Env = append(os.Environ(), "HOME="+ts.Getenv("HOME"))
+	var logs strings.Builder
+	cmd.Stderr = &logs
+	ts.Check(cmd.Start())
+	url := "http://" + addr
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if resp, err := http.Get(url + "/metrics"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			ts.Fatalf("the collector did not start: %s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var (
+		mu       sync.Mutex
+		accepted []string
+		next     atomic.Int64
+		killed   atomic.Bool
+	)
+	week := telemetry.Week(time.Now())
+	client := &http.Client{Timeout: 5 * time.Second}
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				id := fmt.Sprintf("%032x", i)
+				body := fmt.Sprintf(`{"format":1,"id":%q,"program":"load","channel":"stable","week":%q,"os":"linux","arch":"amd64","running":"v1.0.0","counters":[{"name":"upgrade.success","version":"v1.0.0","value":1}]}`, id, week)
+				resp, err := client.Post(url+"/v1/reports", "application/json", strings.NewReader(body))
+				if err != nil {
+					continue // the collector is gone
+				}
+				resp.Body.Close()
+				if resp.StatusCode/100 == 2 {
+					mu.Lock()
+					accepted = append(accepted, id)
+					if len(accepted) == n/2 && killed.CompareAndSwap(false, true) {
+						cmd.Process.Signal(syscall.SIGKILL)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cmd.Wait()
+	if !killed.Load() {
+		ts.Fatalf("the collector was not killed: only %d reports accepted", len(accepted))
+	}
+	store, err := telemetry.OpenStore(context.Background(), db)
+	ts.Check(err)
+	defer store.Close()
+	missing := 0
+	for _, id := range accepted {
+		ok, err := store.Has(context.Background(), id)
+		ts.Check(err)
+		if !ok {
+			missing++
+		}
+	}
+	stored, _ := store.Count(context.Background())
+	fmt.Fprintf(ts.Stdout(), "accepted %d of %d reports before the kill; stored %d; missing %d\n", len(accepted), n, stored, missing)
+	if missing > 0 {
+		ts.Fatalf("%d reports answered 2xx are not in the store", missing)
+	}
 }

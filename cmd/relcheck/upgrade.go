@@ -187,6 +187,7 @@ func locked(ctx context.Context, s *streams, c *channels.Client, f func(*channel
 		return err
 	}
 	defer unlock()
+	runStart := time.Now().UTC().Truncate(time.Millisecond)
 	st, err := c.Installer.LoadState()
 	if err != nil {
 		return err
@@ -197,6 +198,17 @@ func locked(ctx context.Context, s *streams, c *channels.Client, f func(*channel
 		fmt.Fprintf(s.err, "relcheck: recovered an interrupted operation on %s → %s: %s\n", orNothing(out.From), out.To, describeResult(*out))
 	}
 	err = f(st)
+	if st2, lerr := c.Installer.LoadState(); lerr == nil {
+		// Telemetry counts the outcomes of this run (nothing in mode off).
+		for _, o := range st2.Outcomes {
+			if o.Time.Before(runStart) {
+				continue
+			}
+			recordOutcome(ctx, s, c.Installer.Log, st2.Program, c.Sub.Channel, st2.Installed, st2.Collector, telemetryOutcome{
+				Action: o.Action, From: o.From, To: o.To, Result: o.Result, ReasonClass: o.ReasonClass,
+				Duration: time.Duration(o.DurationMs) * time.Millisecond, Hops: o.Hops})
+		}
+	}
 	if c.Sub.MetricsFile != "" {
 		if st2, lerr := c.Installer.LoadState(); lerr == nil {
 			if merr := channels.WriteMetrics(c.Sub.MetricsFile, c.Sub, st2); merr != nil && err == nil {
