@@ -204,6 +204,32 @@ func (c *Client) Record(e Event) error {
 	return writeFile(path, raw)
 }
 
+// Running notes the version this install runs in this week's report, so
+// that an install that did nothing this week still counts (nothing in
+// mode off).
+func (c *Client) Running(program, channel, version string) error {
+	m, _, err := c.Effective()
+	if err != nil || m == Off || version == "" {
+		return err
+	}
+	w, path, err := c.current(c.now())
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		w = &week{Report: Report{Format: Format, ID: newID(), Week: Week(c.now()), OS: runtime.GOOS, Arch: runtime.GOARCH, Counters: []Counter{}}}
+	}
+	if w.Program == program && w.Channel == channel && w.Running == version {
+		return nil
+	}
+	w.Program, w.Channel, w.Running = program, channel, version
+	raw, _ := json.MarshalIndent(w, "", "  ")
+	if err := os.MkdirAll(c.pendingDir(), 0o755); err != nil {
+		return err
+	}
+	return writeFile(path, raw)
+}
+
 // current returns this week's pending record (nil if none yet) and its
 // path. A week whose report was already sent continues in a new record
 // (2026-W47.1) with a new id.

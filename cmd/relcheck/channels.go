@@ -563,7 +563,7 @@ func telemetryGate(ctx context.Context, s *streams, reqs []telemetry.Requirement
 
 func newRolloutCmd(s *streams) *cobra.Command {
 	var o chanOpts
-	var channel string
+	var channel, require, collector string
 	var percent float64
 	cmd := &cobra.Command{
 		Use:   "rollout REPO VERSION --channel C --percent P",
@@ -587,6 +587,27 @@ func newRolloutCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if require != "" {
+				reqs, err := telemetry.ParseRequire(require)
+				if err != nil {
+					return usagef(cmd, "--require: %v", err)
+				}
+				v, err := pub.Signer.Verifier()
+				if err != nil {
+					return err
+				}
+				cur, _, err := channels.ReadHead(cmd.Context(), st, channel, v)
+				if err != nil {
+					return err
+				}
+				r := cur.Find(args[1])
+				if r == nil {
+					return &channels.InputError{Err: fmt.Errorf("%s is not on %s", args[1], channel)}
+				}
+				if err := telemetryGate(cmd.Context(), s, reqs, collector, r, cur); err != nil {
+					return err
+				}
+			}
 			h, err := pub.Rollout(cmd.Context(), args[1], channel, percent)
 			if err != nil {
 				return err
@@ -597,6 +618,8 @@ func newRolloutCmd(s *streams) *cobra.Command {
 	o.flags(cmd, channels.PrivateKeyFile)
 	cmd.Flags().StringVar(&channel, "channel", "", "the channel")
 	cmd.Flags().Float64Var(&percent, "percent", 0, "percentage of installs offered the release")
+	cmd.Flags().StringVar(&require, "require", "", "what the shared telemetry must say first, e.g. 'installs>=50,rollback_rate<1%'")
+	cmd.Flags().StringVar(&collector, "collector", "", "the telemetry collector (default: the one the head announces)")
 	return cmd
 }
 

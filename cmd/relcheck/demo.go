@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/relcheck/relcheck/internal/demo"
 	"github.com/relcheck/relcheck/internal/pipeline"
 	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/telemetry"
 )
 
 func newDemoCmd(s *streams) *cobra.Command {
@@ -215,6 +217,9 @@ func demoChannels(ctx context.Context, s *streams, env *pipeline.Env, keep bool)
 	if err := fleet.upgrade(ctx, out); err != nil {
 		return err
 	}
+	if err := fleet.shareTelemetry(ctx, out, root); err != nil {
+		return err
+	}
 	if keep {
 		fmt.Fprintf(out, "The releases stay in oci:%s (key password: demo)\n", filepath.Join(root, "releases"))
 	}
@@ -223,8 +228,10 @@ func demoChannels(ctx context.Context, s *streams, env *pipeline.Env, keep bool)
 
 // demoInstall is one simulated install of the demo's fleet.
 type demoInstall struct {
-	name   string
-	client *channels.Client
+	name      string
+	client    *channels.Client
+	telemetry *telemetry.Client
+	mode      telemetry.Mode
 }
 
 type demoFleet []demoInstall
@@ -257,7 +264,15 @@ func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (d
 			failing = i
 			sub.HealthCmd = "echo 'port 8080 is taken' >&2; exit 1"
 		}
-		fleet = append(fleet, demoInstall{name: fmt.Sprintf("host%02d", i), client: c})
+		// Telemetry is each operator's choice: some off, some local,
+		// half of them on.
+		tc := &telemetry.Client{ConfigDir: filepath.Join(sub.InstallDir, "config"), StateDir: filepath.Join(sub.InstallDir, "telemetry"),
+			Getenv: func(string) string { return "" }}
+		mode := []telemetry.Mode{telemetry.Off, telemetry.Local, telemetry.On, telemetry.On}[i%4]
+		if _, err := tc.SetMode(mode, ""); err != nil {
+			return nil, err
+		}
+		fleet = append(fleet, demoInstall{name: fmt.Sprintf("host%02d", i), client: c, telemetry: tc, mode: mode})
 	}
 	return fleet, nil
 }
@@ -271,13 +286,25 @@ func (f demoFleet) upgrade(ctx context.Context, out io.Writer) error {
 			return err
 		}
 		d := chk.Decision
+		if err := in.telemetry.Running("textkit", "stable", d.From); err != nil {
+			return err
+		}
 		if d.Action != "upgrade" {
 			waiting++
 			fmt.Fprintf(out, "  %s  %s  waits: %s\n", in.name, d.From, strings.Join(d.Reasons, "; "))
 			continue
 		}
+		start := time.Now()
 		_, err = in.client.Installer.Apply(ctx, chk.State, d, chk.HeadDigest)
+		ev := telemetry.Event{Program: "textkit", Channel: "stable", Running: d.Target, Action: d.Action, From: d.From, To: d.Target,
+			Result: "success", Duration: time.Since(start), Hops: len(d.Path)}
 		var he *channels.HopError
+		if errors.As(err, &he) {
+			ev.Running, ev.Result, ev.ReasonClass = d.From, he.Outcome.Result, he.Outcome.ReasonClass
+		}
+		if rerr := in.telemetry.Record(ev); rerr != nil {
+			return rerr
+		}
 		switch {
 		case errors.As(err, &he):
 			back++
@@ -294,5 +321,53 @@ func (f demoFleet) upgrade(ctx context.Context, out io.Writer) error {
 		}
 	}
 	fmt.Fprintf(out, "%d of %d installs upgraded, %d rolled back, %d wait for the rollout to widen.\n", upgraded, len(f), back, waiting)
+	return nil
+}
+
+// shareTelemetry has the installs in mode on send their week's report to
+// an in-process collector, and asks it whether the rollout may widen.
+func (f demoFleet) shareTelemetry(ctx context.Context, out io.Writer, root string) error {
+	store, err := telemetry.OpenStore(ctx, filepath.Join(root, "collector.db"))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	// k is 3 here, for a fleet of 20; a real collector keeps the default 10.
+	srv := telemetry.NewServer(store, telemetry.ServerOptions{MinInstalls: 3})
+	hs := httptest.NewServer(srv.Handler())
+	defer func() { hs.Close(); srv.Close() }()
+	modes := map[telemetry.Mode]int{}
+	sent := 0
+	for _, in := range f {
+		modes[in.mode]++
+		if in.mode != telemetry.On {
+			continue
+		}
+		n, err := in.telemetry.Upload(ctx, hs.URL, true)
+		if err != nil {
+			return err
+		}
+		sent += n
+	}
+	fmt.Fprintf(out, "\nTelemetry is each operator's choice: %d installs off, %d local (kept on the host), %d on.\n", modes[telemetry.Off], modes[telemetry.Local], modes[telemetry.On])
+	fmt.Fprintf(out, "$ relcheck telemetry upload               # on the %d installs in mode on: %d report(s) to the collector\n", modes[telemetry.On], sent)
+	sum, err := telemetry.FetchSummary(ctx, nil, hs.URL, "textkit", "v0.3.0")
+	if err != nil {
+		return err
+	}
+	reqs, _ := telemetry.ParseRequire("installs>=3,rollback_rate<10%")
+	v := telemetry.Evaluate(reqs, telemetry.FiguresFor(sum.Cells, "v0.3.0"), 0)
+	fmt.Fprintf(out, "\n$ relcheck rollout REPO v0.3.0 --channel stable --percent 100 --require 'installs>=3,rollback_rate<10%%'\n")
+	for _, l := range v.Lines {
+		fmt.Fprintf(out, "  %s\n", l)
+	}
+	switch v.Result {
+	case "pass":
+		fmt.Fprintln(out, "the shared data allows widening the rollout.")
+	case "inconclusive":
+		fmt.Fprintln(out, "inconclusive — hold: the rollout stays at 25% until more installs report.")
+	default:
+		fmt.Fprintln(out, "refused: the rollout stays at 25%.")
+	}
 	return nil
 }

@@ -209,6 +209,11 @@ func locked(ctx context.Context, s *streams, c *channels.Client, f func(*channel
 				Duration: time.Duration(o.DurationMs) * time.Millisecond, Hops: o.Hops})
 		}
 	}
+	if st2, lerr := c.Installer.LoadState(); lerr == nil && st2.Program != "" {
+		if terr := telemetryClient(s).Running(st2.Program, c.Sub.Channel, st2.Installed); terr != nil {
+			c.Installer.Log.Warn("telemetry: recording", "error", terr)
+		}
+	}
 	if c.Sub.MetricsFile != "" {
 		if st2, lerr := c.Installer.LoadState(); lerr == nil {
 			if merr := channels.WriteMetrics(c.Sub.MetricsFile, c.Sub, st2); merr != nil && err == nil {
