@@ -65,7 +65,8 @@ or --config) takes more options by editing it:
   healthTimeout: 60s
   healthRetries: 5
   keep: 3                        # versions kept on disk
-  metricsFile: /var/lib/node_exporter/textfile/relcheck.prom`,
+  metricsFile: /var/lib/node_exporter/textfile/relcheck.prom
+  require: {installs: 50, rollbackRate: "<2%"}   # wait for the shared telemetry`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := subscriptionPath(s, o.cfg)
