@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/relcheck/relcheck/internal/atomicfile"
 )
 
 // Mode is what the operator allows.
@@ -412,19 +414,4 @@ func newID() string {
 }
 
 // writeFile writes data through a temporary file and a rename.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
+func writeFile(path string, data []byte) error { return atomicfile.Write(path, data, 0o644) }

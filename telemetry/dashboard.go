@@ -105,7 +105,7 @@ func groups(cells []Cell) []dashboardGroup {
 			if len(g.Weeks) == 1 {
 				return padL + (chartW-padL)/2
 			}
-			return padL + 10 + float64(i)*(chartW-padL-20)/float64(len(g.Weeks)-1)
+			return padL + 30 + float64(i)*(chartW-padL-70)/float64(len(g.Weeks)-1)
 		}
 		for i := range g.Weeks {
 			g.WeekX = append(g.WeekX, x(i))

@@ -48,6 +48,30 @@ func (o *chanOpts) check(cmd *cobra.Command) error {
 	return nil
 }
 
+// checkChannel refuses a --channel that is not edge, beta or stable;
+// optional allows "" (every channel).
+func checkChannel(cmd *cobra.Command, c string, optional bool) error {
+	if (optional && c == "") || channels.ValidChannel(c) {
+		return nil
+	}
+	return usagef(cmd, "--channel must be edge, beta or stable, not %q", c)
+}
+
+// requireGate parses --require into a gate on the shared telemetry ("":
+// no gate).
+func requireGate(cmd *cobra.Command, s *streams, require, collector string) (func(*channels.Release, *channels.Head) error, error) {
+	if require == "" {
+		return nil, nil
+	}
+	reqs, err := telemetry.ParseRequire(require)
+	if err != nil {
+		return nil, usagef(cmd, "--require: %v", err)
+	}
+	return func(from *channels.Release, h *channels.Head) error {
+		return telemetryGate(cmd.Context(), s, reqs, collector, from, h)
+	}, nil
+}
+
 func (o *chanOpts) open(cmd *cobra.Command, ref string) (channels.Store, error) {
 	st, err := channels.Open(ref, o.insecure)
 	if err != nil {
@@ -186,8 +210,8 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 			if err := o.check(cmd); err != nil {
 				return err
 			}
-			if !channels.ValidChannel(p.channel) {
-				return usagef(cmd, "--channel must be edge, beta or stable, not %q", p.channel)
+			if err := checkChannel(cmd, p.channel, false); err != nil {
+				return err
 			}
 			if p.rollout < 0 || p.rollout > 100 {
 				return usagef(cmd, "--rollout must be between 0 and 100")
@@ -504,16 +528,11 @@ installs first ('relcheck rollout' widens it).`,
 			if err != nil {
 				return err
 			}
-			opts := channels.PromoteOptions{To: to, Rollout: rollout, MinSoak: minSoak}
-			if require != "" {
-				reqs, err := telemetry.ParseRequire(require)
-				if err != nil {
-					return usagef(cmd, "--require: %v", err)
-				}
-				opts.Gate = func(from *channels.Release, fromHead *channels.Head) error {
-					return telemetryGate(cmd.Context(), s, reqs, collector, from, fromHead)
-				}
+			gate, err := requireGate(cmd, s, require, collector)
+			if err != nil {
+				return err
 			}
+			opts := channels.PromoteOptions{To: to, Rollout: rollout, MinSoak: minSoak, Gate: gate}
 			target, h, err := pub.Promote(cmd.Context(), args[1], opts)
 			if err != nil {
 				return err
@@ -573,8 +592,8 @@ func newRolloutCmd(s *streams) *cobra.Command {
 			if err := o.check(cmd); err != nil {
 				return err
 			}
-			if !channels.ValidChannel(channel) {
-				return usagef(cmd, "--channel must be edge, beta or stable, not %q", channel)
+			if err := checkChannel(cmd, channel, false); err != nil {
+				return err
 			}
 			if !cmd.Flags().Changed("percent") {
 				return usagef(cmd, "give --percent")
@@ -587,11 +606,11 @@ func newRolloutCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if require != "" {
-				reqs, err := telemetry.ParseRequire(require)
-				if err != nil {
-					return usagef(cmd, "--require: %v", err)
-				}
+			gate, err := requireGate(cmd, s, require, collector)
+			if err != nil {
+				return err
+			}
+			if gate != nil {
 				v, err := pub.Signer.Verifier()
 				if err != nil {
 					return err
@@ -604,7 +623,7 @@ func newRolloutCmd(s *streams) *cobra.Command {
 				if r == nil {
 					return &channels.InputError{Err: fmt.Errorf("%s is not on %s", args[1], channel)}
 				}
-				if err := telemetryGate(cmd.Context(), s, reqs, collector, r, cur); err != nil {
+				if err := gate(r, cur); err != nil {
 					return err
 				}
 			}
@@ -634,8 +653,8 @@ func newHaltCmd(s *streams) *cobra.Command {
 			if err := o.check(cmd); err != nil {
 				return err
 			}
-			if !channels.ValidChannel(channel) {
-				return usagef(cmd, "--channel must be edge, beta or stable, not %q", channel)
+			if err := checkChannel(cmd, channel, false); err != nil {
+				return err
 			}
 			st, err := o.open(cmd, args[0])
 			if err != nil {
@@ -749,8 +768,8 @@ what the head says it is — and print it. Exit 1 when verification fails.`,
 			if err := so.check(cmd); err != nil {
 				return err
 			}
-			if showChannel != "" && !channels.ValidChannel(showChannel) {
-				return usagef(cmd, "--channel must be edge, beta or stable, not %q", showChannel)
+			if err := checkChannel(cmd, showChannel, true); err != nil {
+				return err
 			}
 			st, err := so.open(cmd, args[0])
 			if err != nil {
@@ -792,8 +811,8 @@ what the head says it is — and print it. Exit 1 when verification fails.`,
 			}
 			names := channels.Names
 			if refreshChannel != "" {
-				if !channels.ValidChannel(refreshChannel) {
-					return usagef(cmd, "--channel must be edge, beta or stable, not %q", refreshChannel)
+				if err := checkChannel(cmd, refreshChannel, false); err != nil {
+					return err
 				}
 				names = []string{refreshChannel}
 			}
@@ -850,8 +869,8 @@ marked — then V2. The head is verified first, as channel show does.`,
 			if from == "" || to == "" {
 				return usagef(cmd, "give --from and --to")
 			}
-			if !channels.ValidChannel(pathChannel) {
-				return usagef(cmd, "--channel must be edge, beta or stable, not %q", pathChannel)
+			if err := checkChannel(cmd, pathChannel, false); err != nil {
+				return err
 			}
 			st, err := po.open(cmd, args[0])
 			if err != nil {
