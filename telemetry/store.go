@@ -122,68 +122,214 @@ func (s *Store) q(query string) string {
 	return b.String()
 }
 
+// The statements that store a report and its aggregates.
+const (
+	insertReport = `INSERT INTO reports (id, program, channel, week, os, arch, running, received) VALUES %s ON CONFLICT (id) DO NOTHING`
+	upsertCell   = `INSERT INTO cells (program, channel, week, version, reports, running) VALUES %s
+ON CONFLICT (program, channel, week, version) DO UPDATE SET reports = cells.reports + excluded.reports, running = cells.running + excluded.running`
+	upsertCounter = `INSERT INTO cell_counters (program, channel, week, version, name, value) VALUES %s
+ON CONFLICT (program, channel, week, version, name) DO UPDATE SET value = cell_counters.value + excluded.value`
+)
+
+// cellKey and counterKey address the aggregates.
+type cellKey struct{ program, channel, week, version string }
+
+type counterKey struct {
+	cellKey
+	name string
+}
+
+// batch is what one Add writes: the new reports, and the increments of
+// the aggregates summed over them.
+type batch struct {
+	cells    map[cellKey][2]int64 // reports, running
+	counters map[counterKey]int64
+}
+
+func (b *batch) add(r *Report) {
+	versions := map[string]int64{}
+	if r.Running != "" {
+		versions[r.Running] = 1
+	}
+	for _, c := range r.Counters {
+		if _, ok := versions[c.Version]; !ok {
+			versions[c.Version] = 0
+		}
+	}
+	for v, running := range versions {
+		k := cellKey{r.Program, r.Channel, r.Week, v}
+		c := b.cells[k]
+		b.cells[k] = [2]int64{c[0] + 1, c[1] + running}
+	}
+	for _, c := range r.Counters {
+		b.counters[counterKey{cellKey{r.Program, r.Channel, r.Week, c.Version}, c.Name}] += c.Value
+	}
+}
+
 // Add stores reports in one transaction and updates the aggregates. It
 // returns, per report, whether it was new: a report whose id is already
-// stored changes nothing.
+// stored (or twice in rs) changes nothing.
+//
+// The aggregates of the batch are summed in memory and written in key
+// order, so that collectors sharing a database take row locks in the same
+// order. On PostgreSQL each table gets multi-row statements (round trips
+// dominate there); SQLite, in-process, runs one prepared statement per
+// row, which it parses once.
 func (s *Store) Add(ctx context.Context, rs []*Report, received time.Time) ([]bool, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, s.q(`INSERT INTO reports (id, program, channel, week, os, arch, running, received) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`))
-	if err != nil {
-		return nil, err
-	}
-	defer ins.Close()
-	cell, err := tx.PrepareContext(ctx, s.q(`INSERT INTO cells (program, channel, week, version, reports, running) VALUES (?, ?, ?, ?, 1, ?)
-ON CONFLICT (program, channel, week, version) DO UPDATE SET reports = cells.reports + 1, running = cells.running + excluded.running`))
-	if err != nil {
-		return nil, err
-	}
-	defer cell.Close()
-	ctr, err := tx.PrepareContext(ctx, s.q(`INSERT INTO cell_counters (program, channel, week, version, name, value) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (program, channel, week, version, name) DO UPDATE SET value = cell_counters.value + excluded.value`))
-	if err != nil {
-		return nil, err
-	}
-	defer ctr.Close()
 	added := make([]bool, len(rs))
-	seen := map[string]bool{}
+	first := map[string]int{}
+	var fresh []int
 	for i, r := range rs {
-		if seen[r.ID] {
-			continue // twice in one batch
+		if _, dup := first[r.ID]; !dup {
+			first[r.ID] = i
+			fresh = append(fresh, i)
 		}
-		seen[r.ID] = true
-		res, err := ins.ExecContext(ctx, r.ID, r.Program, r.Channel, r.Week, r.OS, r.Arch, r.Running, received.Unix())
-		if err != nil {
-			return nil, err
+	}
+	if s.dialect == "postgres" {
+		err = s.insertReportsSet(ctx, tx, rs, fresh, first, added, received)
+	} else {
+		err = s.insertReportsEach(ctx, tx, rs, fresh, added, received)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b := batch{cells: map[cellKey][2]int64{}, counters: map[counterKey]int64{}}
+	for i, r := range rs {
+		if added[i] {
+			b.add(r)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			continue
+	}
+	cells := slices.SortedFunc(maps.Keys(b.cells), func(x, y cellKey) int { return compareCell(x, y) })
+	counters := slices.SortedFunc(maps.Keys(b.counters), func(x, y counterKey) int {
+		if c := compareCell(x.cellKey, y.cellKey); c != 0 {
+			return c
 		}
-		added[i] = true
-		versions := map[string]int{}
-		if r.Running != "" {
-			versions[r.Running] = 1
-		}
-		for _, c := range r.Counters {
-			if _, ok := versions[c.Version]; !ok {
-				versions[c.Version] = 0
-			}
-		}
-		for _, v := range slices.Sorted(maps.Keys(versions)) {
-			if _, err := cell.ExecContext(ctx, r.Program, r.Channel, r.Week, v, versions[v]); err != nil {
-				return nil, err
-			}
-		}
-		for _, c := range r.Counters {
-			if _, err := ctr.ExecContext(ctx, r.Program, r.Channel, r.Week, c.Version, c.Name, c.Value); err != nil {
-				return nil, err
-			}
-		}
+		return strings.Compare(x.name, y.name)
+	})
+	cellRows := make([][]any, len(cells))
+	for i, k := range cells {
+		cellRows[i] = []any{k.program, k.channel, k.week, k.version, b.cells[k][0], b.cells[k][1]}
+	}
+	counterRows := make([][]any, len(counters))
+	for i, k := range counters {
+		counterRows[i] = []any{k.program, k.channel, k.week, k.version, k.name, b.counters[k]}
+	}
+	if err := s.writeRows(ctx, tx, upsertCell, 6, cellRows); err != nil {
+		return nil, err
+	}
+	if err := s.writeRows(ctx, tx, upsertCounter, 6, counterRows); err != nil {
+		return nil, err
 	}
 	return added, tx.Commit()
+}
+
+func compareCell(x, y cellKey) int {
+	for _, c := range [][2]string{{x.program, y.program}, {x.channel, y.channel}, {x.week, y.week}, {x.version, y.version}} {
+		if n := strings.Compare(c[0], c[1]); n != 0 {
+			return n
+		}
+	}
+	return 0
+}
+
+// values writes n groups of width placeholders: (?, ?), (?, ?).
+func values(n, width int) string {
+	group := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(group+", ", n), ", ")
+}
+
+// maxParams keeps a statement under PostgreSQL's 65535 parameters.
+const maxParams = 60000
+
+// writeRows runs statement (a format with one %s for VALUES) over rows:
+// multi-row on PostgreSQL, one prepared row at a time on SQLite.
+func (s *Store) writeRows(ctx context.Context, tx *sql.Tx, statement string, width int, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if s.dialect != "postgres" {
+		st, err := tx.PrepareContext(ctx, fmt.Sprintf(statement, values(1, width)))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, r := range rows {
+			if _, err := st.ExecContext(ctx, r...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	per := maxParams / width
+	for len(rows) > 0 {
+		chunk := rows[:min(per, len(rows))]
+		rows = rows[len(chunk):]
+		args := make([]any, 0, len(chunk)*width)
+		for _, r := range chunk {
+			args = append(args, r...)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(fmt.Sprintf(statement, values(len(chunk), width))), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertReportsEach inserts reports one prepared row at a time and marks
+// which were new.
+func (s *Store) insertReportsEach(ctx context.Context, tx *sql.Tx, rs []*Report, fresh []int, added []bool, received time.Time) error {
+	st, err := tx.PrepareContext(ctx, fmt.Sprintf(insertReport, values(1, 8)))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, i := range fresh {
+		r := rs[i]
+		res, err := st.ExecContext(ctx, r.ID, r.Program, r.Channel, r.Week, r.OS, r.Arch, r.Running, received.Unix())
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		added[i] = n > 0
+	}
+	return nil
+}
+
+// insertReportsSet inserts reports with one statement per chunk and
+// learns which were new from RETURNING.
+func (s *Store) insertReportsSet(ctx context.Context, tx *sql.Tx, rs []*Report, fresh []int, first map[string]int, added []bool, received time.Time) error {
+	per := maxParams / 8
+	for len(fresh) > 0 {
+		chunk := fresh[:min(per, len(fresh))]
+		fresh = fresh[len(chunk):]
+		args := make([]any, 0, 8*len(chunk))
+		for _, i := range chunk {
+			r := rs[i]
+			args = append(args, r.ID, r.Program, r.Channel, r.Week, r.OS, r.Arch, r.Running, received.Unix())
+		}
+		rows, err := tx.QueryContext(ctx, s.q(fmt.Sprintf(insertReport, values(len(chunk), 8))+" RETURNING id"), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			added[first[id]] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Has reports whether a report id is stored.

@@ -190,7 +190,8 @@ func announcedCollector(ctx context.Context, s *streams) string {
 
 func newServeCmd(s *streams) *cobra.Command {
 	var listen, db string
-	var minInstalls, rateLimit int
+	var minInstalls, rateLimit, maxBatch int
+	var batchWait time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve --listen ADDR --db FILE|postgres://…",
 		Short: "Run the collector: reports in, aggregates, dashboard and metrics out",
@@ -219,7 +220,10 @@ addresses are only used for the rate limit, in memory, and never stored.`,
 			}
 			defer store.Close()
 			log := slog.New(slog.NewTextHandler(s.err, nil))
-			srv := telemetry.NewServer(store, telemetry.ServerOptions{MinInstalls: minInstalls, RateLimit: rateLimit, Log: log})
+			if maxBatch < 1 || batchWait < 0 {
+				return usagef(cmd, "--max-batch must be at least 1 and --batch-wait not negative")
+			}
+			srv := telemetry.NewServer(store, telemetry.ServerOptions{MinInstalls: minInstalls, RateLimit: rateLimit, Log: log, MaxBatch: maxBatch, BatchWait: batchWait})
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				srv.Close()
@@ -247,6 +251,8 @@ addresses are only used for the rate limit, in memory, and never stored.`,
 	cmd.Flags().StringVar(&db, "db", "", "SQLite file, or a postgres:// URL")
 	cmd.Flags().IntVar(&minInstalls, "min-installs", 10, "withhold summary cells with fewer reports (k)")
 	cmd.Flags().IntVar(&rateLimit, "rate-limit", 60, "reports per minute from one client address (0: no limit)")
+	cmd.Flags().IntVar(&maxBatch, "max-batch", 256, "reports written in one transaction at most")
+	cmd.Flags().DurationVar(&batchWait, "batch-wait", 200*time.Microsecond, "how long the writer waits for more reports after taking the queued ones")
 	return cmd
 }
 
