@@ -151,6 +151,9 @@ func ParseMetadata(raw []byte) (*Metadata, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("release metadata: %v", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("release metadata: data after the document")
+	}
 	if m.Version == "" {
 		return nil, fmt.Errorf("release metadata: no version")
 	}

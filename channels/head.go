@@ -161,7 +161,7 @@ func ParseHead(raw []byte) (*Head, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("channel head: %v", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("channel head: data after the document")
 	}
 	if err := h.validate(); err != nil {

@@ -151,13 +151,15 @@ func (c *Client) shared(ctx context.Context, h *Head, now time.Time) func(string
 			return false, "no collector: the channel head announces none and the subscription names none (require.collector)"
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	sum, err := telemetry.FetchSummary(ctx, nil, url, h.Project, "")
-	if err != nil {
-		return func(string) (bool, string) { return false, err.Error() }
-	}
+	// One bounded request per candidate version, only for the versions
+	// Decide asks about.
 	return func(version string) (bool, string) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		sum, err := telemetry.FetchSummary(ctx, nil, url, h.Project, version)
+		if err != nil {
+			return false, err.Error()
+		}
 		var soak time.Duration
 		if r := h.Find(version); r != nil {
 			soak = now.Sub(r.Published)

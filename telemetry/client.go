@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/relcheck/relcheck/internal/atomicfile"
@@ -95,7 +96,7 @@ func (c *Client) SetMode(m Mode, url string) (*Consent, error) {
 	}
 	old, err := c.Consent()
 	if err != nil {
-		return nil, err
+		old = &Consent{} // an unreadable choice is replaced by this one
 	}
 	con := &Consent{Mode: m, Date: c.now(), Format: Format, URL: old.URL}
 	if url != "" {
@@ -118,10 +119,30 @@ func (c *Client) Effective() (Mode, string, error) {
 	if err != nil {
 		return Off, "", err
 	}
-	if con.Mode == On && con.Format != Format {
+	switch {
+	case con.Mode == On && con.Format != Format:
 		return Local, fmt.Sprintf("consent was given for report format %d; format %d asks again ('relcheck telemetry view', then 'relcheck telemetry on')", con.Format, Format), nil
+	case con.Mode != On && con.Mode != Local:
+		return Off, "", nil // anything but a clear on or local is off
 	}
 	return con.Mode, "", nil
+}
+
+// lock serialises the client's read-modify-writes of its records across
+// processes (an upgrade recording while 'telemetry upload' sends).
+func (c *Client) lock() (func(), error) {
+	if err := os.MkdirAll(c.StateDir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(c.StateDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 // Event is an outcome of an operation on an install, as telemetry counts
@@ -153,16 +174,25 @@ func (c *Client) Record(e Event) error {
 	if err != nil || m == Off {
 		return err
 	}
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	now := c.now()
-	w, path, err := c.current(now)
+	w, path, cont, err := c.current(now)
 	if err != nil {
 		return err
 	}
 	if w == nil {
 		w = &week{Report: Report{Format: Format, ID: newID(), Program: e.Program, Channel: e.Channel, Week: Week(now), OS: runtime.GOOS, Arch: runtime.GOARCH}}
 	}
-	w.Program, w.Channel = e.Program, e.Channel
-	if e.Running != "" {
+	if w.Program == "" || len(w.Counters) == 0 {
+		w.Program, w.Channel = e.Program, e.Channel
+	}
+	if e.Running != "" && !cont {
+		// A week continued after its report was sent does not count the
+		// install again.
 		w.Running = e.Running
 	}
 	add := func(name, version string, n int64) {
@@ -214,12 +244,18 @@ func (c *Client) Running(program, channel, version string) error {
 	if err != nil || m == Off || version == "" {
 		return err
 	}
-	w, path, err := c.current(c.now())
+	unlock, err := c.lock()
 	if err != nil {
 		return err
 	}
+	defer unlock()
+	now := c.now()
+	w, path, cont, err := c.current(now)
+	if err != nil || cont {
+		return err // this week's report, with the running version, was sent
+	}
 	if w == nil {
-		w = &week{Report: Report{Format: Format, ID: newID(), Week: Week(c.now()), OS: runtime.GOOS, Arch: runtime.GOARCH, Counters: []Counter{}}}
+		w = &week{Report: Report{Format: Format, ID: newID(), Week: Week(now), OS: runtime.GOOS, Arch: runtime.GOARCH, Counters: []Counter{}}}
 	}
 	if w.Program == program && w.Channel == channel && w.Running == version {
 		return nil
@@ -234,8 +270,8 @@ func (c *Client) Running(program, channel, version string) error {
 
 // current returns this week's pending record (nil if none yet) and its
 // path. A week whose report was already sent continues in a new record
-// (2026-W47.1) with a new id.
-func (c *Client) current(now time.Time) (*week, string, error) {
+// (2026-W47.1) with a new id; cont says so.
+func (c *Client) current(now time.Time) (w *week, path string, cont bool, err error) {
 	name := Week(now)
 	for i := 0; ; i++ {
 		file := name + ".json"
@@ -245,12 +281,12 @@ func (c *Client) current(now time.Time) (*week, string, error) {
 		if _, err := os.Stat(filepath.Join(c.sentDir(), file)); err == nil {
 			continue
 		}
-		path := filepath.Join(c.pendingDir(), file)
-		w, err := readWeek(path)
+		path = filepath.Join(c.pendingDir(), file)
+		w, err = readWeek(path)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, path, nil
+			return nil, path, i > 0, nil
 		}
-		return w, path, err
+		return w, path, i > 0, err
 	}
 }
 
@@ -321,34 +357,77 @@ func (c *Client) Upload(ctx context.Context, url string, current bool) (int, err
 		return 0, fmt.Errorf("%w (mode %s)", ErrNotOn, m)
 	}
 	if url == "" {
-		return 0, errors.New("no collector URL: give --url, or 'relcheck telemetry on --url URL', or ask the maintainers to announce one in the channel head")
+		return 0, ErrNoURL
 	}
-	rs, paths, err := c.Pending()
+	unlock, err := c.lock()
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	_, paths, err := c.Pending()
 	if err != nil {
 		return 0, err
 	}
 	this := Week(c.now())
 	sent := 0
-	for i, r := range rs {
-		if r.Week == this && !current {
+	for _, path := range paths {
+		w, err := readWeek(path)
+		if err != nil {
+			return sent, err
+		}
+		if w.Week == this && !current {
 			continue
 		}
-		if err := c.send(ctx, url, &r); err != nil {
-			return sent, fmt.Errorf("report %s of %s: %w", r.ID, r.Week, err)
+		if start, err := WeekStart(w.Week); err != nil || c.now().Sub(start) > maxAge {
+			// Too old for any collector to take: aside, not sent.
+			if err := c.moveTo(c.refusedDir(), path, w); err != nil {
+				return sent, err
+			}
+			continue
 		}
-		w, _ := readWeek(paths[i])
+		body, _ := json.Marshal(w.Report)
+		err = c.send(ctx, url, body)
+		var refused *RefusedReport
+		if errors.As(err, &refused) {
+			// Never accepted, never retried: kept aside, the rest goes on.
+			if merr := c.moveTo(c.refusedDir(), path, w); merr != nil {
+				return sent, merr
+			}
+			continue
+		}
+		if err != nil {
+			return sent, fmt.Errorf("report %s of %s: %w", w.ID, w.Week, err)
+		}
 		w.Sent = c.now()
-		raw, _ := json.MarshalIndent(w, "", "  ")
-		if err := os.MkdirAll(c.sentDir(), 0o755); err != nil {
+		if err := c.moveTo(c.sentDir(), path, w); err != nil {
 			return sent, err
 		}
-		if err := writeFile(filepath.Join(c.sentDir(), filepath.Base(paths[i])), raw); err != nil {
-			return sent, err
-		}
-		os.Remove(paths[i])
 		sent++
 	}
 	return sent, nil
+}
+
+// ErrNoURL is an upload without a collector.
+var ErrNoURL = errors.New("no collector URL: give --url, or 'relcheck telemetry on --url URL', or ask the maintainers to announce one in the channel head")
+
+// RefusedReport is a report the collector refused for good (a 4xx other
+// than a rate limit): it is kept in the refused/ directory.
+type RefusedReport struct{ Msg string }
+
+func (e *RefusedReport) Error() string { return e.Msg }
+
+func (c *Client) refusedDir() string { return filepath.Join(c.StateDir, "refused") }
+
+// moveTo writes w into dir and removes its pending file.
+func (c *Client) moveTo(dir, path string, w *week) error {
+	raw, _ := json.MarshalIndent(w, "", "  ")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, filepath.Base(path)), raw); err != nil {
+		return err
+	}
+	return os.Remove(path)
 }
 
 // Due reports whether a past week's report waits to be sent.
@@ -362,8 +441,7 @@ func (c *Client) Due() bool {
 }
 
 // send posts one report with bounded retries and backoff.
-func (c *Client) send(ctx context.Context, url string, r *Report) error {
-	body, _ := json.Marshal(r)
+func (c *Client) send(ctx context.Context, url string, body []byte) error {
 	client := c.HTTP
 	if client == nil {
 		client = &http.Client{Timeout: 10 * time.Second}
@@ -390,7 +468,7 @@ func (c *Client) send(ctx context.Context, url string, r *Report) error {
 			case resp.StatusCode/100 == 2, resp.StatusCode == http.StatusConflict:
 				return nil
 			case resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests:
-				return fmt.Errorf("refused: %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+				return &RefusedReport{Msg: fmt.Sprintf("refused: %s: %s", resp.Status, strings.TrimSpace(string(msg)))}
 			}
 			last = fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(msg)))
 		} else {

@@ -116,15 +116,17 @@ func groups(cells []Cell) []dashboardGroup {
 			g.YTicks = append(g.YTicks, chartDot{X: padL - 6, Y: y(t), Label: fmt.Sprint(t)})
 		}
 		// Installs per version and week.
+		byCell := map[[2]string]Cell{}
+		for _, c := range cs {
+			byCell[[2]string{c.Version, c.Week}] = c
+		}
 		for vi, v := range versions {
 			l := chartLine{Version: v, Color: palette[vi%len(palette)]}
 			var pts []string
 			for wi, wk := range g.Weeks {
-				for _, c := range cs {
-					if c.Version == v && c.Week == wk && !c.Suppressed && c.Installs > 0 {
-						pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(wi), y(c.Installs)))
-						l.Dots = append(l.Dots, chartDot{X: x(wi), Y: y(c.Installs), Label: fmt.Sprintf("%s %s: %d installs", v, wk, c.Installs)})
-					}
+				if c, ok := byCell[[2]string{v, wk}]; ok && !c.Suppressed && c.Installs > 0 {
+					pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(wi), y(c.Installs)))
+					l.Dots = append(l.Dots, chartDot{X: x(wi), Y: y(c.Installs), Label: fmt.Sprintf("%s %s: %d installs", v, wk, c.Installs)})
 				}
 			}
 			if len(l.Dots) == 0 {

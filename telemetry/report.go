@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -44,6 +45,15 @@ var Counters = map[string]string{
 	"rollback.manual":                 "manual rollbacks away from the version",
 }
 
+// maxValue bounds a counter in one install's week: a report claiming more
+// is not an install's.
+func maxValue(name string) int64 {
+	if name == "upgrade.hops" {
+		return 1000
+	}
+	return 100
+}
+
 // CounterNames lists Counters' names, sorted.
 func CounterNames() []string {
 	names := make([]string, 0, len(Counters))
@@ -56,9 +66,12 @@ func CounterNames() []string {
 
 // Limits of a report.
 const (
+	// maxAge is how old a report's week may be.
+	maxAge         = 400 * 24 * time.Hour
 	MaxReportBytes = 64 << 10
-	maxCounters    = 512
-	maxValue       = 100000
+	maxCounters    = 128
+	// maxVersions bounds the versions one report speaks of.
+	maxVersions = 8
 )
 
 // Report is one install's week: what it ran and what its upgrades did.
@@ -111,7 +124,7 @@ func Decode(raw []byte, now time.Time) (*Report, error) {
 	if err := dec.Decode(&r); err != nil {
 		return nil, bad("malformed report: %v", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, bad("malformed report: data after the JSON object")
 	}
 	if err := r.Validate(now); err != nil {
@@ -143,13 +156,17 @@ func (r *Report) Validate(now time.Time) error {
 	if start.After(now) {
 		return bad("week %s is in the future", r.Week)
 	}
-	if now.Sub(start) > 400*24*time.Hour {
+	if now.Sub(start) > maxAge {
 		return bad("week %s is more than a year old", r.Week)
 	}
 	if r.Running != "" && !validVersion(r.Running) {
 		return bad("running: %q is not a semantic version", r.Running)
 	}
 	seen := map[[2]string]bool{}
+	versions := map[string]bool{}
+	if r.Running != "" {
+		versions[r.Running] = true
+	}
 	for i, c := range r.Counters {
 		if _, ok := Counters[c.Name]; !ok {
 			return bad("counters[%d]: unknown counter %q (format %d allows: %s)", i, c.Name, Format, strings.Join(CounterNames(), ", "))
@@ -157,8 +174,11 @@ func (r *Report) Validate(now time.Time) error {
 		if !validVersion(c.Version) {
 			return bad("counters[%d]: version %q is not a semantic version", i, c.Version)
 		}
-		if c.Value < 0 || c.Value > maxValue {
-			return bad("counters[%d]: value %d is not between 0 and %d", i, c.Value, maxValue)
+		if c.Value < 1 || c.Value > maxValue(c.Name) {
+			return bad("counters[%d]: value %d is not between 1 and %d", i, c.Value, maxValue(c.Name))
+		}
+		if versions[c.Version] = true; len(versions) > maxVersions {
+			return bad("counters[%d]: more than %d versions in one report", i, maxVersions)
 		}
 		k := [2]string{c.Name, c.Version}
 		if seen[k] {

@@ -34,6 +34,10 @@ type Server struct {
 	queue     chan *pending
 	done      chan struct{}
 	closeOnce sync.Once
+	// stopping turns new reports away (503) once Close began; mu orders
+	// it with the senders, so no report is queued after the queue closed.
+	mu       sync.RWMutex
+	stopping bool
 
 	stats struct {
 		stored, duplicate, invalid, tooLarge, limited, failed atomic.Int64
@@ -104,7 +108,12 @@ func NewServer(store *Store, o ServerOptions) *Server {
 // Close stops the writer after the queued reports are stored. Call it
 // after the HTTP server shut down.
 func (s *Server) Close() {
-	s.closeOnce.Do(func() { close(s.queue) })
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.stopping = true
+		close(s.queue)
+		s.mu.Unlock()
+	})
 	<-s.done
 }
 
@@ -145,7 +154,9 @@ func (s *Server) writer() {
 		for i, p := range batch {
 			rs[i] = p.r
 		}
-		added, err := s.store.Add(context.Background(), rs, s.now())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		added, err := s.store.Add(ctx, rs, s.now())
+		cancel()
 		s.stats.batches.Add(1)
 		s.stats.batched.Add(int64(len(batch)))
 		if err != nil {
@@ -205,11 +216,19 @@ func (s *Server) postReport(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	p := &pending{r: r, reply: make(chan result, 1)}
+	s.mu.RLock()
+	if s.stopping {
+		s.mu.RUnlock()
+		httpError(w, http.StatusServiceUnavailable, "the collector is stopping; try again later")
+		return
+	}
 	select {
 	case s.queue <- p:
 	case <-req.Context().Done():
+		s.mu.RUnlock()
 		return
 	}
+	s.mu.RUnlock()
 	res := <-p.reply
 	switch {
 	case res.err != nil:
@@ -233,8 +252,11 @@ func (s *Server) query(req *http.Request) Query {
 
 // Summary is the answer of GET /v1/summary.
 type Summary struct {
-	MinInstalls int    `json:"minInstalls"`
-	Cells       []Cell `json:"cells"`
+	MinInstalls int `json:"minInstalls"`
+	// Withheld counts the cells with fewer than MinInstalls reports,
+	// which are left out.
+	Withheld int    `json:"withheld"`
+	Cells    []Cell `json:"cells"`
 }
 
 func (s *Server) getSummary(w http.ResponseWriter, req *http.Request) {
@@ -243,11 +265,17 @@ func (s *Server) getSummary(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusInternalServerError, "summary: %v", err)
 		return
 	}
-	if cells == nil {
-		cells = []Cell{}
+	shown := []Cell{}
+	withheld := 0
+	for _, c := range cells {
+		if c.Suppressed {
+			withheld++
+			continue
+		}
+		shown = append(shown, c)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(Summary{MinInstalls: s.minInstalls, Cells: cells})
+	json.NewEncoder(w).Encode(Summary{MinInstalls: s.minInstalls, Withheld: withheld, Cells: shown})
 }
 
 func (s *Server) getMetrics(w http.ResponseWriter, req *http.Request) {
@@ -269,23 +297,29 @@ func (s *Server) getMetrics(w http.ResponseWriter, req *http.Request) {
 	fmt.Fprintf(w, "# HELP relcheck_collector_goroutines Goroutines.\n# TYPE relcheck_collector_goroutines gauge\nrelcheck_collector_goroutines %d\n", runtime.NumGoroutine())
 }
 
-// clientKey identifies a request's address for rate limiting only.
+// clientKey identifies a request's address for rate limiting only: an
+// IPv4 address, or the /64 of an IPv6 one (one host's usual share).
 func clientKey(req *http.Request) string {
 	host, _, err := net.SplitHostPort(req.RemoteAddr)
 	if err != nil {
 		host = req.RemoteAddr
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		return ip.Mask(net.CIDRMask(64, 128)).String()
 	}
 	return host
 }
 
 // limiter is a token bucket per client address, in memory only: the
 // addresses are keyed by an HMAC with a secret made at start, so not even
-// memory holds them in the clear, and idle ones are forgotten.
+// memory holds them in the clear. A bucket idle for a minute is full
+// again, so it is dropped: a sweep once a minute keeps only the active.
 type limiter struct {
 	perMinute int
 	secret    []byte
 	mu        sync.Mutex
 	buckets   map[[32]byte]*bucket
+	swept     time.Time
 }
 
 type bucket struct {
@@ -306,9 +340,10 @@ func (l *limiter) allow(addr string, now time.Time) bool {
 	copy(k[:], m.Sum(nil))
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.buckets) > 100000 {
+	if now.Sub(l.swept) >= time.Minute {
+		l.swept = now
 		for key, b := range l.buckets {
-			if now.Sub(b.last) > 10*time.Minute {
+			if now.Sub(b.last) >= time.Minute {
 				delete(l.buckets, key)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,7 +45,9 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 		}
 	} else {
 		// WAL lets the summary read while a batch writes; one writer.
-		s.db, err = sql.Open("sqlite", "file:"+dsn+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)")
+		// synchronous FULL: a committed batch (answered 202) survives a
+		// power loss too; batching pays for the fsync.
+		s.db, err = sql.Open("sqlite", "file:"+dsn+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
 		if err == nil {
 			s.db.SetMaxOpenConns(4)
 		}
@@ -54,7 +57,7 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 	}
 	if err := s.db.PingContext(ctx); err != nil {
 		s.db.Close()
-		return nil, fmt.Errorf("opening the store %s: %w", redact(dsn), err)
+		return nil, fmt.Errorf("opening the store %s: %w", Redact(dsn), err)
 	}
 	if err := s.migrate(); err != nil {
 		s.db.Close()
@@ -63,14 +66,22 @@ func OpenStore(ctx context.Context, dsn string) (*Store, error) {
 	return s, nil
 }
 
-// redact hides a password in a URL for messages.
-func redact(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if j := strings.Index(dsn[i+3:], "@"); j >= 0 {
-			return dsn[:i+3] + "…@" + dsn[i+3+j+1:]
-		}
+// Redact hides the credentials of a database URL for messages: the user
+// information and a password parameter.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" {
+		return dsn
 	}
-	return dsn
+	if u.User != nil {
+		u.User = url.User("…")
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "…")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }
 
 // migrate brings the schema up to date with golang-migrate.
@@ -190,6 +201,8 @@ func (s *Store) Add(ctx context.Context, rs []*Report, received time.Time) ([]bo
 			fresh = append(fresh, i)
 		}
 	}
+	// Ids in order: collectors sharing a database lock rows alike.
+	slices.SortFunc(fresh, func(a, b int) int { return strings.Compare(rs[a].ID, rs[b].ID) })
 	if s.dialect == "postgres" {
 		err = s.insertReportsSet(ctx, tx, rs, fresh, first, added, received)
 	} else {
@@ -361,10 +374,12 @@ type Cell struct {
 	Version string `json:"version"`
 	// Suppressed cells had fewer than MinInstalls reports: their figures
 	// are withheld.
-	Suppressed bool             `json:"suppressed,omitempty"`
-	Reports    int64            `json:"reports,omitempty"`
-	Installs   int64            `json:"installs,omitempty"`
-	Counters   map[string]int64 `json:"counters,omitempty"`
+	Suppressed bool  `json:"suppressed,omitempty"`
+	Reports    int64 `json:"reports,omitempty"`
+	Installs   int64 `json:"installs,omitempty"`
+	// InstallsWithheld: fewer than MinInstalls reports run the version.
+	InstallsWithheld bool             `json:"installsWithheld,omitempty"`
+	Counters         map[string]int64 `json:"counters,omitempty"`
 }
 
 // Summary returns the cells matching q, ordered by program, channel,
@@ -420,8 +435,15 @@ func (s *Store) Summary(ctx context.Context, q Query) ([]Cell, error) {
 		return nil, err
 	}
 	for i := range cells {
-		if cells[i].Reports < int64(q.MinInstalls) {
-			cells[i] = Cell{Program: cells[i].Program, Channel: cells[i].Channel, Week: cells[i].Week, Version: cells[i].Version, Suppressed: true}
+		c := &cells[i]
+		switch {
+		case c.Reports < int64(q.MinInstalls):
+			*c = Cell{Program: c.Program, Channel: c.Channel, Week: c.Week, Version: c.Version, Suppressed: true}
+		case c.Installs < int64(q.MinInstalls):
+			// The cell has enough reports, but few of them run the
+			// version: that count alone is withheld.
+			c.Installs = 0
+			c.InstallsWithheld = true
 		}
 	}
 	return cells, nil

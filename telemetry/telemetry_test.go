@@ -201,7 +201,12 @@ func TestCollectorBadInput(t *testing.T) {
 		{"negative value", mutate(func(m map[string]any) {
 			m["id"] = fmt.Sprintf("%032x", "n")
 			m["counters"] = []any{map[string]any{"name": "upgrade.success", "version": "v1.0.0", "value": -5}}
-		}), 400, "is not between 0 and"},
+		}), 400, "is not between 1 and 100"},
+		{"too large a value", mutate(func(m map[string]any) {
+			m["id"] = fmt.Sprintf("%032x", "v")
+			m["counters"] = []any{map[string]any{"name": "upgrade.success", "version": "v1.0.0", "value": 100000}}
+		}), 400, "is not between 1 and 100"},
+		{"trailing data", append(append([]byte{}, good[:len(good)-1]...), []byte(`}]]]`)...), 400, "data after the JSON object"},
 	}
 	for _, c := range cases {
 		code, msg := post(t, url, c.body)
@@ -222,7 +227,7 @@ func TestCollectorBadInput(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`relcheck_collector_reports_total{result="stored"} 2`, `relcheck_collector_reports_total{result="invalid"} 6`, `relcheck_collector_reports_total{result="too_large"} 1`, `relcheck_collector_reports_total{result="duplicate"} 1`, "relcheck_collector_stored_reports 2"} {
+	for _, want := range []string{`relcheck_collector_reports_total{result="stored"} 2`, `relcheck_collector_reports_total{result="invalid"} 8`, `relcheck_collector_reports_total{result="too_large"} 1`, `relcheck_collector_reports_total{result="duplicate"} 1`, "relcheck_collector_stored_reports 2"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics lack %q:\n%s", want, metrics)
 		}
@@ -261,7 +266,7 @@ func TestSummaryAndDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.MinInstalls != 5 || len(sum.Cells) != 2 {
+	if sum.MinInstalls != 5 || len(sum.Cells) != 1 || sum.Withheld != 1 {
 		t.Fatalf("summary %+v", sum)
 	}
 	f := FiguresFor(sum.Cells, "v1.1.0")
@@ -459,4 +464,55 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("round trip: %v\n%s", err, out)
 		}
 	})
+}
+
+// TestClientEdges: an unknown mode records nothing; a week continued
+// after its report was sent does not count the install again; a report
+// the collector refuses for good is set aside and does not block the
+// others.
+func TestClientEdges(t *testing.T) {
+	dir := t.TempDir()
+	c := &Client{ConfigDir: filepath.Join(dir, "config"), StateDir: filepath.Join(dir, "state"), Getenv: func(string) string { return "" }, Now: func() time.Time { return now }, Backoff: time.Millisecond}
+	os.MkdirAll(c.ConfigDir, 0o755)
+	os.WriteFile(c.consentPath(), []byte(`{"mode":"OFF"}`), 0o644)
+	c.Running("p", "stable", "v1.0.0")
+	if rs, _, _ := c.Pending(); len(rs) != 0 {
+		t.Errorf("mode \"OFF\" recorded %v", rs)
+	}
+	os.WriteFile(c.consentPath(), []byte(`{not json`), 0o644)
+	if _, err := c.SetMode(Off, ""); err != nil {
+		t.Errorf("off over an unreadable consent: %v", err)
+	}
+
+	var bodies []string
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies = append(bodies, string(b))
+		if strings.Contains(string(b), `"2026-W46"`) {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer hs.Close()
+	c.SetMode(On, hs.URL)
+	// Last week's report, which this collector refuses.
+	c.Now = func() time.Time { return now.Add(-7 * 24 * time.Hour) }
+	c.Running("p", "stable", "v1.0.0")
+	c.Now = func() time.Time { return now }
+	c.Running("p", "stable", "v1.0.0")
+	n, err := c.Upload(context.Background(), hs.URL, true)
+	if err != nil || n != 1 {
+		t.Fatalf("upload: %d, %v", n, err)
+	}
+	if refused, _, _ := c.list(c.refusedDir()); len(refused) != 1 || refused[0].Week != "2026-W46" {
+		t.Errorf("refused: %+v", refused)
+	}
+	// Continued this week: counters yes, the install no.
+	c.Running("p", "stable", "v1.0.0")
+	c.Record(Event{Program: "p", Channel: "stable", Running: "v1.1.0", Action: "upgrade", From: "v1.0.0", To: "v1.1.0", Result: "success", Hops: 1})
+	rs, _, _ := c.Pending()
+	if len(rs) != 1 || rs[0].Running != "" || len(rs[0].Counters) == 0 {
+		t.Errorf("continued week: %+v", rs)
+	}
 }

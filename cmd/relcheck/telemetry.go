@@ -135,6 +135,16 @@ it, relcheck stays local.`,
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c := telemetryClient(s)
+			// The mode first: in off and local nothing touches the network,
+			// not even to find the collector.
+			if m, why, err := c.Effective(); err != nil {
+				return err
+			} else if m != telemetry.On {
+				if why == "" {
+					why = "mode " + string(m)
+				}
+				return usagef(cmd, "%v (%s): 'relcheck telemetry on' first", telemetry.ErrNotOn, why)
+			}
 			url := uploadURL
 			if url == "" {
 				con, err := c.Consent()
@@ -144,11 +154,11 @@ it, relcheck stays local.`,
 				url = con.URL
 			}
 			if url == "" {
-				url = announcedCollector(cmd.Context(), s)
+				url = announcedCollector(s)
 			}
 			n, err := c.Upload(cmd.Context(), url, true)
-			if errors.Is(err, telemetry.ErrNotOn) {
-				return usagef(cmd, "%v: 'relcheck telemetry on' first", err)
+			if errors.Is(err, telemetry.ErrNoURL) {
+				return usagef(cmd, "%v", err)
 			}
 			if err != nil {
 				return err
@@ -170,22 +180,18 @@ func counterList() string {
 	return b.String()
 }
 
-// announcedCollector is the collector the subscribed channel's head
-// names, or "".
-func announcedCollector(ctx context.Context, s *streams) string {
+// announcedCollector is the collector the subscribed channel's head named
+// when upgrade last checked it (no network), or "".
+func announcedCollector(s *streams) string {
 	sub, err := channels.LoadSubscription(subscriptionPath(s, ""))
 	if err != nil {
 		return ""
 	}
-	c, err := channels.NewClient(sub, nil)
+	st, err := (&channels.Installer{Sub: sub}).LoadState()
 	if err != nil {
 		return ""
 	}
-	chk, err := c.Check(ctx, channels.DecideOptions{}, false)
-	if err != nil {
-		return ""
-	}
-	return chk.Head.Collector
+	return st.Collector
 }
 
 func newServeCmd(s *streams) *cobra.Command {
@@ -213,6 +219,9 @@ addresses are only used for the rate limit, in memory, and never stored.`,
 			if minInstalls < 1 {
 				return usagef(cmd, "--min-installs must be at least 1")
 			}
+			if maxBatch < 1 || batchWait < 0 || rateLimit < 0 {
+				return usagef(cmd, "--max-batch must be at least 1, --batch-wait and --rate-limit not negative")
+			}
 			ctx := cmd.Context()
 			store, err := telemetry.OpenStore(ctx, db)
 			if err != nil {
@@ -220,9 +229,6 @@ addresses are only used for the rate limit, in memory, and never stored.`,
 			}
 			defer store.Close()
 			log := slog.New(slog.NewTextHandler(s.err, nil))
-			if maxBatch < 1 || batchWait < 0 {
-				return usagef(cmd, "--max-batch must be at least 1 and --batch-wait not negative")
-			}
 			srv := telemetry.NewServer(store, telemetry.ServerOptions{MinInstalls: minInstalls, RateLimit: rateLimit, Log: log, MaxBatch: maxBatch, BatchWait: batchWait})
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -258,10 +264,7 @@ addresses are only used for the rate limit, in memory, and never stored.`,
 
 func dbName(dsn string) string {
 	if strings.Contains(dsn, "://") {
-		if i := strings.Index(dsn, "@"); i >= 0 {
-			return dsn[:strings.Index(dsn, "://")+3] + "…" + dsn[i:]
-		}
-		return dsn
+		return telemetry.Redact(dsn)
 	}
 	if abs, err := filepath.Abs(dsn); err == nil {
 		return abs
@@ -270,16 +273,20 @@ func dbName(dsn string) string {
 }
 
 // recordOutcome counts an upgrade's outcome for telemetry (nothing in
-// mode off) and, in mode on, sends past weeks' reports when due. It never
-// fails or holds up the upgrade: errors only go to the log.
-func recordOutcome(ctx context.Context, s *streams, log *slog.Logger, program, channel, running, collector string, o telemetryOutcome) {
+// mode off); errors only go to the log.
+func recordOutcome(s *streams, log *slog.Logger, program, channel, running string, o telemetryOutcome) {
 	c := telemetryClient(s)
 	err := c.Record(telemetry.Event{Program: program, Channel: channel, Running: running, Action: o.Action, From: o.From, To: o.To,
 		Result: o.Result, ReasonClass: o.ReasonClass, Duration: o.Duration, Hops: o.Hops})
 	if err != nil {
 		log.Warn("telemetry: recording", "error", err)
-		return
 	}
+}
+
+// uploadDue sends past weeks' reports in mode on, bounded to a few
+// seconds; it never fails the operation it follows.
+func uploadDue(ctx context.Context, s *streams, log *slog.Logger, collector string) {
+	c := telemetryClient(s)
 	if m, _, _ := c.Effective(); m != telemetry.On || !c.Due() {
 		return
 	}

@@ -205,7 +205,7 @@ func locked(ctx context.Context, s *streams, c *channels.Client, f func(*channel
 			if o.Time.Before(runStart) {
 				continue
 			}
-			recordOutcome(ctx, s, c.Installer.Log, st2.Program, c.Sub.Channel, st2.Installed, st2.Collector, telemetryOutcome{
+			recordOutcome(s, c.Installer.Log, st2.Program, c.Sub.Channel, st2.Installed, telemetryOutcome{
 				Action: o.Action, From: o.From, To: o.To, Result: o.Result, ReasonClass: o.ReasonClass,
 				Duration: time.Duration(o.DurationMs) * time.Millisecond, Hops: o.Hops})
 		}
@@ -214,6 +214,7 @@ func locked(ctx context.Context, s *streams, c *channels.Client, f func(*channel
 		if terr := telemetryClient(s).Running(st2.Program, c.Sub.Channel, st2.Installed); terr != nil {
 			c.Installer.Log.Warn("telemetry: recording", "error", terr)
 		}
+		uploadDue(ctx, s, c.Installer.Log, st2.Collector)
 	}
 	if c.Sub.MetricsFile != "" {
 		if st2, lerr := c.Installer.LoadState(); lerr == nil {
