@@ -127,7 +127,16 @@ func ReadMetadata(img v1.Image) (*Metadata, error) {
 	if m.Config.Size > maxMetadata {
 		return nil, fmt.Errorf("release metadata of %d bytes is larger than %d", m.Config.Size, maxMetadata)
 	}
-	raw, err := img.RawConfigFile()
+	cl, err := img.LayerByDigest(m.Config.Digest)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := cl.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := io.ReadAll(io.LimitReader(rc, maxMetadata+1))
+	rc.Close()
 	if err != nil {
 		return nil, err
 	}

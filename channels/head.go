@@ -299,7 +299,11 @@ func ReadHead(ctx context.Context, st Store, channel string, v *Verifier) (*Head
 	}
 	if v != nil {
 		if err := v.Verify(ctx, st, d); err != nil {
-			return nil, d, verifyErrorf("the %s head %s: %v", channel, d, err)
+			var ve *VerifyError
+			if errors.As(err, &ve) {
+				return nil, d, verifyErrorf("the %s head %s: %v", channel, d, err)
+			}
+			return nil, d, fmt.Errorf("the %s head %s: %w", channel, d, err)
 		}
 	}
 	h, err := readHeadAt(ctx, st, d)
@@ -332,7 +336,7 @@ func VerifyReleases(ctx context.Context, st Store, h *Head, v *Verifier) error {
 			return verifyErrorf("release %s: %v", r.Version, err)
 		}
 		if err := v.Verify(ctx, st, d); err != nil {
-			return verifyErrorf("release %s: %v", r.Version, err)
+			return fmt.Errorf("release %s: %w", r.Version, err)
 		}
 		meta, err := metadataAt(ctx, st, d)
 		if err != nil {
@@ -340,6 +344,9 @@ func VerifyReleases(ctx context.Context, st Store, h *Head, v *Verifier) error {
 		}
 		if meta != nil && Core(meta.Version) != Core(r.Version) {
 			return verifyErrorf("the %s head lists %s with digest %s, but that artifact is release %s", h.Channel, r.Version, d, meta.Version)
+		}
+		if meta != nil && meta.Project != "" && h.Project != "" && meta.Project != h.Project {
+			return verifyErrorf("the %s head of %s lists %s, a release of %s", h.Channel, h.Project, r.Version, meta.Project)
 		}
 	}
 	return nil
@@ -361,7 +368,7 @@ func metadataAt(ctx context.Context, st Store, d v1.Hash) (*Metadata, error) {
 	}
 	meta, err := ReadMetadata(img)
 	if err != nil {
-		return nil, verifyErrorf("%s: %v", d, err)
+		return nil, fmt.Errorf("%s: %w", d, err)
 	}
 	return meta, nil
 }

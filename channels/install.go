@@ -72,6 +72,9 @@ type Outcome struct {
 
 const maxOutcomes = 50
 
+// hookTimeout bounds a pre, post or rollback hook.
+const hookTimeout = 30 * time.Minute
+
 // HopError is a hop that failed and was undone (exit 1).
 type HopError struct {
 	Outcome Outcome
@@ -98,10 +101,12 @@ type journal struct {
 	Step    string    `json:"step"`
 	Started time.Time `json:"started"`
 	Head    string    `json:"head,omitempty"`
+	// Undo is why a hop is being undone (step "undo").
+	Undo string `json:"undo,omitempty"`
 }
 
 // Steps of a hop, in order, as the journal records them.
-var Steps = []string{"download", "pre", "switch", "post", "health", "commit"}
+var Steps = []string{"download", "pre", "switch", "post", "health", "commit", "undo"}
 
 // Installer installs verified releases into an install directory:
 // DIR/versions/VERSION/ holds each version's files, DIR/current links to
@@ -315,7 +320,7 @@ func (in *Installer) hop(ctx context.Context, st *LocalState, action string, hop
 	if err := in.step(j, "download"); err != nil {
 		return err
 	}
-	if err := in.download(ctx, hop); err != nil {
+	if err := in.download(ctx, hop, st.Program); err != nil {
 		os.Remove(in.meta("journal.json"))
 		var ve *VerifyError
 		if errors.As(err, &ve) {
@@ -366,7 +371,7 @@ func (in *Installer) commit(st *LocalState, j *journal) error {
 	if err := in.step(j, "commit"); err != nil {
 		return err
 	}
-	if j.From != j.To {
+	if j.From != j.To && st.Installed != j.To { // not again when a crash replays the commit
 		st.Previous, st.PreviousDigest = j.From, st.Digest
 	}
 	st.Installed, st.Digest = j.To, j.Digest
@@ -383,6 +388,12 @@ func (in *Installer) commit(st *LocalState, j *journal) error {
 // undo switches back after a failed hop, runs the rollback hook and marks
 // the release bad here.
 func (in *Installer) undo(ctx context.Context, st *LocalState, j *journal, class string, cause error) error {
+	// Journalled first: a crash from here on finishes the undo, never
+	// goes forward to the release that just failed.
+	j.Undo = class + ": " + cause.Error()
+	if err := in.step(j, "undo"); err != nil {
+		return err
+	}
 	if err := in.switchTo(j.From); err != nil {
 		return fmt.Errorf("%s failed (%v), and switching back to %s failed too: %w", j.To, cause, j.From, err)
 	}
@@ -407,7 +418,17 @@ func (in *Installer) hook(ctx context.Context, name, command, from, to string) e
 		return nil
 	}
 	in.logf("running "+name+" hook", "event", "hook", "hook", name, "command", command)
+	if name != "health" { // the health check has its own deadline
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, hookTimeout)
+		defer cancel()
+	}
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	// Its own process group, killed whole at the deadline: a child
+	// holding the output pipe must not outlive it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	cmd.Dir = in.Sub.InstallDir
 	cmd.Env = append(os.Environ(), "RELCHECK_FROM="+from, "RELCHECK_TO="+to, "RELCHECK_INSTALL_DIR="+in.Sub.InstallDir,
 		"RELCHECK_CURRENT="+in.dir("current"))
@@ -466,7 +487,7 @@ func (in *Installer) health(ctx context.Context, version string) error {
 // download fetches release hop into DIR/versions/VERSION, verifying its
 // signature, its metadata and every file's digest. Files already complete
 // from an interrupted download are kept.
-func (in *Installer) download(ctx context.Context, hop Hop) error {
+func (in *Installer) download(ctx context.Context, hop Hop, project string) error {
 	final := in.dir("versions", hop.Version)
 	if _, err := os.Stat(final); err == nil {
 		return nil // verified before it was moved there
@@ -488,6 +509,9 @@ func (in *Installer) download(ctx context.Context, hop Hop) error {
 	}
 	if Core(meta.Version) != Core(hop.Version) {
 		return verifyErrorf("the channel lists %s with digest %s, but that artifact is release %s", hop.Version, d, meta.Version)
+	}
+	if project != "" && meta.Project != "" && meta.Project != project {
+		return verifyErrorf("the channel of %s lists %s, a release of %s", project, hop.Version, meta.Project)
 	}
 	m, err := img.Manifest()
 	if err != nil {
@@ -514,7 +538,20 @@ func (in *Installer) download(ctx context.Context, hop Hop) error {
 		return err
 	}
 	in.logf("downloaded", "event", "download", "version", hop.Version, "digest", hop.Digest)
-	return os.Rename(partial, final)
+	if err := os.Rename(partial, final); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(final))
+}
+
+// syncDir makes a directory's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // fetch writes one layer to path, unless a complete, verified copy is
@@ -571,6 +608,9 @@ func (in *Installer) fetch(img v1.Image, l v1.Descriptor, path string, mode os.F
 		w = io.MultiWriter(w, progressWriter(in.Progress))
 	}
 	n, err := io.Copy(w, io.LimitReader(rc, l.Size-have+1))
+	if err == nil {
+		err = f.Sync() // on disk before the version can become current
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -647,7 +687,20 @@ func (in *Installer) Recover(ctx context.Context, st *LocalState) (*Outcome, err
 	}
 	in.logf("recovering an interrupted "+j.Action, "event", "recover", "from", j.From, "to", j.To, "step", j.Step, "current", cur)
 	switch {
-	case j.Step == "download" || j.Step == "pre" || (j.Step == "switch" && cur != j.To):
+	case j.Step == "undo" || ((j.Step == "post" || j.Step == "health") && cur != j.To):
+		// An undo was under way (or had switched back already): finish it.
+		why := j.Undo
+		if why == "" {
+			why = "interrupted after switching back"
+		}
+		class, reason, _ := strings.Cut(why, ": ")
+		err := in.undo(ctx, st, j, class, errors.New(reason))
+		var he *HopError
+		if !errors.As(err, &he) {
+			return nil, err
+		}
+		out.Result, out.ReasonClass, out.Reason = he.Outcome.Result, he.Outcome.ReasonClass, he.Outcome.Reason
+	case cur != j.To:
 		// current still names the old version: nothing happened.
 		if err := os.Remove(in.meta("journal.json")); err != nil {
 			return nil, err
@@ -661,7 +714,7 @@ func (in *Installer) Recover(ctx context.Context, st *LocalState) (*Outcome, err
 	default:
 		// Switched: the post hook may not have finished; run it again
 		// (hooks must be idempotent), then the health check.
-		err := in.finish(ctx, st, j, j.Step == "switch" || j.Step == "post")
+		err := in.finish(ctx, st, j, j.Step != "health")
 		var he *HopError
 		if errors.As(err, &he) {
 			out.Result, out.ReasonClass, out.Reason = he.Outcome.Result, he.Outcome.ReasonClass, he.Outcome.Reason

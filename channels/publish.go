@@ -69,8 +69,20 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 	if err != nil {
 		return v1.Hash{}, nil, &InputError{Err: err}
 	}
+	want, err := img.Digest()
+	if err != nil {
+		return v1.Hash{}, nil, err
+	}
 	if d, err := p.Store.Resolve(ctx, version); err == nil {
-		return v1.Hash{}, nil, inputErrorf("%s is already published in %s (as %s): versions are immutable, publish a new one", version, p.Store, d)
+		if d != want {
+			return v1.Hash{}, nil, inputErrorf("%s is already published in %s (as %s): versions are immutable, publish a new one", version, p.Store, d)
+		}
+		// The same artifact: a publish that stopped half-way goes on.
+		if h, _, err := ReadHead(ctx, p.Store, o.Channel, nil); err == nil {
+			if r := h.Find(version); r != nil && r.Digest == d.String() {
+				return v1.Hash{}, nil, inputErrorf("%s is already published to %s in %s", version, o.Channel, p.Store)
+			}
+		}
 	} else if !errors.Is(err, ErrNotFound) {
 		return v1.Hash{}, nil, err
 	}
@@ -174,14 +186,16 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 		target = NextBeta(target, tags)
 	}
 	if old, err := p.Store.Resolve(ctx, target); err == nil {
-		if old == d {
+		if old != d {
+			return "", nil, inputErrorf("%s already exists as another release (%s): a version names one digest forever", target, old)
+		}
+		if h, _, err := ReadHead(ctx, p.Store, o.To, nil); err == nil && h.Find(target) != nil {
 			return "", nil, inputErrorf("%s is already promoted to %s as %s", version, o.To, target)
 		}
-		return "", nil, inputErrorf("%s already exists as another release (%s): a version names one digest forever", target, old)
+		// Tagged, but the head was not written: go on.
 	} else if !errors.Is(err, ErrNotFound) {
 		return "", nil, err
-	}
-	if err := p.Store.Tag(ctx, target, d); err != nil {
+	} else if err := p.Store.Tag(ctx, target, d); err != nil {
 		return "", nil, err
 	}
 	h, err := p.Update(ctx, o.To, func(h *Head) error {
@@ -215,6 +229,9 @@ func (p *Publisher) stopsPresent(ctx context.Context, version string, d v1.Hash,
 	for _, obj := range meta.Migrations.Dropped {
 		covered := false
 		for _, r := range target.Releases {
+			if r.Halted {
+				continue // a halted release is no stop
+			}
 			rd, err := v1.NewHash(r.Digest)
 			if err != nil {
 				return err
@@ -260,7 +277,7 @@ func NextBeta(core string, tags []string) string {
 
 // Rollout widens the share of installs offered a release on channel.
 func (p *Publisher) Rollout(ctx context.Context, version, channel string, percent float64) (*Head, error) {
-	if percent < 0 || percent > 100 {
+	if !(percent >= 0 && percent <= 100) { // also NaN
 		return nil, inputErrorf("--percent %v is not between 0 and 100", percent)
 	}
 	return p.Update(ctx, channel, func(h *Head) error {
@@ -365,6 +382,9 @@ func (p *Publisher) Update(ctx context.Context, channel string, change func(*Hea
 		img, err := headImage(h)
 		if err != nil {
 			return nil, err
+		}
+		if m, err := img.Manifest(); err == nil && m.Config.Size > MaxHeadSize {
+			return nil, inputErrorf("the %s head would be %d bytes, more than clients read (%d): halt or drop old releases first", channel, m.Config.Size, MaxHeadSize)
 		}
 		d, err := p.Store.Put(ctx, img, "")
 		if err != nil {
@@ -501,7 +521,7 @@ func (p *Publisher) markStops(ctx context.Context, h *Head) error {
 		}
 		for _, obj := range m.Migrations.Dropped {
 			for j := 0; j < i; j++ {
-				if metas[j] == nil || metas[j].Migrations == nil || !deprecates(metas[j].Migrations.Deprecated, obj) {
+				if h.Releases[j].Halted || metas[j] == nil || metas[j].Migrations == nil || !deprecates(metas[j].Migrations.Deprecated, obj) {
 					continue
 				}
 				r := &h.Releases[j]
@@ -549,7 +569,10 @@ func Path(h *Head, from, to string) ([]Release, error) {
 	slices.SortStableFunc(rs, func(a, b Release) int { return compareVersions(a.Version, b.Version) })
 	var path []Release
 	for _, r := range rs {
-		if r.RequiredStop && !r.Halted && compareVersions(r.Version, from) > 0 && compareVersions(r.Version, to) < 0 {
+		if r.RequiredStop && compareVersions(r.Version, from) > 0 && compareVersions(r.Version, to) < 0 {
+			if r.Halted {
+				return nil, &RefusedError{Msg: fmt.Sprintf("%s → %s must pass through %s (%s), which is halted on %s: wait for a fixed release", from, to, r.Version, r.StopReason, h.Channel)}
+			}
 			path = append(path, r)
 		}
 	}

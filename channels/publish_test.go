@@ -309,6 +309,13 @@ func TestRequiredStops(t *testing.T) {
 	if _, err := Path(h, "v1.3.0", "v1.0.0"); err == nil {
 		t.Error("a downgrade path was accepted")
 	}
+	// A halted stop is no way through.
+	h.Find("v1.1.0").Halted = true
+	var refused *RefusedError
+	if _, err := Path(h, "v1.0.0", "v1.3.0"); !errors.As(err, &refused) || !strings.Contains(err.Error(), "must pass through v1.1.0") {
+		t.Errorf("a path through a halted stop: %v", err)
+	}
+	h.Find("v1.1.0").Halted = false
 
 	// Promotion keeps stops reachable: a release that drops a column does
 	// not reach a channel with installs before the deprecation.

@@ -5,6 +5,8 @@ package channels
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -234,9 +236,16 @@ func (s *layoutStore) rlocked(f func(layout.Path) error) error {
 	return f(p)
 }
 
-// flock takes the layout's lock file in mode how.
+// flock takes the layout's lock file in mode how. A reader of a layout
+// it cannot write (no lock file, a read-only directory) reads unlocked:
+// nobody can be writing it through relcheck either.
 func (s *layoutStore) flock(how int) (func(), error) {
 	lf, err := os.OpenFile(filepath.Join(s.dir, ".relcheck.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil && how == syscall.LOCK_SH {
+		if lf, err = os.Open(filepath.Join(s.dir, ".relcheck.lock")); err != nil {
+			return func() {}, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -292,8 +301,26 @@ func (s *layoutStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
 		img, err = p.Image(d)
 		return err
 	})
-	return img, err
+	if err != nil {
+		return nil, err
+	}
+	// A registry checks that a manifest hashes to its digest; a directory
+	// does not, so check here (the image keeps these bytes).
+	if fi, err := os.Stat(filepath.Join(s.dir, "blobs", d.Algorithm, d.Hex)); err != nil || fi.Size() > maxManifest {
+		return nil, fmt.Errorf("%s@%s: a manifest larger than %d bytes", s.ref, d, maxManifest)
+	}
+	raw, err := img.RawManifest()
+	if err != nil {
+		return nil, err
+	}
+	if got := sha256.Sum256(raw); d.Algorithm != "sha256" || hex.EncodeToString(got[:]) != d.Hex {
+		return nil, &VerifyError{Msg: fmt.Sprintf("%s@%s: the manifest stored there has digest sha256:%x", s.ref, d, got)}
+	}
+	return img, nil
 }
+
+// maxManifest bounds a manifest read from a layout.
+const maxManifest = 4 << 20
 
 func (s *layoutStore) manifests() ([]v1.Descriptor, error) {
 	var ms []v1.Descriptor

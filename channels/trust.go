@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -19,7 +20,8 @@ type Trust struct {
 
 // seenHead is what Trust keeps of an accepted head.
 type seenHead struct {
-	Epoch  uint64    `json:"epoch"`
+	Project string    `json:"project,omitempty"`
+	Epoch   uint64    `json:"epoch"`
 	Seq    uint64    `json:"seq"`
 	Digest string    `json:"digest"`
 	Seen   time.Time `json:"seen"`
@@ -54,13 +56,23 @@ func (t *Trust) Check(repo string, h *Head, digest string) error {
 	if err != nil {
 		return err
 	}
+	// One repository holds one project: a head of another project
+	// (signed by a key several projects share) is not this one's.
+	for k, s := range m {
+		if strings.HasPrefix(k, repo+"#") && s.Project != "" && s.Project != h.Project {
+			return verifyErrorf("the %s head of %s is of project %q, but this repository's heads were of %q", h.Channel, repo, h.Project, s.Project)
+		}
+	}
 	s, ok := m[trustKey(repo, h.Channel)]
 	if !ok {
 		return nil
 	}
-	if h.Epoch < s.Epoch || (h.Epoch == s.Epoch && h.Seq < s.Seq) {
+	switch {
+	case h.Epoch < s.Epoch || (h.Epoch == s.Epoch && h.Seq < s.Seq):
 		return verifyErrorf("the %s head of %s has seq %d, older than seq %d seen on %s: refusing a rollback of the channel",
 			h.Channel, repo, h.Seq, s.Seq, s.Seen.UTC().Format(time.RFC3339))
+	case h.Epoch == s.Epoch && h.Seq == s.Seq && s.Digest != "" && digest != s.Digest:
+		return verifyErrorf("the %s head of %s changed without a new seq (%d): refusing it; a publisher racing another writes the next seq shortly", h.Channel, repo, h.Seq)
 	}
 	return nil
 }
@@ -72,10 +84,10 @@ func (t *Trust) Record(repo string, h *Head, digest string, now time.Time) error
 		return err
 	}
 	k := trustKey(repo, h.Channel)
-	if s, ok := m[k]; ok && (s.Epoch > h.Epoch || (s.Epoch == h.Epoch && s.Seq > h.Seq)) {
+	if s, ok := m[k]; ok && (s.Epoch > h.Epoch || (s.Epoch == h.Epoch && s.Seq >= h.Seq)) {
 		return nil
 	}
-	m[k] = seenHead{Epoch: h.Epoch, Seq: h.Seq, Digest: digest, Seen: now.UTC()}
+	m[k] = seenHead{Project: h.Project, Epoch: h.Epoch, Seq: h.Seq, Digest: digest, Seen: now.UTC()}
 	raw, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/relcheck/relcheck/internal/config"
 )
 
 // TestClientUpgrade installs from every store and refuses what a hostile
@@ -193,4 +195,53 @@ func TestLock(t *testing.T) {
 		t.Fatalf("after unlocking: %v", err)
 	}
 	again()
+}
+
+// TestRecoverUndo: a crash while undoing a failed hop finishes the undo;
+// it never goes forward to the release that failed.
+func TestRecoverUndo(t *testing.T) {
+	for _, c := range []struct{ step, current string }{{"undo", "v2"}, {"undo", "v1"}, {"health", "v1"}, {"post", "v1"}} {
+		t.Run(c.step+"-"+c.current, func(t *testing.T) {
+			dir := t.TempDir()
+			in := &Installer{Sub: &Subscription{InstallDir: dir}}
+			os.MkdirAll(in.meta(), 0o755)
+			for _, v := range []string{"v1", "v2"} {
+				os.MkdirAll(filepath.Join(dir, "versions", v), 0o755)
+			}
+			if err := in.switchTo(c.current); err != nil {
+				t.Fatal(err)
+			}
+			st := &LocalState{Installed: "v1"}
+			j := &journal{Action: "upgrade", From: "v1", To: "v2", Step: c.step, Undo: "health: unhealthy"}
+			if err := in.step(j, c.step); err != nil {
+				t.Fatal(err)
+			}
+			out, err := in.Recover(context.Background(), st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cur, _ := in.Current(); cur != "v1" || out.Result != "rolled_back" || st.Installed != "v1" {
+				t.Errorf("current %s, outcome %+v, installed %s", cur, out, st.Installed)
+			}
+			if _, ok := st.Bad["v2"]; !ok {
+				t.Error("the failed release is not marked bad")
+			}
+			if j, _ := in.loadJournal(); j != nil {
+				t.Errorf("journal left: %+v", j)
+			}
+		})
+	}
+}
+
+// TestHealthDeadline: the health check's deadline holds even when the
+// command leaves a child behind that keeps its output open.
+func TestHealthDeadline(t *testing.T) {
+	in := &Installer{Sub: &Subscription{InstallDir: t.TempDir(), HealthCmd: "sleep 20 & sleep 20; false", HealthRetries: 1, HealthTimeout: config.Duration(300 * time.Millisecond)}}
+	start := time.Now()
+	if err := in.health(context.Background(), "v1"); err == nil {
+		t.Fatal("a hanging health check passed")
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the health check took %s with a 300ms deadline", d)
+	}
 }

@@ -213,7 +213,7 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 			if err := checkChannel(cmd, p.channel, false); err != nil {
 				return err
 			}
-			if p.rollout < 0 || p.rollout > 100 {
+			if !(p.rollout >= 0 && p.rollout <= 100) {
 				return usagef(cmd, "--rollout must be between 0 and 100")
 			}
 			ctx := cmd.Context()
@@ -227,6 +227,13 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 				if next, err = readReportFacts(p.reportFile, &meta); err != nil {
 					return err
 				}
+			}
+			// One repository holds one project's releases.
+			if have := existingProject(ctx, st); have != "" {
+				if meta.Project != "" && meta.Project != have {
+					return &channels.InputError{Err: fmt.Errorf("%s holds releases of %s, not %s: publish %s elsewhere (or pass --project %s)", args[0], have, meta.Project, meta.Project, have)}
+				}
+				meta.Project = have
 			}
 			if meta.Project == "" {
 				meta.Project = projectName(p.dir, args[0])
@@ -361,6 +368,17 @@ func deriveVersion(ctx context.Context, dir, channel, next string, st channels.S
 		}
 	}
 	return v, nil
+}
+
+// existingProject is the project the repository's channel heads name, or
+// "" when it has none yet.
+func existingProject(ctx context.Context, st channels.Store) string {
+	for _, c := range channels.Names {
+		if h, _, err := channels.ReadHead(ctx, st, c, nil); err == nil && h.Project != "" {
+			return h.Project
+		}
+	}
+	return ""
 }
 
 // headCommit is the commit dir's HEAD names, or "".
@@ -513,7 +531,7 @@ installs first ('relcheck rollout' widens it).`,
 			if to != "beta" && to != "stable" {
 				return usagef(cmd, "--to must be beta or stable, not %q", to)
 			}
-			if rollout < 0 || rollout > 100 {
+			if !(rollout >= 0 && rollout <= 100) {
 				return usagef(cmd, "--rollout must be between 0 and 100")
 			}
 			minSoak, err := config.ParseDuration(soak)

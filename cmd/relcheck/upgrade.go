@@ -87,7 +87,14 @@ or --config) takes more options by editing it:
 			if err != nil {
 				return err
 			}
-			sub.Repo, sub.Channel, sub.Key, sub.InstallDir, sub.Insecure = args[0], o.channel, key, dir, o.insecure
+			sub.Repo, sub.Key, sub.InstallDir = args[0], key, dir
+			// Subscribing again keeps what the flags do not change.
+			if sub.Channel == "" || cmd.Flags().Changed("channel") {
+				sub.Channel = o.channel
+			}
+			if cmd.Flags().Changed("insecure") {
+				sub.Insecure = o.insecure
+			}
 			if sub.InstallID == "" {
 				sub.InstallID = channels.NewInstallID()
 			}

@@ -36,5 +36,10 @@ func Write(path string, data []byte, mode os.FileMode) error {
 		os.Remove(tmp.Name())
 		return err
 	}
+	// The rename itself is durable once the directory is synced.
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
 	return nil
 }
