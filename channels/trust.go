@@ -22,9 +22,9 @@ type Trust struct {
 type seenHead struct {
 	Project string    `json:"project,omitempty"`
 	Epoch   uint64    `json:"epoch"`
-	Seq    uint64    `json:"seq"`
-	Digest string    `json:"digest"`
-	Seen   time.Time `json:"seen"`
+	Seq     uint64    `json:"seq"`
+	Digest  string    `json:"digest"`
+	Seen    time.Time `json:"seen"`
 }
 
 // OpenTrust keeps its state in dir/heads.json.
