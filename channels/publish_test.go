@@ -559,3 +559,34 @@ func FuzzParseHead(f *testing.F) {
 		}
 	})
 }
+
+// TestTrust: a client refuses an older head, a different head with the
+// same seq, and a head of another project in the same repository.
+func TestTrust(t *testing.T) {
+	tr := OpenTrust(t.TempDir())
+	h := &Head{Project: "textkit", Channel: "stable", Seq: 5, Epoch: 1}
+	if err := tr.Check("r", h, "sha256:a"); err != nil {
+		t.Fatal(err)
+	}
+	tr.Record("r", h, "sha256:a", time.Now())
+	var ve *VerifyError
+	for name, c := range map[string]struct {
+		h      Head
+		digest string
+		want   string
+	}{
+		"older":         {Head{Project: "textkit", Channel: "stable", Seq: 4, Epoch: 1}, "sha256:b", "refusing a rollback"},
+		"same seq":      {Head{Project: "textkit", Channel: "stable", Seq: 5, Epoch: 1}, "sha256:c", "changed without a new seq"},
+		"other project": {Head{Project: "other", Channel: "edge", Seq: 9, Epoch: 1}, "sha256:d", `is of project "other"`},
+	} {
+		if err := tr.Check("r", &c.h, c.digest); !errors.As(err, &ve) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := tr.Check("r", h, "sha256:a"); err != nil {
+		t.Errorf("the same head again: %v", err)
+	}
+	if err := tr.Check("r", &Head{Project: "textkit", Channel: "stable", Seq: 6, Epoch: 1}, "sha256:e"); err != nil {
+		t.Errorf("a newer head: %v", err)
+	}
+}
