@@ -335,6 +335,42 @@ func (p *Publisher) Refresh(ctx context.Context, channel string, collector *stri
 	})
 }
 
+// Prune keeps a channel's head small: it drops all but the newest keep
+// releases from the head, except required stops, rollback targets and the
+// release the plain tag follows. The artifacts and their version tags stay
+// in the repository; only the channel stops offering them. It returns the
+// versions dropped.
+func (p *Publisher) Prune(ctx context.Context, channel string, keep int) ([]string, *Head, error) {
+	if keep < 1 {
+		return nil, nil, inputErrorf("--keep must be at least 1")
+	}
+	var dropped []string
+	h, err := p.Update(ctx, channel, func(h *Head) error {
+		dropped = nil
+		h.sortReleases()
+		needed := map[string]bool{}
+		for _, r := range h.Releases {
+			if r.RollbackTo != "" {
+				needed[r.RollbackTo] = true
+			}
+		}
+		if n := h.Newest(); n != nil {
+			needed[n.Version] = true
+		}
+		var kept []Release
+		for i, r := range h.Releases {
+			if i >= len(h.Releases)-keep || r.RequiredStop || needed[r.Version] {
+				kept = append(kept, r)
+				continue
+			}
+			dropped = append(dropped, r.Version)
+		}
+		h.Releases = kept
+		return nil
+	})
+	return dropped, h, err
+}
+
 // swapper is a store that can move a tag only if it still points where
 // the caller saw it (a compare-and-swap).
 type swapper interface {

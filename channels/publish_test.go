@@ -309,6 +309,19 @@ func TestRequiredStops(t *testing.T) {
 	if _, err := Path(h, "v1.3.0", "v1.0.0"); err == nil {
 		t.Error("a downgrade path was accepted")
 	}
+	// Pruning keeps the newest and every stop.
+	dropped, ph, err := p.Prune(ctx, "stable", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, r := range ph.Releases {
+		left = append(left, r.Version)
+	}
+	if strings.Join(dropped, " ") != "v1.0.0 v1.2.0" || strings.Join(left, " ") != "v1.1.0 v1.3.0" {
+		t.Errorf("prune dropped %v, kept %v", dropped, left)
+	}
+	h = ph
 	// A halted stop is no way through.
 	h.Find("v1.1.0").Halted = true
 	var refused *RefusedError
@@ -341,7 +354,7 @@ func TestRequiredStops(t *testing.T) {
 	}
 	edge2("v2.3.0-0.4.gd", &MigrationFacts{Dropped: []string{"t.c"}})
 	var re *RefusedError
-	_, _, err := p2.Promote(ctx, "v2.3.0-0.4.gd", PromoteOptions{To: "stable"})
+	_, _, err = p2.Promote(ctx, "v2.3.0-0.4.gd", PromoteOptions{To: "stable"})
 	if !errors.As(err, &re) {
 		t.Fatalf("a drop promoted past its missing stop: %v", err)
 	}

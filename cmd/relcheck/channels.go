@@ -928,7 +928,44 @@ marked — then V2. The head is verified first, as channel show does.`,
 	path.Flags().StringVar(&to, "to", "", "the target version")
 	path.Flags().StringVar(&pathChannel, "channel", "stable", "the channel")
 
-	cmd.AddCommand(show, refresh, path)
+	var pro chanOpts
+	var pruneChannel string
+	var keep int
+	prune := &cobra.Command{
+		Use:   "prune REPO --channel C --keep N",
+		Short: "Keep a channel's head small: offer only the newest N releases (and every stop)",
+		Long: `Drop all but the newest --keep releases from a channel's signed head. Required
+stops, rollback targets and the release the plain tag follows stay. The
+artifacts and their version tags stay in the repository; the channel just
+stops offering them (a head must stay under 1 MiB for clients to read it).`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := pro.check(cmd); err != nil {
+				return err
+			}
+			if err := checkChannel(cmd, pruneChannel, false); err != nil {
+				return err
+			}
+			st, err := pro.open(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			pub, err := pro.publisher(s, st, "")
+			if err != nil {
+				return err
+			}
+			dropped, h, err := pub.Prune(cmd.Context(), pruneChannel, keep)
+			if err != nil {
+				return err
+			}
+			return printHeadChange(s, pro.format, st, h, "", v1.Hash{}, fmt.Sprintf("pruned %s: %d release(s) no longer offered, %d kept", pruneChannel, len(dropped), len(h.Releases)))
+		},
+	}
+	pro.flags(prune, channels.PrivateKeyFile)
+	prune.Flags().StringVar(&pruneChannel, "channel", "", "the channel")
+	prune.Flags().IntVar(&keep, "keep", 50, "how many of the newest releases stay")
+
+	cmd.AddCommand(show, refresh, path, prune)
 	return cmd
 }
 
