@@ -151,17 +151,9 @@ const maxMetadata = 1 << 20
 
 // ParseMetadata parses a release's config blob, strictly.
 func ParseMetadata(raw []byte) (*Metadata, error) {
-	if len(raw) > maxMetadata {
-		return nil, fmt.Errorf("release metadata of %d bytes is larger than %d", len(raw), maxMetadata)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
 	var m Metadata
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("release metadata: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("release metadata: data after the document")
+	if err := decodeStrict(raw, maxMetadata, "release metadata", &m); err != nil {
+		return nil, err
 	}
 	if m.Version == "" {
 		return nil, fmt.Errorf("release metadata: no version")
@@ -250,4 +242,21 @@ func (r *progressReader) Read(p []byte) (int, error) {
 		r.progress(int64(n))
 	}
 	return n, err
+}
+
+// decodeStrict parses one JSON document of at most limit bytes into v:
+// no unknown fields, nothing after it. Errors start with what.
+func decodeStrict(raw []byte, limit int, what string, v any) error {
+	if len(raw) > limit {
+		return fmt.Errorf("%s of %d bytes is larger than %d", what, len(raw), limit)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%s: %v", what, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%s: data after the document", what)
+	}
+	return nil
 }

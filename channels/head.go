@@ -152,17 +152,9 @@ func Core(v string) string {
 // ParseHead parses a channel head, strictly, and checks that it is well
 // formed.
 func ParseHead(raw []byte) (*Head, error) {
-	if len(raw) > MaxHeadSize {
-		return nil, fmt.Errorf("channel head of %d bytes is larger than %d", len(raw), MaxHeadSize)
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
 	var h Head
-	if err := dec.Decode(&h); err != nil {
-		return nil, fmt.Errorf("channel head: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("channel head: data after the document")
+	if err := decodeStrict(raw, MaxHeadSize, "channel head", &h); err != nil {
+		return nil, err
 	}
 	if err := h.validate(); err != nil {
 		return nil, fmt.Errorf("channel head: %v", err)
