@@ -80,6 +80,17 @@ func (o *chanOpts) open(cmd *cobra.Command, ref string) (channels.Store, error) 
 	return st, nil
 }
 
+// writer opens a repository and loads the signing key, for a command that
+// writes channel heads.
+func (o *chanOpts) writer(cmd *cobra.Command, s *streams, ref string) (channels.Store, *channels.Publisher, error) {
+	st, err := o.open(cmd, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	pub, err := o.publisher(s, st, "")
+	return st, pub, err
+}
+
 // password returns the key password: COSIGN_PASSWORD, or asked on the
 // terminal (twice when confirm is set).
 func password(s *streams, confirm bool) ([]byte, error) {
@@ -538,11 +549,7 @@ installs first ('relcheck rollout' widens it).`,
 			if err != nil {
 				return usagef(cmd, "--min-soak: %v", err)
 			}
-			st, err := o.open(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			pub, err := o.publisher(s, st, "")
+			st, pub, err := o.writer(cmd, s, args[0])
 			if err != nil {
 				return err
 			}
@@ -616,11 +623,7 @@ func newRolloutCmd(s *streams) *cobra.Command {
 			if !cmd.Flags().Changed("percent") {
 				return usagef(cmd, "give --percent")
 			}
-			st, err := o.open(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			pub, err := o.publisher(s, st, "")
+			st, pub, err := o.writer(cmd, s, args[0])
 			if err != nil {
 				return err
 			}
@@ -674,11 +677,7 @@ func newHaltCmd(s *streams) *cobra.Command {
 			if err := checkChannel(cmd, channel, false); err != nil {
 				return err
 			}
-			st, err := o.open(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			pub, err := o.publisher(s, st, "")
+			st, pub, err := o.writer(cmd, s, args[0])
 			if err != nil {
 				return err
 			}
@@ -834,11 +833,7 @@ what the head says it is — and print it. Exit 1 when verification fails.`,
 				}
 				names = []string{refreshChannel}
 			}
-			st, err := ro.open(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			pub, err := ro.publisher(s, st, "")
+			st, pub, err := ro.writer(cmd, s, args[0])
 			if err != nil {
 				return err
 			}
@@ -946,11 +941,7 @@ stops offering them (a head must stay under 1 MiB for clients to read it).`,
 			if err := checkChannel(cmd, pruneChannel, false); err != nil {
 				return err
 			}
-			st, err := pro.open(cmd, args[0])
-			if err != nil {
-				return err
-			}
-			pub, err := pro.publisher(s, st, "")
+			st, pub, err := pro.writer(cmd, s, args[0])
 			if err != nil {
 				return err
 			}
