@@ -67,8 +67,8 @@ REGISTRY=$(command -v docker-registry 2>/dev/null || true)
 [ -n "$REGISTRY" ] || { [ -x /usr/bin/docker-registry ] && REGISTRY=/usr/bin/docker-registry; } ||
 	die "needs the distribution registry (apt-get install docker-registry)"
 
-# find_tool NAME: NAME on PATH, else in $TOOLS; empty when missing.
-find_tool() { command -v "$1" 2>/dev/null || { [ -x "$TOOLS/$1" ] && echo "$TOOLS/$1"; } || true; }
+# shellcheck source=perf/registry.sh
+. "$SCRIPT_DIR/registry.sh"
 CRANE=$(find_tool crane)
 if [ -z "$CRANE" ]; then
 	{
@@ -111,53 +111,7 @@ RELCHECK=$WORK/relcheck
 # A free port: bind-test a random one, start the registry on it, and retry
 # when the registry does not come up (another process may have taken it).
 # The access log is on: it counts the requests of each tool.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-start_registry() {
-	local port=$1 dir=$WORK/registry
-	mkdir -p "$dir/storage"
-	cat >"$dir/config.yml" <<-EOF
-	version: 0.1
-	log:
-	  level: warn
-	  accesslog:
-	    disabled: false
-	storage:
-	  filesystem:
-	    rootdirectory: "$dir/storage"
-	  delete:
-	    enabled: true
-	  maintenance:
-	    uploadpurging:
-	      enabled: false
-	http:
-	  addr: "127.0.0.1:$port"
-	  secret: compare-upgrade
-	EOF
-	# REGISTRY_* variables would override the configuration file.
-	env $(env | sed -n 's/^\(REGISTRY_[^=]*\)=.*/-u \1/p') "$REGISTRY" serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
-	REG_PID=$!
-	for _ in $(seq 1 100); do # 10 s
-		if ! kill -0 "$REG_PID" 2>/dev/null; then
-			wait "$REG_PID" 2>/dev/null || true
-			REG_PID=
-			return 1
-		fi
-		timeout 2 "$CRANE" catalog "127.0.0.1:$port" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	kill "$REG_PID" 2>/dev/null || true
-	wait "$REG_PID" 2>/dev/null || true
-	REG_PID=
-	return 1
-}
-PORT=
-for _ in 1 2 3 4 5; do
-	p=$((20000 + RANDOM % 40000))
-	port_free "$p" || continue
-	if start_registry "$p"; then PORT=$p; break; fi
-done
-[ -n "$PORT" ] || die "could not start docker-registry: $(tail -n 5 "$WORK/registry/registry.log" 2>/dev/null)"
-REG=127.0.0.1:$PORT
+registry_up true
 REPO=$REG/app
 REGLOG=$WORK/registry/registry.log
 log "registry $REG (docker-registry, storage in $WORK/registry)"
