@@ -127,21 +127,9 @@ func ReadMetadata(img v1.Image) (*Metadata, error) {
 	if m.Config.Size > maxMetadata {
 		return nil, fmt.Errorf("release metadata of %d bytes is larger than %d", m.Config.Size, maxMetadata)
 	}
-	cl, err := img.LayerByDigest(m.Config.Digest)
+	raw, err := readConfig(img, m.Config, maxMetadata)
 	if err != nil {
-		return nil, err
-	}
-	rc, err := cl.Compressed()
-	if err != nil {
-		return nil, err
-	}
-	raw, err := io.ReadAll(io.LimitReader(rc, maxMetadata+1))
-	rc.Close()
-	if err != nil {
-		return nil, err
-	}
-	if got := sha256.Sum256(raw); hex.EncodeToString(got[:]) != m.Config.Digest.Hex {
-		return nil, fmt.Errorf("release metadata served with digest sha256:%x, not %s", got, m.Config.Digest)
+		return nil, fmt.Errorf("release metadata: %w", err)
 	}
 	return ParseMetadata(raw)
 }
@@ -259,4 +247,29 @@ func decodeStrict(raw []byte, limit int, what string, v any) error {
 		return fmt.Errorf("%s: data after the document", what)
 	}
 	return nil
+}
+
+// readConfig reads an artifact's config blob, at most limit bytes, and
+// checks it against its digest (a layout does not).
+func readConfig(img v1.Image, desc v1.Descriptor, limit int) ([]byte, error) {
+	cl, err := img.LayerByDigest(desc.Digest)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := cl.Compressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(io.LimitReader(rc, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > limit {
+		return nil, &VerifyError{Msg: fmt.Sprintf("larger than the limit of %d bytes", limit)}
+	}
+	if got := sha256.Sum256(raw); hex.EncodeToString(got[:]) != desc.Digest.Hex {
+		return nil, &VerifyError{Msg: fmt.Sprintf("served with content of digest sha256:%x, not %s", got, desc.Digest)}
+	}
+	return raw, nil
 }

@@ -3,12 +3,9 @@ package channels
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -229,20 +226,13 @@ func headImage(h *Head) (v1.Image, error) {
 	return partial.CompressedToImage(a)
 }
 
-// readHeadAt reads the head stored as manifest d, checking that what the
-// store returned hashes to d and that no part is larger than a head may
+// readHeadAt reads the head stored as manifest d (a Store's Get checks
+// that the manifest hashes to d), refusing any part larger than a head may
 // be. It does not check signatures.
 func readHeadAt(ctx context.Context, st Store, d v1.Hash) (*Head, error) {
 	img, err := st.Get(ctx, d)
 	if err != nil {
 		return nil, err
-	}
-	rawm, err := img.RawManifest()
-	if err != nil {
-		return nil, err
-	}
-	if got := sha256.Sum256(rawm); d.Algorithm != "sha256" || hex.EncodeToString(got[:]) != d.Hex {
-		return nil, verifyErrorf("the manifest served for %s has digest sha256:%x", d, got)
 	}
 	m, err := img.Manifest()
 	if err != nil {
@@ -254,24 +244,9 @@ func readHeadAt(ctx context.Context, st Store, d v1.Hash) (*Head, error) {
 	if m.Config.Size > MaxHeadSize {
 		return nil, verifyErrorf("the channel head %s is %d bytes, more than the limit of %d", d, m.Config.Size, MaxHeadSize)
 	}
-	cl, err := img.LayerByDigest(m.Config.Digest)
+	raw, err := readConfig(img, m.Config, MaxHeadSize)
 	if err != nil {
-		return nil, err
-	}
-	rc, err := cl.Compressed()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	raw, err := io.ReadAll(io.LimitReader(rc, MaxHeadSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) > MaxHeadSize {
-		return nil, verifyErrorf("the channel head %s is larger than the limit of %d bytes", d, MaxHeadSize)
-	}
-	if got := sha256.Sum256(raw); hex.EncodeToString(got[:]) != m.Config.Digest.Hex {
-		return nil, verifyErrorf("the channel head %s was served with content of digest sha256:%x, not %s", d, got, m.Config.Digest)
+		return nil, fmt.Errorf("the channel head %s: %w", d, err)
 	}
 	h, err := ParseHead(raw)
 	if err != nil {

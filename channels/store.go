@@ -41,7 +41,7 @@ type Store interface {
 	// Put writes img (blobs, then manifest) and, when tag is set, points
 	// tag at it.
 	Put(ctx context.Context, img v1.Image, tag string) (v1.Hash, error)
-	// Get reads the image with digest d.
+	// Get reads the image with digest d; its manifest hashes to d.
 	Get(ctx context.Context, d v1.Hash) (v1.Image, error)
 	// Resolve returns the digest tag points at (ErrNotFound when none).
 	Resolve(ctx context.Context, tag string) (v1.Hash, error)
