@@ -170,6 +170,74 @@ func (c *Client) sentDir() string    { return filepath.Join(c.StateDir, "sent") 
 // Record counts an event into this week's report; nothing happens in mode
 // off.
 func (c *Client) Record(e Event) error {
+	return c.updateWeek(func(w *week, cont bool) bool {
+		if w.Program == "" || len(w.Counters) == 0 {
+			w.Program, w.Channel = e.Program, e.Channel
+		}
+		if e.Running != "" && !cont {
+			// A week continued after its report was sent does not count
+			// the install again.
+			w.Running = e.Running
+		}
+		add := func(name, version string, n int64) {
+			if version == "" || n == 0 {
+				return
+			}
+			for i := range w.Counters {
+				if w.Counters[i].Name == name && w.Counters[i].Version == version {
+					w.Counters[i].Value += n
+					return
+				}
+			}
+			w.Counters = append(w.Counters, Counter{Name: name, Version: version, Value: n})
+		}
+		switch e.Action {
+		case "rollback":
+			if e.Result == "success" {
+				add("rollback.manual", e.From, 1)
+			}
+		default:
+			switch e.Result {
+			case "success":
+				add("upgrade.success", e.To, 1)
+			case "rolled_back", "failed":
+				name := "upgrade.rolled_back." + e.ReasonClass
+				if _, ok := Counters[name]; !ok {
+					return false // nothing this format may say
+				}
+				add(name, e.To, 1)
+			}
+			add(DurationBucket(e.Duration), e.To, 1)
+			add("upgrade.hops", e.To, int64(e.Hops))
+		}
+		slices.SortFunc(w.Counters, func(a, b Counter) int {
+			return strings.Compare(a.Name+" "+a.Version, b.Name+" "+b.Version)
+		})
+		return true
+	})
+}
+
+// Running notes the version this install runs in this week's report, so
+// that an install that did nothing this week still counts (nothing in
+// mode off).
+func (c *Client) Running(program, channel, version string) error {
+	if version == "" {
+		return nil
+	}
+	return c.updateWeek(func(w *week, cont bool) bool {
+		if cont || (w.Program == program && w.Channel == channel && w.Running == version) {
+			return false // sent already with the running version, or no change
+		}
+		w.Program, w.Channel, w.Running = program, channel, version
+		return true
+	})
+}
+
+// updateWeek changes this week's pending record, created when there is
+// none, under the records' lock; change returns false to leave it as it
+// was (cont: the week's report was sent and this record continues it).
+// Nothing happens in mode off.
+func (c *Client) updateWeek(change func(w *week, cont bool) bool) error {
 	m, _, err := c.Effective()
 	if err != nil || m == Off {
 		return err
@@ -185,82 +253,11 @@ func (c *Client) Record(e Event) error {
 		return err
 	}
 	if w == nil {
-		w = &week{Report: Report{Format: Format, ID: newID(), Program: e.Program, Channel: e.Channel, Week: Week(now), OS: runtime.GOOS, Arch: runtime.GOARCH}}
-	}
-	if w.Program == "" || len(w.Counters) == 0 {
-		w.Program, w.Channel = e.Program, e.Channel
-	}
-	if e.Running != "" && !cont {
-		// A week continued after its report was sent does not count the
-		// install again.
-		w.Running = e.Running
-	}
-	add := func(name, version string, n int64) {
-		if version == "" || n == 0 {
-			return
-		}
-		for i := range w.Counters {
-			if w.Counters[i].Name == name && w.Counters[i].Version == version {
-				w.Counters[i].Value += n
-				return
-			}
-		}
-		w.Counters = append(w.Counters, Counter{Name: name, Version: version, Value: n})
-	}
-	switch e.Action {
-	case "rollback":
-		if e.Result == "success" {
-			add("rollback.manual", e.From, 1)
-		}
-	default:
-		switch e.Result {
-		case "success":
-			add("upgrade.success", e.To, 1)
-		case "rolled_back", "failed":
-			name := "upgrade.rolled_back." + e.ReasonClass
-			if _, ok := Counters[name]; !ok {
-				return nil // nothing this format may say
-			}
-			add(name, e.To, 1)
-		}
-		add(DurationBucket(e.Duration), e.To, 1)
-		add("upgrade.hops", e.To, int64(e.Hops))
-	}
-	slices.SortFunc(w.Counters, func(a, b Counter) int {
-		return strings.Compare(a.Name+" "+a.Version, b.Name+" "+b.Version)
-	})
-	raw, _ := json.MarshalIndent(w, "", "  ")
-	if err := os.MkdirAll(c.pendingDir(), 0o755); err != nil {
-		return err
-	}
-	return writeFile(path, raw)
-}
-
-// Running notes the version this install runs in this week's report, so
-// that an install that did nothing this week still counts (nothing in
-// mode off).
-func (c *Client) Running(program, channel, version string) error {
-	m, _, err := c.Effective()
-	if err != nil || m == Off || version == "" {
-		return err
-	}
-	unlock, err := c.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	now := c.now()
-	w, path, cont, err := c.current(now)
-	if err != nil || cont {
-		return err // this week's report, with the running version, was sent
-	}
-	if w == nil {
 		w = &week{Report: Report{Format: Format, ID: newID(), Week: Week(now), OS: runtime.GOOS, Arch: runtime.GOARCH, Counters: []Counter{}}}
 	}
-	if w.Program == program && w.Channel == channel && w.Running == version {
+	if !change(w, cont) {
 		return nil
 	}
-	w.Program, w.Channel, w.Running = program, channel, version
 	raw, _ := json.MarshalIndent(w, "", "  ")
 	if err := os.MkdirAll(c.pendingDir(), 0o755); err != nil {
 		return err
