@@ -542,3 +542,40 @@ func fixReplaces(baseModDir, baseRoot, headModDir string) error {
 	}
 	return os.WriteFile(gomod, out, 0o644)
 }
+
+// PublicPackages lists the packages among patterns in the module in dir
+// that form an exported Go API: the module's own, neither internal nor
+// main. It only lists packages (go list), without type-checking, so the
+// pipeline can tell an application (only main packages) from a library
+// before it decides to run the api gate.
+func PublicPackages(ctx context.Context, dir string, patterns []string) ([]string, error) {
+	modPath, err := ReadModulePath(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading go.mod: %w", err)
+	}
+	pkgs, err := packages.Load(&packages.Config{
+		Context: ctx, Dir: dir, Env: goEnv(os.Environ()),
+		Mode: packages.NeedName | packages.NeedFiles | packages.NeedModule,
+	}, patterns...)
+	if err != nil {
+		return nil, fmt.Errorf("listing packages: %s", tidyGoError(err))
+	}
+	l := &loader{modPath: modPath}
+	var out, unmatched []string
+	for _, p := range pkgs {
+		if len(p.GoFiles) == 0 && len(p.Errors) > 0 && !l.isLocal(p) {
+			unmatched = append(unmatched, p.Errors[0].Msg)
+			continue
+		}
+		if !l.isLocal(p) || p.Name == "main" {
+			continue
+		}
+		if rel := relPath(modPath, p.PkgPath); !isInternal(rel) {
+			out = append(out, p.PkgPath)
+		}
+	}
+	if len(unmatched) > 0 {
+		return nil, &PatternError{Dir: dir, Patterns: patterns, Msgs: unmatched}
+	}
+	return out, nil
+}

@@ -15,6 +15,11 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
+	"github.com/golang-migrate/migrate/v4/source"
+	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gitx"
 	"github.com/relcheck/relcheck/internal/report"
@@ -30,10 +35,11 @@ const (
 	RuleBackwardIncompatible = "migrations/backward-incompatible"
 	RuleLocking              = "migrations/locking"
 	RuleBudget               = "migrations/budget"
+	RuleSuppressionExpired   = "migrations/suppression-expired"
 )
 
 // Rules lists the rule ids of the migrations gate.
-var Rules = []string{RuleModified, RuleOrder, RuleFailed, RuleIrreversible, RuleDestructive, RuleBackwardIncompatible, RuleLocking, RuleBudget}
+var Rules = []string{RuleModified, RuleOrder, RuleFailed, RuleIrreversible, RuleDestructive, RuleBackwardIncompatible, RuleLocking, RuleBudget, RuleSuppressionExpired}
 
 // Options are the inputs of Check.
 type Options struct {
@@ -43,6 +49,9 @@ type Options struct {
 	// Base is the ref of the base release; empty for a first release.
 	Base   string
 	Config config.Migrations
+	// ConfigFile is the configuration file's path relative to Root, for
+	// the locations of migrations.ignore entries.
+	ConfigFile string
 	// SLO is the availability objective whose error budget the blocking
 	// time of a release's migrations is charged to.
 	SLO config.SLO
@@ -53,6 +62,13 @@ type Options struct {
 	NewEngine func(ctx context.Context, dialect string) (Engine, error)
 	// SeedRows is how many rows each table gets before the new migrations.
 	SeedRows int
+	// Next is the version the changes will be released as, when the
+	// gates before this one decided it; BaseVersion the base's. A
+	// suppression "until vX.Y.Z" expires once Next reaches it (or, with
+	// no Next, once the base has).
+	Next, BaseVersion *semver.Version
+	// Now dates the suppressions "until YYYY-MM-DD".
+	Now time.Time
 	// Progress, if set, is told about long work (measurements).
 	Progress func(format string, args ...any)
 }
@@ -66,6 +82,11 @@ func (e *EngineError) Unwrap() error { return e.Err }
 // Check runs the migrations gate.
 func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	start := time.Now()
+	ph := newPhases()
+	dialect := opts.Config.Dialect
+	if dialect == "postgres" {
+		warmParser() // beside the database start
+	}
 	chk := &report.Check{Name: "migrations", Findings: []report.Finding{}, Metrics: map[string]any{}}
 	relDir := filepath.ToSlash(filepath.Join(mustRel(opts.Root, opts.Dir), opts.Config.Dir))
 	head, err := Load(os.DirFS(opts.Root), relDir)
@@ -79,9 +100,31 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		}
 	}
 	add := func(f report.Finding) { chk.Findings = append(chk.Findings, f) }
+	done := func(summary string) (*report.Check, error) {
+		if summary != "" {
+			chk.Summary = summary
+		}
+		applyIgnores(chk, opts)
+		chk.Settle()
+		chk.DurationMs = time.Since(start).Milliseconds()
+		if len(ph.order) > 0 {
+			var parts []string
+			metrics := map[string]int64{}
+			for _, name := range ph.order {
+				parts = append(parts, fmt.Sprintf("%s %s", name, seconds(ph.ms[name].Seconds())))
+				metrics[camel(name)] = ph.ms[name].Milliseconds()
+			}
+			chk.Metrics["phasesMs"] = metrics
+			chk.Notes = append(chk.Notes, "time: "+strings.Join(parts, ", "))
+		}
+		return chk, nil
+	}
 	for _, p := range head.Problems {
 		add(report.Finding{Rule: RuleOrder, Severity: report.SeverityError, Message: p.Msg,
 			Location: &report.Location{File: p.File, Line: 1}, Fix: "give every migration its own version, with an up and a down file of the same name"})
+	}
+	if !opts.Config.Reversible {
+		chk.Notes = append(chk.Notes, "migrations.reversible is false: down files are not required, and up → down → up is not checked")
 	}
 
 	// What the files say.
@@ -95,6 +138,9 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		hm := head.Migrations[v]
 		bm, released := base.Migrations[v]
 		if !released {
+			if hm.Up == nil {
+				continue // a down file without its up: a problem above
+			}
 			news = append(news, hm)
 			if v <= baseMax {
 				add(report.Finding{Rule: RuleOrder, Severity: report.SeverityError, Symbol: hm.Name,
@@ -102,11 +148,11 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 					Location: &report.Location{File: head.Path(hm.Up), Line: 1},
 					Fix:      fmt.Sprintf("renumber it above %d (golang-migrate only moves forward)", baseMax)})
 			}
-			if hm.Up != nil && hm.Down == nil {
+			if hm.Down == nil && opts.Config.Reversible {
 				add(report.Finding{Rule: RuleIrreversible, Severity: report.SeverityError, Symbol: hm.Name,
 					Message:  fmt.Sprintf("migration %s has no down file: operators cannot roll the upgrade back", stem(hm)),
 					Location: &report.Location{File: head.Path(hm.Up), Line: 1},
-					Fix:      fmt.Sprintf("add %s.down.sql that undoes it", stem(hm))})
+					Fix:      fmt.Sprintf("add %s.down.sql that undoes it (or set migrations.reversible: false if the project ships up-only migrations)", stem(hm))})
 			}
 			continue
 		}
@@ -144,39 +190,95 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	chk.Metrics["newMigrations"] = len(news)
 	if deleted {
 		// golang-migrate cannot move a database whose version has no file.
-		chk.Settle()
-		chk.Summary = "replay skipped: a released migration was deleted"
-		chk.DurationMs = time.Since(start).Milliseconds()
-		return chk, nil
+		return done("replay skipped: a released migration was deleted")
 	}
 	if len(news) == 0 {
 		// No schema change; the deprecations still count.
 		chk.Metrics["schema"] = schemaFacts(base, head, nil, newSchema(), opts.Config.Deprecated)
-		chk.Summary = "no new migrations"
-		chk.Settle()
-		chk.DurationMs = time.Since(start).Milliseconds()
-		return chk, nil
+		return done("no new migrations")
 	}
 
 	// What a real database says.
-	eng, err := opts.NewEngine(ctx, opts.Config.Dialect)
+	if opts.Progress != nil {
+		opts.Progress("starting a throwaway %s database", dialect)
+	}
+	stop := ph.start("database start")
+	eng, err := opts.NewEngine(ctx, dialect)
+	stop()
 	if err != nil {
 		return nil, &EngineError{Err: err}
 	}
 	defer eng.Close()
-	replayStart := time.Now()
-	r, err := replay(ctx, eng, base, head, opts.SeedRows)
+	stop = ph.start("parse")
+	stmts, funcs := map[uint][]Stmt{}, map[string]*function{}
+	for _, set := range []*Set{base, head} {
+		for _, v := range set.Versions() {
+			m := set.Migrations[v]
+			if m.Up == nil {
+				continue
+			}
+			parsed, _ := parseFile(dialect, string(m.Up.Data))
+			for _, st := range parsed {
+				if f := definedFunction(st); f != nil {
+					funcs[f.name] = f
+				}
+			}
+			if set == head && !slices.Contains(news, m) {
+				continue
+			}
+			stmts[v] = parsed
+		}
+	}
+	for _, m := range news {
+		expandCalls(stmts[m.Version], funcs)
+	}
+	hints := castHints(stmts)
+	stop()
+	if opts.Progress != nil {
+		opts.Progress("replaying %d migration(s) on %s", len(head.Migrations), eng.Name())
+	}
+	r, err := replay(ctx, eng, base, head, replayOptions{seedRows: int64(opts.SeedRows), hints: hints, stmts: stmts, reverse: opts.Config.Reversible, phases: ph})
 	if err != nil {
 		return nil, err
 	}
-	chk.Metrics["replayMs"] = time.Since(replayStart).Milliseconds()
 	chk.Metrics["engine"] = eng.Name()
-	if eng.Name() == "postgres" && r.base != nil {
+	for _, p := range r.seedProblems {
+		chk.Notes = append(chk.Notes, "not seeded (checked on an empty table): "+p)
+	}
+	for _, df := range r.dataFailures {
+		hm := head.Migrations[df.version]
+		line, what := df.line, ""
+		if line == 0 {
+			line = firstStatementLine(stmts[df.version])
+		}
+		if df.sql != "" {
+			what = fmt.Sprintf(" at line %d (%s)", line, abbreviate(df.sql, 70))
+		}
+		add(report.Finding{Rule: RuleFailed, Severity: report.SeverityWarning, Symbol: hm.Up.Name,
+			Message: fmt.Sprintf("%s applies without generated rows but fails on them%s: %v; if production rows hold such values, the upgrade stops there. The checks after it ran without generated rows",
+				hm.Up.Name, what, df.err),
+			Location: &report.Location{File: head.Path(hm.Up), Line: line},
+			Fix:      "make the statement hold for every value the column can have (a USING clause or a WHERE that skips what does not convert), or check the production data first"})
+	}
+	populated := func(t string) bool { _, ok := r.base.Tables[t]; return ok }
+	large := func(t string) bool { return opts.Config.Sizes[t] >= largeRows }
+	// What each new file's statements did, as traced: the locks they took
+	// on tables that hold rows, and what they rewrote.
+	traced := map[string][]StatementLocks{}
+	for _, m := range news {
+		for _, sl := range r.traces[m.Version].statementsOn(populated) {
+			traced[head.Path(m.Up)] = append(traced[head.Path(m.Up)], sl)
+		}
+	}
+	if len(traced) > 0 {
+		chk.Metrics["traced"] = traced
+	}
+	if eng.Name() == "postgres" {
 		// Locks: what each new file takes on tables that already hold rows.
-		populated := func(t string) bool { _, ok := r.base.Tables[t]; return ok }
 		checks := notNullChecks(r.base)
 		for _, m := range news {
-			for _, li := range LintLocks(string(m.Up.Data), populated, checks) {
+			issues, notes := lint(lintInput{stmts: stmts[m.Version], populated: populated, large: large, checks: checks, trace: r.traces[m.Version]})
+			for _, li := range issues {
 				sev := report.SeverityError
 				if li.Severity == "warning" {
 					sev = report.SeverityWarning
@@ -184,11 +286,9 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 				add(report.Finding{Rule: RuleLocking, Severity: sev, Symbol: li.Table, Message: li.Msg, Fix: li.Fix,
 					Location: &report.Location{File: head.Path(m.Up), Line: li.Line}})
 			}
-		}
-	}
-	if r.failedErr == nil && r.base != nil && len(opts.Config.ProbeSizes) > 0 {
-		if err := measureBudget(ctx, eng, head, news, r.base, r.head, opts, chk, add); err != nil {
-			return nil, err
+			for _, n := range notes {
+				chk.Notes = append(chk.Notes, head.Path(m.Up)+": "+n)
+			}
 		}
 	}
 	if r.failedErr != nil {
@@ -196,15 +296,23 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		loc := &report.Location{File: relDir, Line: 1}
 		name := fmt.Sprint(r.failed)
 		if hm != nil && hm.Up != nil {
-			loc = &report.Location{File: head.Path(hm.Up), Line: 1}
+			line := r.failedLine
+			if line == 0 {
+				line = firstStatementLine(stmts[r.failed])
+			}
+			loc = &report.Location{File: head.Path(hm.Up), Line: line}
 			name = hm.Up.Name
 		}
-		populated := ""
+		where := ""
 		if _, released := base.Migrations[r.failed]; !released && len(base.Migrations) > 0 {
-			populated = fmt.Sprintf(" (on %s, after the base migrations, with %d rows in every table)", eng.Name(), opts.SeedRows)
+			where = fmt.Sprintf(" (on %s, after the base migrations", eng.Name())
+			if r.seeded {
+				where += fmt.Sprintf(", with %d rows in every table", opts.SeedRows)
+			}
+			where += ")"
 		}
 		add(report.Finding{Rule: RuleFailed, Severity: report.SeverityError, Symbol: name,
-			Message:  fmt.Sprintf("%s does not apply%s: %v", name, populated, r.failedErr),
+			Message:  fmt.Sprintf("%s does not apply%s: %v", name, where, r.failedErr),
 			Location: loc,
 			Fix:      "fix the statement; on tables that already hold rows, add columns nullable or with a default and backfill in a later step"})
 	} else {
@@ -224,7 +332,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		// report it once, as the rename.
 		renamed := map[string]bool{}
 		for _, m := range news {
-			for _, rn := range renames(m.Up.Data) {
+			for _, rn := range renames(stmts[m.Version]) {
 				renamed[rn.from], renamed[rn.to] = true, true
 			}
 		}
@@ -234,7 +342,10 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 				continue
 			}
 			f := report.Finding{Symbol: ch.Object, Message: ch.Msg, Fix: ch.Fix, Severity: report.SeverityError}
-			f.Location = locate(head, news, ch)
+			if ch.Warning {
+				f.Severity = report.SeverityWarning
+			}
+			f.Location = locate(head, news, stmts, ch)
 			switch ch.Kind {
 			case Dropped:
 				if slices.Contains(deprecated, ch.Object) || (ch.Column != "" && slices.Contains(deprecated, ch.Table)) {
@@ -248,7 +359,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 			add(f)
 		}
 		for _, m := range news {
-			for _, rn := range renames(m.Up.Data) {
+			for _, rn := range renames(stmts[m.Version]) {
 				add(report.Finding{Rule: RuleBackwardIncompatible, Severity: report.SeverityError, Symbol: rn.object,
 					Message:  fmt.Sprintf("%s renames %s: release N-1 still uses the old name during the upgrade", m.Up.Name, rn.object),
 					Location: &report.Location{File: head.Path(m.Up), Line: rn.line},
@@ -256,28 +367,46 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 			}
 		}
 	}
-	chk.Settle()
+	if r.failedErr == nil && r.base != nil && len(opts.Config.ProbeSizes) > 0 {
+		measureBudget(ctx, eng, head, news, r, stmts, hints, opts, chk, add, ph)
+	}
 	e, _, _ := chk.Counts()
 	chk.Summary = fmt.Sprintf("%d new migration(s) replayed on %s", len(news), eng.Name())
-
 	if e == 0 {
 		chk.Summary += ", safe for release N-1"
 	}
 	if b, ok := chk.Metrics["blockedSeconds"].(float64); ok {
 		chk.Summary += fmt.Sprintf("; measured blocking %s of %s allowed", seconds(b), seconds(chk.Metrics["allowedSeconds"].(float64)))
 	}
-	chk.DurationMs = time.Since(start).Milliseconds()
-	return chk, nil
+	return done("")
 }
 
-// stem is a migration's file name without direction and extension.
+// camel writes a phase name as a JSON key: "lock queue" → "lockQueue".
+func camel(s string) string {
+	words := strings.Fields(s)
+	for i := 1; i < len(words); i++ {
+		words[i] = strings.ToUpper(words[i][:1]) + words[i][1:]
+	}
+	return strings.Join(words, "")
+}
+
+// firstStatementLine is the line of a file's first statement, 1 if none.
+func firstStatementLine(stmts []Stmt) int {
+	if len(stmts) > 0 {
+		return stmts[0].Line
+	}
+	return 1
+}
+
+// stem is a migration's file name without direction and extension, as
+// golang-migrate's own file name parser cuts it: "0180_2.15.0_schema".
 func stem(m *Migration) string {
 	f := m.Up
 	if f == nil {
 		f = m.Down
 	}
-	if i := strings.Index(f.Name, "."); i >= 0 {
-		return f.Name[:i]
+	if sm := source.Regex.FindStringSubmatch(f.Name); sm != nil {
+		return sm[1] + "_" + sm[2]
 	}
 	return f.Name
 }
@@ -325,9 +454,21 @@ func firstDiffLine(a, b []byte) int {
 	return min(len(al), len(bl)) + 1
 }
 
-// locate finds the statement of a new migration that caused a schema change:
-// the first line naming the constraint, column or table in a new up file.
-func locate(head *Set, news []*Migration, ch Change) *report.Location {
+// locate finds the statement of a new migration that caused a schema
+// change: by its parse tree where there is one (the ALTER TABLE of the
+// column, the DROP of the table, the ADD of the constraint), else the
+// first statement whose text (comments left out) names the constraint,
+// column or table.
+func locate(head *Set, news []*Migration, stmts map[uint][]Stmt, ch Change) *report.Location {
+	for _, m := range news {
+		for _, st := range stmts[m.Version] {
+			for _, u := range append([]Stmt{st}, st.Inner...) {
+				if changes(u.Node, ch) {
+					return &report.Location{File: head.Path(m.Up), Line: st.Line}
+				}
+			}
+		}
+	}
 	words := []string{ch.Column, ch.Table}
 	if ch.Object != ch.Table && ch.Column == "" {
 		words[0] = ch.Object // a constraint
@@ -338,17 +479,55 @@ func locate(head *Set, news []*Migration, ch Change) *report.Location {
 		}
 		re := regexp.MustCompile(`(?i)\b` + regexp.QuoteMeta(word) + `\b`)
 		for _, m := range news {
-			for i, l := range strings.Split(string(m.Up.Data), "\n") {
-				if re.MatchString(l) {
-					return &report.Location{File: head.Path(m.Up), Line: i + 1}
+			for _, st := range SplitStatements(string(m.Up.Data)) {
+				if re.MatchString(st.SQL) {
+					return &report.Location{File: head.Path(m.Up), Line: st.Line}
 				}
 			}
 		}
 	}
 	if len(news) > 0 {
-		return &report.Location{File: head.Path(news[0].Up), Line: 1}
+		return &report.Location{File: head.Path(news[0].Up), Line: firstStatementLine(stmts[news[0].Version])}
 	}
 	return nil
+}
+
+// changes reports whether a statement makes the schema change ch.
+func changes(n *pg.Node, ch Change) bool {
+	switch {
+	case n.GetAlterTableStmt() != nil:
+		at := n.GetAlterTableStmt()
+		if relName(at.Relation) != ch.Table {
+			return false
+		}
+		for _, c := range at.Cmds {
+			cmd := c.GetAlterTableCmd()
+			col := cmd.GetName()
+			if cd := cmd.GetDef().GetColumnDef(); cd != nil && col == "" {
+				col = cd.Colname
+			}
+			if con := cmd.GetDef().GetConstraint(); con != nil {
+				if ch.Column == "" && ch.Object != ch.Table && (con.Conname == ch.Object || con.Conname == "") {
+					return true
+				}
+				continue
+			}
+			if ch.Column != "" && col == ch.Column {
+				return true
+			}
+		}
+	case n.GetDropStmt() != nil:
+		d := n.GetDropStmt()
+		if d.RemoveType != pg.ObjectType_OBJECT_TABLE || ch.Column != "" || ch.Object != ch.Table {
+			return false
+		}
+		for _, o := range d.Objects {
+			if l := o.GetList(); l != nil && len(l.Items) > 0 && l.Items[len(l.Items)-1].GetString_().GetSval() == ch.Table {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 type rename struct {
@@ -357,15 +536,29 @@ type rename struct {
 	line     int
 }
 
-var renameRE = regexp.MustCompile(`(?i)\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"?([\w.]+)"?\s+RENAME\s+(?:COLUMN\s+)?(?:"?(\w+)"?\s+)?TO\s+"?(\w+)"?`)
+var renameRE = regexp.MustCompile(`(?i)^ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"?([\w.]+)"?\s+RENAME\s+(?:COLUMN\s+)?(?:"?(\w+)"?\s+)?TO\s+"?(\w+)"?`)
 
-// renames finds ALTER TABLE ... RENAME statements in a migration.
-func renames(sql []byte) []rename {
+// renames finds the statements of a migration that rename a table or a
+// column: from the parse tree, or (SQLite) the statement's text.
+func renames(stmts []Stmt) []rename {
 	var out []rename
-	for i, l := range strings.Split(string(sql), "\n") {
-		for _, m := range renameRE.FindAllStringSubmatch(l, -1) {
-			table := strings.ToLower(m[1])
-			r := rename{from: table, to: strings.ToLower(m[3]), line: i + 1}
+	for _, st := range stmts {
+		if rs := st.Node.GetRenameStmt(); rs != nil {
+			table := relName(rs.Relation)
+			switch rs.RenameType {
+			case pg.ObjectType_OBJECT_TABLE:
+				out = append(out, rename{object: table + " to " + rs.Newname, from: table, to: rs.Newname, line: st.Line})
+			case pg.ObjectType_OBJECT_COLUMN:
+				out = append(out, rename{object: table + "." + rs.Subname + " to " + rs.Newname, from: table + "." + rs.Subname, to: table + "." + rs.Newname, line: st.Line})
+			}
+			continue
+		}
+		if st.Node != nil {
+			continue
+		}
+		for _, m := range renameRE.FindAllStringSubmatch(st.SQL, -1) {
+			table := unqualify(m[1])
+			r := rename{from: table, to: strings.ToLower(m[3]), line: st.Line}
 			if m[2] != "" && !strings.EqualFold(m[2], "to") {
 				r.from, r.to = table+"."+strings.ToLower(m[2]), table+"."+strings.ToLower(m[3])
 			}
@@ -376,47 +569,140 @@ func renames(sql []byte) []rename {
 	return out
 }
 
-// measureBudget measures the blocking of every new migration that touches a
-// populated table, extrapolates it to the production sizes, and charges it to
-// the error budget: budget = (1 − objective) × window × budgetRemaining.
-func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration, base, later *Schema, opts Options, chk *report.Check, add func(report.Finding)) error {
-	populated := func(t string) bool { _, ok := base.Tables[t]; return ok }
-	touched := map[uint][]string{}
+func unqualify(t string) string {
+	t = strings.Trim(strings.ToLower(t), `"`)
+	if i := strings.LastIndexByte(t, '.'); i >= 0 {
+		return t[i+1:]
+	}
+	return t
+}
+
+// castHints finds the text columns the new migrations convert to another
+// type (ALTER COLUMN … TYPE, or a cast of the column in a statement on its
+// table), so that the seeder fills them with values of that shape.
+func castHints(stmts map[uint][]Stmt) map[string]string {
+	hints := map[string]string{}
+	for _, ss := range stmts {
+		for _, st := range ss {
+			for _, u := range append([]Stmt{st}, st.Inner...) {
+				table := ""
+				if at := u.Node.GetAlterTableStmt(); at != nil {
+					table = relName(at.Relation)
+					for _, c := range at.Cmds {
+						cmd := c.GetAlterTableCmd()
+						if cmd.GetSubtype() == pg.AlterTableType_AT_AlterColumnType {
+							if t := typeName(cmd.GetDef().GetColumnDef().GetTypeName()); t != "" {
+								hints[table+"."+cmd.Name] = t
+							}
+						}
+					}
+				} else if up := u.Node.GetUpdateStmt(); up != nil {
+					table = relName(up.Relation)
+				}
+				if table == "" {
+					continue
+				}
+				walkTree(u.Node, func(m proto.Message) bool {
+					tc, ok := m.(*pg.TypeCast)
+					if !ok {
+						return true
+					}
+					if f := tc.Arg.GetColumnRef().GetFields(); len(f) > 0 {
+						if col := f[len(f)-1].GetString_().GetSval(); col != "" {
+							if t := typeName(tc.TypeName); t != "" {
+								hints[table+"."+col] = t
+							}
+						}
+					}
+					return true
+				})
+			}
+		}
+	}
+	for k, t := range hints {
+		if isTextType(t) || t == "varchar" || t == "bpchar" {
+			delete(hints, k)
+		}
+	}
+	return hints
+}
+
+// typeName is the name of a type as written (its last part: "jsonb",
+// "int8"), lower case.
+func typeName(tn *pg.TypeName) string {
+	if tn == nil || len(tn.Names) == 0 {
+		return ""
+	}
+	return strings.ToLower(tn.Names[len(tn.Names)-1].GetString_().GetSval())
+}
+
+// measureBudget measures the blocking of the new migrations whose cost
+// grows with the size of a populated table, extrapolates it to the
+// production sizes, and charges it to the error budget: budget =
+// (1 − objective) × window × budgetRemaining. Migrations that take a lock
+// blocking the application are also run behind a long transaction (the
+// lock queue). What cannot be measured becomes a note: a measurement
+// problem never hides the other findings.
+func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration, r *replayResult, stmts map[uint][]Stmt, hints map[string]string, opts Options, chk *report.Check, add func(report.Finding), ph *phases) {
+	populated := func(t string) bool { _, ok := r.base.Tables[t]; return ok }
+	budget := (1 - opts.SLO.Objective/100) * time.Duration(opts.SLO.Window).Seconds() * opts.SLO.BudgetRemaining
+	allowed := opts.Config.BudgetShare * budget
+	plan := measurePlan{sized: map[uint][]string{}, queued: map[uint][]string{}, stmts: stmts, traces: r.traces,
+		sizes: opts.Config.ProbeSizes, targets: opts.Config.Sizes, later: r.head, hints: hints, progress: opts.Progress, phases: ph,
+		decided: func(pred float64) bool { return pred*2 < allowed || pred > 2*allowed }}
 	byFile := map[string]*Migration{}
 	for _, m := range news {
-		touched[m.Version] = touchedTables(string(m.Up.Data), populated)
 		byFile[head.Path(m.Up)] = m
+		if s := sizedTables(stmts[m.Version], r.traces[m.Version], populated); len(s) > 0 {
+			plan.sized[m.Version] = s
+		}
+		if eng.Name() == "postgres" {
+			if s := strongTables(stmts[m.Version], r.traces[m.Version], populated); len(s) > 0 {
+				plan.queued[m.Version] = s
+			}
+		}
 	}
-	all, err := measureAll(ctx, eng, head, news, touched, opts.Config.ProbeSizes, opts.Config.Sizes, later, opts.Progress)
+	if len(plan.sized) == 0 && len(plan.queued) == 0 {
+		chk.Notes = append(chk.Notes, "nothing to measure: no new migration scans, rewrites or changes the rows of a table that already holds data, or locks one against the application")
+		return
+	}
+	all, notes, err := measureAll(ctx, eng, head, news, plan)
+	for _, n := range notes {
+		chk.Notes = append(chk.Notes, "measurement: "+n)
+	}
 	if err != nil {
-		return err
+		if ctx.Err() == nil {
+			chk.Notes = append(chk.Notes, fmt.Sprintf("the blocking time was not measured: %v; the other checks stand", err))
+		}
+		return
 	}
 	total, worst := 0.0, (*Measurement)(nil)
 	for _, meas := range all {
 		m := byFile[meas.File]
 		if q := meas.Queue; q != nil && q.GaveUp == "" {
-			if _, set := lockTimeout(string(m.Up.Data)); !set {
-				reportQueue(chk, add, meas.File, m, meas)
+			if _, set := fileLockTimeout(stmts[m.Version]); !set {
+				reportQueue(chk, add, meas.File, stmts[m.Version], meas)
 			}
 		}
 		chk.Notes = append(chk.Notes, meas.note())
+		if len(meas.Points) == 0 {
+			continue
+		}
 		total += meas.PredictedS
 		if worst == nil || meas.PredictedS > worst.PredictedS {
 			worst = meas
 		}
 	}
-	if len(all) == 0 {
-		return nil
-	}
-	budget := (1 - opts.SLO.Objective/100) * time.Duration(opts.SLO.Window).Seconds() * opts.SLO.BudgetRemaining
-	allowed := opts.Config.BudgetShare * budget
 	chk.Metrics["measurements"] = all
+	if worst == nil {
+		return
+	}
 	chk.Metrics["blockedSeconds"] = round3(total)
 	chk.Metrics["budgetSeconds"] = round3(budget)
 	chk.Metrics["allowedSeconds"] = round3(allowed)
 	chk.Metrics["budgetShareUsed"] = round3(total / allowed)
 	if total <= allowed {
-		return nil
+		return
 	}
 	var pts []string
 	for _, p := range worst.Points {
@@ -434,9 +720,8 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 		Message: fmt.Sprintf("the new migrations would block queries for %.1f s %s, %.0f%% of the remaining error budget (%.0f s of %.1f%% over %s); a release may use %.0f%% (%.1f s). Measured for %s: %s; locks %s",
 			total, at, 100*total/budget, budget, opts.SLO.Objective, opts.SLO.Window, 100*opts.Config.BudgetShare, allowed,
 			path.Base(worst.File), strings.Join(pts, ", "), strings.Join(worst.Locks, ", ")),
-		Location: &report.Location{File: worst.File, Line: 1},
+		Location: &report.Location{File: worst.File, Line: firstStatementLine(stmts[byFile[worst.File].Version])},
 		Fix:      fix})
-	return nil
 }
 
 // note is one line about a measurement for people: the cost at each size,
@@ -450,13 +735,21 @@ func (m *Measurement) note() string {
 	if len(m.Points) > 0 && m.Points[0].LockHeldMs > 0 {
 		what = "lock held"
 	}
-	s := fmt.Sprintf("%s on %s: %s (%s; locks %s", path.Base(m.File), strings.Join(m.Tables, ", "), strings.Join(pts, ", "), what, orNone(m.Locks))
-	if slices.ContainsFunc(m.Points, func(p Point) bool { return p.Rewrite }) {
-		s += "; rewrites the table"
+	s := fmt.Sprintf("%s on %s: ", path.Base(m.File), strings.Join(m.Tables, ", "))
+	if len(pts) > 0 {
+		s += fmt.Sprintf("%s (%s; locks %s", strings.Join(pts, ", "), what, orNone(m.Locks))
+		if slices.ContainsFunc(m.Points, func(p Point) bool { return p.Rewrite }) {
+			s += "; rewrites the table"
+		}
+		s += ")"
+	} else {
+		s += fmt.Sprintf("metadata only, not measured by size (locks %s)", orNone(m.Locks))
 	}
-	s += ")"
-	if m.TargetRows > 0 {
+	if m.TargetRows > 0 && len(m.Points) > 0 {
 		s += fmt.Sprintf(" → %s at %d rows", seconds(m.PredictedS), m.TargetRows)
+	}
+	if c := m.Check; c != nil {
+		s += fmt.Sprintf("; from the smaller sizes %s was predicted at %d rows, %s measured (%+.0f%%)", seconds(c.PredictedMs/1000), c.Rows, seconds(c.MeasuredMs/1000), c.ErrorPct)
 	}
 	if q := m.Queue; q != nil {
 		if q.GaveUp != "" {
@@ -475,13 +768,9 @@ func orNone(xs []string) string {
 	return strings.Join(xs, ", ")
 }
 
-// reSessionStmt is a statement that sets up the session rather than
-// touching a table.
-var reSessionStmt = regexp.MustCompile(`(?i)^(SET|RESET|BEGIN|COMMIT)\b`)
-
 // reportQueue reports the measured lock queue of a migration without a
 // lock_timeout: on the finding that already says so, or on its own.
-func reportQueue(chk *report.Check, add func(report.Finding), file string, m *Migration, meas *Measurement) {
+func reportQueue(chk *report.Check, add func(report.Finding), file string, stmts []Stmt, meas *Measurement) {
 	q := meas.Queue
 	strong := slices.DeleteFunc(slices.Clone(meas.Locks), func(l string) bool { return !conflictsWithApp(l) })
 	verb, victims := "read", "reads and writes"
@@ -500,13 +789,15 @@ func reportQueue(chk *report.Check, add func(report.Finding), file string, m *Mi
 		}
 	}
 	if line == 0 {
-		line = 1
-		for _, st := range SplitStatements(string(m.Up.Data)) {
-			if !reSessionStmt.MatchString(st.SQL) {
+		for _, st := range stmts {
+			if slices.ContainsFunc(allEffects(st), func(e effect) bool { return conflictsWithApp(e.mode) }) {
 				line = st.Line
 				break
 			}
 		}
+	}
+	if line == 0 {
+		line = firstStatementLine(stmts)
 	}
 	// Said on the finding about that statement, if there is one.
 	for i := range chk.Findings {
@@ -520,6 +811,55 @@ func reportQueue(chk *report.Check, add func(report.Finding), file string, m *Mi
 		Message:  "no lock_timeout before a lock that blocks the application: " + msg,
 		Location: &report.Location{File: file, Line: line},
 		Fix:      "start the file with SET lock_timeout = '2s' (and retry the deploy) so a long transaction cannot stall the application behind the migration"})
+}
+
+// applyIgnores marks the findings that migrations.ignore accepts, and
+// reports entries that expired or matched nothing.
+func applyIgnores(chk *report.Check, opts Options) {
+	for _, ig := range opts.Config.Ignore {
+		until, _ := config.ParseUntil(ig.Until)
+		expired := false
+		if ig.Until != "" {
+			if until.Version != nil && opts.Next == nil {
+				expired = opts.BaseVersion != nil && !opts.BaseVersion.LessThan(until.Version)
+			} else {
+				expired = until.Expired(opts.Next, opts.Now)
+			}
+		}
+		if expired {
+			chk.Findings = append(chk.Findings, report.Finding{Rule: RuleSuppressionExpired, Severity: report.SeverityError,
+				Message:  fmt.Sprintf("the accepted %s in %s expired (until %s); its reason was: %s", ig.Rule, ig.File, ig.Until, ig.Reason),
+				Location: &report.Location{File: opts.ConfigFile, Line: ig.Line},
+				Fix:      "fix what it accepted, or extend until with a new reason"})
+			continue
+		}
+		matched := false
+		for i := range chk.Findings {
+			f := &chk.Findings[i]
+			if f.Rule == ig.Rule && f.Suppressed == "" && f.Location != nil && matchFile(ig.File, f.Location.File, opts) {
+				f.Suppressed, matched = ig.Reason, true
+			}
+		}
+		if !matched {
+			chk.Notes = append(chk.Notes, fmt.Sprintf("migrations.ignore of %s in %s (%s:%d) matched nothing; remove it", ig.Rule, ig.File, opts.ConfigFile, ig.Line))
+		}
+	}
+}
+
+// matchFile reports whether a migrations.ignore file pattern names file (a
+// path relative to the repository root): as a path relative to the
+// project, to the root, or as a base name; globs allowed.
+func matchFile(pattern, file string, opts Options) bool {
+	proj := file
+	if rel, err := filepath.Rel(mustRel(opts.Root, opts.Dir), file); err == nil && !strings.HasPrefix(rel, "..") {
+		proj = filepath.ToSlash(rel)
+	}
+	for _, cand := range []string{file, proj, path.Base(file)} {
+		if ok, _ := path.Match(pattern, cand); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // seconds formats a duration given in seconds for people.

@@ -28,9 +28,6 @@ type DB interface {
 	Driver(ctx context.Context) (database.Driver, error)
 	// Schema introspects the catalog (without golang-migrate's own table).
 	Schema(ctx context.Context) (*Schema, error)
-	// Seed inserts rows into every table, so that migrations that only fail
-	// on populated tables fail here too.
-	Seed(ctx context.Context, rows int) error
 	// Close drops the database.
 	Close() error
 }

@@ -3,7 +3,11 @@ package migrations
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
 )
 
 // Statement is one SQL statement of a migration file.
@@ -99,8 +103,10 @@ func SplitStatements(sql string) []Statement {
 
 var dollarTag = regexp.MustCompile(`^\$[A-Za-z_]*\$`)
 
-// LockIssue is a statement that takes a blocking lock (or rewrites a table)
-// on a table that already holds data, where a safe form exists.
+// LockIssue is what the rules say about one statement of a migration file
+// (run by golang-migrate as one transaction) that blocks reads or writes
+// of tables that already held rows, or holds them for long, where a safe
+// multi-step form exists.
 type LockIssue struct {
 	Line     int
 	Table    string
@@ -109,188 +115,349 @@ type LockIssue struct {
 	Fix      string
 }
 
-var (
-	reCreateIndex  = regexp.MustCompile(`(?is)^CREATE\s+(UNIQUE\s+)?INDEX\s+(CONCURRENTLY\s+)?(?:IF\s+NOT\s+EXISTS\s+)?(?:"?\w+"?\s+)?ON\s+(?:ONLY\s+)?"?([\w.]+)"?`)
-	reAlterTable   = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?"?([\w.]+)"?\s+(.*)$`)
-	reAddCons      = regexp.MustCompile(`(?is)\bADD\s+(?:CONSTRAINT\s+"?(\w+)"?\s+)?(FOREIGN\s+KEY|CHECK|UNIQUE|PRIMARY\s+KEY)\b`)
-	reNotValid     = regexp.MustCompile(`(?i)\bNOT\s+VALID\b`)
-	reValidate     = regexp.MustCompile(`(?i)\bVALIDATE\s+CONSTRAINT\s+"?(\w+)"?`)
-	reVolatileDef  = regexp.MustCompile(`(?is)\bADD\s+(?:COLUMN\s+)?.*\bDEFAULT\s+[^,]*\b(random|clock_timestamp|gen_random_uuid|uuid_generate_v[14]|timeofday|nextval)\s*\(`)
-	reAlterType    = regexp.MustCompile(`(?is)\bALTER\s+(?:COLUMN\s+)?"?(\w+)"?\s+(?:SET\s+DATA\s+)?TYPE\b`)
-	reSetNotNull   = regexp.MustCompile(`(?is)\bALTER\s+(?:COLUMN\s+)?"?(\w+)"?\s+SET\s+NOT\s+NULL\b`)
-	reDML          = regexp.MustCompile(`(?is)^(UPDATE|DELETE\s+FROM|INSERT\s+INTO)\s+(?:ONLY\s+)?"?([\w.]+)"?`)
-	reLockTimeout  = regexp.MustCompile(`(?i)^SET\s+(?:LOCAL\s+)?lock_timeout\b`)
-	reNotNullCheck = regexp.MustCompile(`(?is)CHECK\s*\(\s*"?(\w+)"?\s+IS\s+NOT\s+NULL\s*\)`)
-)
+// lintInput is what the rules read about one new migration file.
+type lintInput struct {
+	stmts []Stmt
+	// populated reports whether a table existed at the base (it holds
+	// rows in production); large whether migrations.sizes declares it
+	// big enough that some transaction always holds it.
+	populated, large func(table string) bool
+	// checks lists "table.col" with a validated CHECK (col IS NOT NULL)
+	// at the base.
+	checks map[string]bool
+	// trace is the file run statement by statement (locks, rewrites);
+	// nil when it could not be.
+	trace *quietRun
+}
 
-// LintLocks finds the statements of one migration file (run by
-// golang-migrate as one transaction) that block reads or writes of tables
-// that already held rows (populated reports whether a table existed at the
-// base), each with the safe multi-step form. validatedChecks lists columns
-// ("table.col") that have a validated CHECK (col IS NOT NULL) at the base.
-func LintLocks(sql string, populated func(table string) bool, validatedChecks map[string]bool) []LockIssue {
-	stmts := SplitStatements(sql)
+// largeRows is the declared size (migrations.sizes) from which a table is
+// busy enough that a strong lock taken without a lock_timeout is an
+// error: some transaction always holds such a table, and the migration
+// and every query after it queue behind that transaction.
+const largeRows = 10_000
+
+// lint applies the locking rules to one file's statements, in order, with
+// the statements inside DO blocks and called functions where they run. It
+// returns the issues and notes about what could not be read.
+func lint(in lintInput) ([]LockIssue, []string) {
 	var out []LockIssue
-	hasDDL, lockTimeout := false, false
-	var dml []Statement
-	notValid := map[string]bool{}
-	for _, st := range stmts {
-		s := st.SQL
-		if reLockTimeout.MatchString(s) {
-			lockTimeout = true
+	var notes []string
+	timeout := false
+	locked := map[string]bool{}   // tables this transaction holds with a lock that blocks the application
+	notValid := map[string]bool{} // constraints added NOT VALID in this file
+	strong := false               // such a lock is held: later data changes keep it held
+	populated := func(t string) bool { return t != "" && in.populated(t) }
+	add := func(li LockIssue) { out = append(out, li) }
+	lockIssue := func(line int, what, table, mode string) {
+		li := LockIssue{Line: line, Table: table, Severity: "warning",
+			Msg: fmt.Sprintf("%s takes %s %s lock without a lock_timeout: if a long query holds the table, the migration queues behind it and every other query queues behind the migration", what, article(mode), modeName(mode)),
+			Fix: "start the file with SET lock_timeout = '2s' (and retry the deploy) so a busy table cannot stall the application"}
+		if in.large(table) {
+			li.Severity = "error"
+			li.Msg += fmt.Sprintf(" (%s is declared large in migrations.sizes: on a table that busy, some transaction always holds it)", table)
+		}
+		add(li)
+	}
+	for _, st := range in.stmts {
+		if vs := st.Node.GetVariableSetStmt(); vs != nil && strings.EqualFold(vs.Name, "lock_timeout") {
+			d, ok := setLockTimeout(vs)
+			timeout = ok && d > 0
 			continue
 		}
-		if m := reCreateIndex.FindStringSubmatch(s); m != nil {
-			table := unqualify(m[3])
-			if !populated(table) {
+		explained := map[string]bool{} // tables whose blocking lock this statement's own finding explains
+		for i, u := range append([]Stmt{st}, st.Inner...) {
+			line, pre := st.Line, ""
+			if i > 0 {
+				line, pre = u.Line, u.Via+": "
+			}
+			if u.Dynamic {
+				notes = append(notes, fmt.Sprintf("line %d: %sEXECUTE of SQL built at run time (%s) cannot be read before it runs; the locks it takes are traced when the migration runs", line, pre, abbreviate(u.SQL, 60)))
 				continue
 			}
-			if m[2] == "" {
-				out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "error",
-					Msg: fmt.Sprintf("CREATE INDEX on %s takes a SHARE lock: every write to the table waits until the whole index is built", table),
-					Fix: "use CREATE INDEX CONCURRENTLY, alone in its own migration file (it cannot run inside golang-migrate's transaction with other statements)"})
-			} else if len(stmts) > 1 {
-				out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "error",
-					Msg: "CREATE INDEX CONCURRENTLY is not alone in its file: golang-migrate runs the file as one transaction, where CONCURRENTLY cannot run",
-					Fix: "move it into a migration file of its own"})
-			}
-			continue
-		}
-		if m := reDML.FindStringSubmatch(s); m != nil {
-			if populated(unqualify(m[2])) {
-				dml = append(dml, st)
-			}
-			continue
-		}
-		m := reAlterTable.FindStringSubmatch(s)
-		if m == nil {
-			continue
-		}
-		table, rest := unqualify(m[1]), m[2]
-		if !populated(table) {
-			continue
-		}
-		// Under SHARE UPDATE EXCLUSIVE reads and writes go on: nothing
-		// queues behind it.
-		mode := alterTableLock(rest)
-		blocking := mode != "SHARE UPDATE EXCLUSIVE"
-		hasDDL = hasDDL || blocking
-		if blocking && !lockTimeout {
-			out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "warning",
-				Msg: fmt.Sprintf("ALTER TABLE %s takes %s %s lock without a lock_timeout: if a long query holds the table, the migration queues behind it and every other query queues behind the migration", table, article(mode), mode),
-				Fix: "start the file with SET lock_timeout = '2s' (and retry the deploy) so a busy table cannot stall the application"})
-		}
-		if c := reAddCons.FindStringSubmatch(rest); c != nil {
-			kind := strings.ToUpper(strings.Join(strings.Fields(c[2]), " "))
-			switch {
-			case (kind == "FOREIGN KEY" || kind == "CHECK") && !reNotValid.MatchString(rest):
-				out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "error",
-					Msg: fmt.Sprintf("ADD %s on %s checks every existing row while holding a lock that blocks writes", kind, table),
-					Fix: "add it NOT VALID in this migration, and VALIDATE CONSTRAINT in a separate migration (validation then takes only a SHARE UPDATE EXCLUSIVE lock)"})
-			case kind == "UNIQUE" || kind == "PRIMARY KEY":
-				if !regexp.MustCompile(`(?i)\bUSING\s+INDEX\b`).MatchString(rest) {
-					out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "error",
-						Msg: fmt.Sprintf("ADD %s on %s builds its index under an ACCESS EXCLUSIVE lock", kind, table),
-						Fix: "CREATE UNIQUE INDEX CONCURRENTLY in its own migration, then ADD CONSTRAINT … USING INDEX"})
+			n := u.Node
+			if ix := n.GetIndexStmt(); ix != nil && populated(relName(ix.Relation)) {
+				t := relName(ix.Relation)
+				if !ix.Concurrent {
+					explained[t] = true
+					add(LockIssue{Line: line, Table: t, Severity: "error",
+						Msg: fmt.Sprintf("%sCREATE INDEX on %s takes a SHARE lock: every write to the table waits until the whole index is built", pre, t),
+						Fix: "use CREATE INDEX CONCURRENTLY, alone in its own migration file (it cannot run inside golang-migrate's transaction with other statements)"})
+				} else if len(in.stmts) > 1 {
+					add(LockIssue{Line: line, Table: t, Severity: "error",
+						Msg: "CREATE INDEX CONCURRENTLY is not alone in its file: golang-migrate runs the file as one transaction, where CONCURRENTLY cannot run",
+						Fix: "move it into a migration file of its own"})
 				}
 			}
-			if c[1] != "" && reNotValid.MatchString(rest) {
-				notValid[strings.ToLower(c[1])] = true
+			if at := n.GetAlterTableStmt(); at != nil && populated(relName(at.Relation)) {
+				t := relName(at.Relation)
+				for _, c := range at.Cmds {
+					cmd := c.GetAlterTableCmd()
+					switch cmd.GetSubtype() {
+					case pg.AlterTableType_AT_AddConstraint:
+						con := cmd.GetDef().GetConstraint()
+						switch con.GetContype() {
+						case pg.ConstrType_CONSTR_FOREIGN, pg.ConstrType_CONSTR_CHECK:
+							if con.GetSkipValidation() {
+								notValid[con.GetConname()] = true
+								continue
+							}
+							kind := "CHECK"
+							if con.GetContype() == pg.ConstrType_CONSTR_FOREIGN {
+								kind = "FOREIGN KEY"
+							}
+							add(LockIssue{Line: line, Table: t, Severity: "error",
+								Msg: fmt.Sprintf("%sADD %s on %s checks every existing row while holding a lock that blocks writes", pre, kind, t),
+								Fix: "add it NOT VALID in this migration, and VALIDATE CONSTRAINT in a separate migration (validation then takes only a SHARE UPDATE EXCLUSIVE lock)"})
+						case pg.ConstrType_CONSTR_UNIQUE, pg.ConstrType_CONSTR_PRIMARY:
+							if con.GetIndexname() == "" {
+								kind := "UNIQUE"
+								if con.GetContype() == pg.ConstrType_CONSTR_PRIMARY {
+									kind = "PRIMARY KEY"
+								}
+								add(LockIssue{Line: line, Table: t, Severity: "error",
+									Msg: fmt.Sprintf("%sADD %s on %s builds its index under an ACCESS EXCLUSIVE lock", pre, kind, t),
+									Fix: "CREATE UNIQUE INDEX CONCURRENTLY in its own migration, then ADD CONSTRAINT … USING INDEX"})
+							}
+						}
+					case pg.AlterTableType_AT_ValidateConstraint:
+						if notValid[cmd.Name] {
+							add(LockIssue{Line: line, Table: t, Severity: "error",
+								Msg: fmt.Sprintf("%sconstraint %s is added NOT VALID and validated in the same file: the validation runs while the transaction still holds the lock of the ADD", pre, cmd.Name),
+								Fix: "move VALIDATE CONSTRAINT into a separate, later migration"})
+						}
+					case pg.AlterTableType_AT_SetNotNull:
+						if !in.checks[t+"."+cmd.Name] {
+							add(LockIssue{Line: line, Table: t, Severity: "error",
+								Msg: fmt.Sprintf("%sSET NOT NULL on %s.%s scans the whole table under an ACCESS EXCLUSIVE lock", pre, t, cmd.Name),
+								Fix: fmt.Sprintf("first ADD CONSTRAINT … CHECK (%s IS NOT NULL) NOT VALID, VALIDATE it in a later migration; then SET NOT NULL uses the check and does not scan", cmd.Name)})
+						}
+					}
+				}
+			}
+			for _, e := range effects(n) {
+				if !populated(e.table) {
+					continue
+				}
+				if e.dml {
+					switch {
+					case strong:
+						add(LockIssue{Line: line, Table: e.table, Severity: "error",
+							Msg: pre + "a data backfill runs in the same file (one transaction) as DDL before it: the DDL's lock is held until the backfill ends",
+							Fix: "move the backfill into a migration of its own and update in batches (e.g. 10,000 rows per statement)"})
+					case u.Loop:
+						add(LockIssue{Line: line, Table: e.table, Severity: "warning",
+							Msg: fmt.Sprintf("%schanges %s row by row in a loop, all in the file's one transaction: every row it touched stays locked until the end, and a statement per row is slow on a big table", pre, e.table),
+							Fix: "change the rows with one set-based statement per batch (e.g. UPDATE … WHERE id BETWEEN …), each batch in its own migration or done by the application"})
+					}
+				}
+				if conflictsWithApp(e.mode) && !locked[e.table] {
+					locked[e.table] = true
+					if !timeout && !explained[e.table] {
+						lockIssue(line, pre+stmtLabel(u, e.table), e.table, e.mode)
+					}
+				}
+			}
+			for _, e := range effects(n) {
+				if populated(e.table) && conflictsWithApp(e.mode) {
+					strong = true
+				}
 			}
 		}
-		if v := reValidate.FindStringSubmatch(rest); v != nil && notValid[strings.ToLower(v[1])] {
-			out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "error",
-				Msg: fmt.Sprintf("constraint %s is added NOT VALID and validated in the same file: the validation runs while the transaction still holds the ACCESS EXCLUSIVE lock of the ADD", v[1]),
-				Fix: "move VALIDATE CONSTRAINT into a separate, later migration"})
-		}
-		if v := reVolatileDef.FindStringSubmatch(rest); v != nil {
-			out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "error",
-				Msg: fmt.Sprintf("a column with the volatile default %s() rewrites all of %s under an ACCESS EXCLUSIVE lock", v[1], table),
-				Fix: "add the column without a default (or with a constant one), set the default in a second statement, and backfill existing rows in batches in a later migration"})
-		}
-		if v := reAlterType.FindStringSubmatch(rest); v != nil {
-			out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "error",
-				Msg: fmt.Sprintf("changing the type of %s.%s rewrites the table (unless the types are binary-coercible) under an ACCESS EXCLUSIVE lock", table, v[1]),
-				Fix: "add a new column of the new type, backfill it in batches, switch the application, and drop the old column later"})
-		}
-		if v := reSetNotNull.FindStringSubmatch(rest); v != nil && !validatedChecks[table+"."+strings.ToLower(v[1])] {
-			out = append(out, LockIssue{Line: st.Line, Table: table, Severity: "error",
-				Msg: fmt.Sprintf("SET NOT NULL on %s.%s scans the whole table under an ACCESS EXCLUSIVE lock", table, v[1]),
-				Fix: fmt.Sprintf("first ADD CONSTRAINT … CHECK (%s IS NOT NULL) NOT VALID, VALIDATE it in a later migration; then SET NOT NULL uses the check and does not scan", v[1])})
-		}
-	}
-	if hasDDL {
-		for _, st := range dml {
-			out = append(out, LockIssue{Line: st.Line, Table: unqualify(reDML.FindStringSubmatch(st.SQL)[2]), Severity: "error",
-				Msg: "a data backfill runs in the same file (one transaction) as DDL: the DDL's lock is held until the backfill ends",
-				Fix: "move the backfill into a migration of its own and update in batches (e.g. 10,000 rows per statement)"})
-		}
-	}
-	return out
-}
-
-// alterTableLock is the table lock PostgreSQL takes for an ALTER TABLE with
-// these subcommands: the strongest any of them needs.
-func alterTableLock(rest string) string {
-	strongest := "SHARE UPDATE EXCLUSIVE"
-	for _, sub := range splitTopLevel(rest, ',') {
-		sub = strings.TrimSpace(sub)
-		switch {
-		case reWeakAlter.MatchString(sub):
-		case reAddFK.MatchString(sub) || reTrigger.MatchString(sub):
-			strongest = "SHARE ROW EXCLUSIVE"
-		default:
-			return "ACCESS EXCLUSIVE"
-		}
-	}
-	return strongest
-}
-
-var (
-	reWeakAlter = regexp.MustCompile(`(?is)^(VALIDATE\s+CONSTRAINT|SET\s+STATISTICS|ALTER\s+(COLUMN\s+)?"?\w+"?\s+SET\s+STATISTICS|SET\s*\(|RESET\s*\(|CLUSTER\s+ON|SET\s+WITHOUT\s+CLUSTER|ATTACH\s+PARTITION|DETACH\s+PARTITION\s+.*\bCONCURRENTLY)\b?`)
-	reAddFK     = regexp.MustCompile(`(?is)^ADD\s+(CONSTRAINT\s+"?\w+"?\s+)?FOREIGN\s+KEY\b`)
-	reTrigger   = regexp.MustCompile(`(?is)^(ENABLE|DISABLE)\s+(ALWAYS\s+|REPLICA\s+)?TRIGGER\b`)
-)
-
-// splitTopLevel splits s at sep outside parentheses and quotes.
-func splitTopLevel(s string, sep byte) []string {
-	var out []string
-	depth, start := 0, 0
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
+		// What the trace saw beyond what the statements say: locks taken
+		// by the functions and triggers they run.
+		if sl := in.trace.statement(st.Line); sl != nil {
+			for _, tl := range sl.Locks {
+				if !populated(tl.Table) || !conflictsWithApp(tl.Mode) || locked[tl.Table] {
+					continue
+				}
+				locked[tl.Table], strong = true, true
+				if !timeout {
+					lockIssue(st.Line, fmt.Sprintf("%s (traced: on %s)", stmtLabel(st, ""), tl.Table), tl.Table, tl.Mode)
+				}
 			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == sep && depth == 0:
-			out = append(out, s[start:i])
-			start = i + 1
+			for _, t := range sl.Rewrites {
+				if populated(t) {
+					add(rewriteIssue(st, t, sl))
+				}
+			}
+		} else {
+			for _, t := range staticRewrites(st) {
+				if populated(t) {
+					cause := rewriteCause(st)
+					if strings.Contains(cause, "not binary-coercible") {
+						cause = strings.Replace(strings.Replace(cause, "is not binary-coercible", "is binary-coercible", 1), " (the", " (unless the", 1)
+					}
+					add(LockIssue{Line: st.Line, Table: t, Severity: "error",
+						Msg: fmt.Sprintf("%s rewrites all of %s under an ACCESS EXCLUSIVE lock%s", stmtLabel(st, t), t, cause),
+						Fix: rewriteFix(st)})
+				}
+			}
 		}
 	}
-	return append(out, s[start:])
+	return out, notes
+}
+
+// stmtLabel names a statement for a message: "ALTER TABLE users",
+// "CREATE TRIGGER on users", "the DO block".
+func stmtLabel(st Stmt, table string) string {
+	n := st.Node
+	switch {
+	case n.GetAlterTableStmt() != nil:
+		return "ALTER TABLE " + relName(n.GetAlterTableStmt().Relation)
+	case n.GetDoStmt() != nil:
+		return "the DO block"
+	}
+	words := strings.Fields(strings.ToUpper(st.SQL))
+	if len(words) > 2 {
+		words = words[:2]
+	}
+	label := strings.Join(words, " ")
+	if table != "" {
+		label += " on " + table
+	}
+	return label
+}
+
+// rewriteIssue is the finding about a statement the trace saw rewrite a
+// populated table.
+func rewriteIssue(st Stmt, t string, sl *StatementLocks) LockIssue {
+	what := fmt.Sprintf("rewrote all of %s", t)
+	var idx []string
+	for _, i := range sl.Rebuilt {
+		idx = append(idx, i)
+	}
+	if len(idx) > 0 {
+		what += fmt.Sprintf(" and rebuilt %s", strings.Join(idx, ", "))
+	}
+	return LockIssue{Line: st.Line, Table: t, Severity: "error",
+		Msg: fmt.Sprintf("%s %s (measured: its storage changed) under an ACCESS EXCLUSIVE lock: reads and writes wait for the whole rewrite%s", stmtLabel(st, t), what, rewriteCause(st)),
+		Fix: rewriteFix(st)}
+}
+
+// rewriteCause says, from the statement, why PostgreSQL rewrote the table.
+func rewriteCause(st Stmt) string {
+	at := st.Node.GetAlterTableStmt()
+	for _, c := range at.GetCmds() {
+		cmd := c.GetAlterTableCmd()
+		switch cmd.GetSubtype() {
+		case pg.AlterTableType_AT_AlterColumnType:
+			return fmt.Sprintf(" (the type change of %s is not binary-coercible)", cmd.Name)
+		case pg.AlterTableType_AT_AddColumn:
+			cd := cmd.GetDef().GetColumnDef()
+			for _, k := range cd.GetConstraints() {
+				switch k.GetConstraint().GetContype() {
+				case pg.ConstrType_CONSTR_GENERATED:
+					return fmt.Sprintf(" (the stored generated column %s is computed for every row)", cd.Colname)
+				case pg.ConstrType_CONSTR_IDENTITY:
+					return fmt.Sprintf(" (the identity column %s is filled for every row)", cd.Colname)
+				case pg.ConstrType_CONSTR_DEFAULT:
+					if volatile(k.GetConstraint().RawExpr) {
+						return fmt.Sprintf(" (the volatile default of %s is computed for every row)", cd.Colname)
+					}
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// rewriteFix is the multi-step form of a rewriting statement.
+func rewriteFix(st Stmt) string {
+	at := st.Node.GetAlterTableStmt()
+	for _, c := range at.GetCmds() {
+		cmd := c.GetAlterTableCmd()
+		switch cmd.GetSubtype() {
+		case pg.AlterTableType_AT_AlterColumnType:
+			return "add a new column of the new type, backfill it in batches, switch the application, and drop the old column later"
+		case pg.AlterTableType_AT_AddColumn:
+			for _, k := range cmd.GetDef().GetColumnDef().GetConstraints() {
+				if k.GetConstraint().GetContype() == pg.ConstrType_CONSTR_GENERATED {
+					return "add a plain nullable column, fill it in batches in later migrations, and keep it current with a trigger (or from the application); or index the expression itself with CREATE INDEX CONCURRENTLY"
+				}
+			}
+			return "add the column without a default (or with a constant one), set the default in a second statement, and backfill existing rows in batches in a later migration"
+		}
+	}
+	return "do it in steps that hold no ACCESS EXCLUSIVE lock for the whole table: a new table or column filled in batches, then a switch"
+}
+
+// staticRewrites returns the tables a statement rewrites, as far as its
+// parse tree tells (when it could not be traced).
+func staticRewrites(st Stmt) []string {
+	at := st.Node.GetAlterTableStmt()
+	if at == nil {
+		return nil
+	}
+	for _, c := range at.Cmds {
+		cmd := c.GetAlterTableCmd()
+		switch cmd.GetSubtype() {
+		case pg.AlterTableType_AT_AlterColumnType, pg.AlterTableType_AT_SetTableSpace, pg.AlterTableType_AT_SetLogged, pg.AlterTableType_AT_SetUnLogged:
+			return []string{relName(at.Relation)}
+		case pg.AlterTableType_AT_AddColumn:
+			if addsRewritingColumn(cmd.GetDef().GetColumnDef()) {
+				return []string{relName(at.Relation)}
+			}
+		}
+	}
+	return nil
 }
 
 func article(mode string) string {
-	if strings.HasPrefix(mode, "ACCESS") {
+	if strings.HasPrefix(modeName(mode), "ACCESS") {
 		return "an"
 	}
 	return "a"
 }
 
-func unqualify(t string) string {
-	t = strings.Trim(strings.ToLower(t), `"`)
-	if i := strings.LastIndexByte(t, '.'); i >= 0 {
-		return t[i+1:]
+// setLockTimeout is the lock_timeout a SET statement sets.
+func setLockTimeout(vs *pg.VariableSetStmt) (time.Duration, bool) {
+	if vs.Kind != pg.VariableSetKind_VAR_SET_VALUE || len(vs.Args) != 1 {
+		return 0, false
 	}
-	return t
+	c := vs.Args[0].GetAConst()
+	switch {
+	case c == nil:
+		return 0, false
+	case c.GetSval() != nil:
+		return parseTimeout(c.GetSval().Sval)
+	case c.GetIval() != nil:
+		return time.Duration(c.GetIval().Ival) * time.Millisecond, true
+	case c.GetFval() != nil:
+		return parseTimeout(c.GetFval().Fval)
+	}
+	return 0, false
+}
+
+var reTimeoutValue = regexp.MustCompile(`(?i)^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$`)
+
+// parseTimeout reads a timeout setting as PostgreSQL does (a bare number is
+// milliseconds).
+func parseTimeout(s string) (time.Duration, bool) {
+	m := reTimeoutValue.FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, false
+	}
+	unit := map[string]time.Duration{"us": time.Microsecond, "": time.Millisecond, "ms": time.Millisecond, "s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[strings.ToLower(m[2])]
+	return time.Duration(v * float64(unit)), true
+}
+
+// fileLockTimeout returns the lock_timeout a migration file sets before
+// its first statement that takes a table lock.
+func fileLockTimeout(stmts []Stmt) (time.Duration, bool) {
+	for _, st := range stmts {
+		if vs := st.Node.GetVariableSetStmt(); vs != nil && strings.EqualFold(vs.Name, "lock_timeout") {
+			d, ok := setLockTimeout(vs)
+			return d, ok && d > 0
+		}
+		if len(allEffects(st)) > 0 {
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 // notNullChecks returns "table.col" for every validated CHECK (col IS NOT
@@ -307,3 +474,5 @@ func notNullChecks(s *Schema) map[string]bool {
 	}
 	return out
 }
+
+var reNotNullCheck = regexp.MustCompile(`(?is)CHECK\s*\(\s*\(?\s*"?(\w+)"?\s+IS\s+NOT\s+NULL\s*\)?\s*\)`)

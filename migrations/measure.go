@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"math"
-	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,292 +71,315 @@ type Measurement struct {
 	// configured; the largest measurement stands).
 	TargetRows int64   `json:"targetRows"`
 	PredictedS float64 `json:"predictedBlockedSeconds"`
+	// Check compares the extrapolation from the smaller sizes with the
+	// largest size measured (when three or more were).
+	Check *ExtrapolationCheck `json:"extrapolationCheck,omitempty"`
 }
 
-// touchedTables returns the populated tables a migration's statements
-// alter, index or write.
-func touchedTables(sql string, populated func(string) bool) []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, st := range SplitStatements(sql) {
-		var t string
-		if m := reAlterTable.FindStringSubmatch(st.SQL); m != nil {
-			t = m[1]
-		} else if m := reCreateIndex.FindStringSubmatch(st.SQL); m != nil {
-			t = m[3]
-		} else if m := reDML.FindStringSubmatch(st.SQL); m != nil {
-			t = m[2]
-		}
-		t = unqualify(t)
-		if t != "" && populated(t) && !seen[t] {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
-	sort.Strings(out)
-	return out
+// measurePlan says which new migrations to measure, and how.
+type measurePlan struct {
+	// sized lists, per version, the populated tables whose size the
+	// migration's cost depends on: it is measured at each probe size.
+	sized map[uint][]string
+	// queued lists, per version, the populated tables it takes a lock on
+	// that blocks the application: it is also run behind a long
+	// transaction (PostgreSQL), to measure the lock queue.
+	queued map[uint][]string
+	// stmts are the parsed statements of each new up file, and traces
+	// the replay's traces of them, by version.
+	stmts  map[uint][]Stmt
+	traces map[uint]*quietRun
+	sizes  []int64
+	// targets are the production sizes (migrations.sizes).
+	targets map[string]int64
+	// later is the schema after all migrations (for the seeder), hints
+	// the shapes of text that migrations cast.
+	later *Schema
+	hints map[string]string
+	// decided reports whether a predicted total blocking time (seconds)
+	// is so far from the allowed one that larger sizes cannot change the
+	// verdict; nil measures every size.
+	decided  func(predictedS float64) bool
+	progress func(string, ...any)
+	phases   *phases
 }
-
-// loadDB is a database that migrations can be measured on: it seeds
-// tables, gives the probe its own connections, identifies a table's
-// storage (to see rewrites) and watches the locks of other sessions.
-type loadDB interface {
-	DB
-	dialect() string
-	// probePool opens connections for the probe, told apart from the
-	// migration's by the database (application_name), and waiting for
-	// locks rather than failing at once.
-	probePool() (*sql.DB, error)
-	// storage identifies the table's data files; a change is a rewrite.
-	storage(ctx context.Context, table string) int64
-	// watchLocks reports the lock modes the migrating session holds on
-	// tables until ctx ends.
-	watchLocks(ctx context.Context, tables []string, found func(mode string))
-	// quietRun runs a migration's statements in a transaction that is
-	// rolled back.
-	quietRun(ctx context.Context, sql string, tables []string) (quietRun, error)
-}
-
-// StatementLocks are the table locks one statement of a migration holds,
-// in the file's transaction, once it has run.
-type StatementLocks struct {
-	Line  int         `json:"line"`
-	SQL   string      `json:"sql"`
-	Locks []TableLock `json:"locks"`
-}
-
-// TableLock is a lock mode held on a table.
-type TableLock struct {
-	Table string `json:"table"`
-	Mode  string `json:"mode"`
-}
-
-// quietRun is a migration's statements run one by one in a transaction
-// that is rolled back, with nothing else running: how long they take (the
-// time the file's transaction holds its locks, without waiting for any)
-// and, where the database tells, the table locks each statement holds.
-type quietRun struct {
-	Statements []StatementLocks
-	Elapsed    time.Duration
-	// OK is false when the file could not run this way (a statement that
-	// cannot run in a transaction block, or that failed).
-	OK bool
-}
-
-// runQuietly runs a migration's statements one by one in a transaction,
-// as golang-migrate's single transaction would, timing them and listing
-// after each the new locks that locks reports (nil: none), then rolls back.
-// A file that cannot run in a transaction block (CREATE INDEX
-// CONCURRENTLY) is not run: the lock watcher sees its locks as it runs.
-func runQuietly(ctx context.Context, db *sql.DB, text string, locks func(context.Context, *sql.Conn) ([]TableLock, error)) (quietRun, error) {
-	var r quietRun
-	stmts := SplitStatements(text)
-	if slices.ContainsFunc(stmts, func(st Statement) bool { return reConcurrently.MatchString(st.SQL) }) {
-		return r, nil
-	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return r, err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
-		return r, err
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-	seen := map[TableLock]bool{}
-	for _, st := range stmts {
-		start := time.Now()
-		if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
-			return quietRun{Statements: r.Statements}, nil // the replay reports failures
-		}
-		r.Elapsed += time.Since(start)
-		if locks == nil {
-			continue
-		}
-		held, err := locks(ctx, conn)
-		if err != nil {
-			return r, err
-		}
-		sl := StatementLocks{Line: st.Line, SQL: abbreviate(st.SQL, 80), Locks: []TableLock{}}
-		for _, tl := range held {
-			if !seen[tl] {
-				seen[tl] = true
-				sl.Locks = append(sl.Locks, tl)
-			}
-		}
-		r.Statements = append(r.Statements, sl)
-	}
-	r.OK = true
-	return r, nil
-}
-
-// holder is the long transaction of the lock-queue case.
-type holder struct {
-	kind string // "reader" or "writer"
-	hold time.Duration
-}
-
-type probeOp struct {
-	start time.Time
-	dur   time.Duration
-	err   error
-}
-
-// queueHold is how long the long transaction of the lock-queue case holds
-// the touched tables after the migration starts.
-const queueHold = 500 * time.Millisecond
 
 // measureMigration measures one new migration (the last of head's that it
-// needs applied first): measureAll for one.
+// needs applied first) on the given tables at each size: measureAll for one.
 func measureMigration(ctx context.Context, eng Engine, head *Set, m *Migration, tables []string, sizes []int64, targets map[string]int64) (*Measurement, error) {
-	all, err := measureAll(ctx, eng, head, []*Migration{m}, map[uint][]string{m.Version: tables}, sizes, targets, nil, nil)
+	stmts, _ := parseFile(eng.Name(), string(m.Up.Data))
+	plan := measurePlan{sized: map[uint][]string{m.Version: tables}, stmts: map[uint][]Stmt{m.Version: stmts}, sizes: sizes, targets: targets}
+	if eng.Name() == "postgres" {
+		if s := strongTables(stmts, nil, func(string) bool { return true }); len(s) > 0 {
+			plan.queued = map[uint][]string{m.Version: s}
+		}
+	}
+	all, _, err := measureAll(ctx, eng, head, []*Migration{m}, plan)
 	if err != nil {
 		return nil, err
 	}
 	return all[0], nil
 }
 
-// measureAll measures the new migrations that touch populated tables
-// (touched, by version) at each size: one database per size is migrated to
-// the version before the first new migration and then walked through all
-// of them in order, each touched table seeded up to the size before the
-// migration that touches it, which runs under the probe. The cost is fitted
-// against the size and extrapolated to targets. On PostgreSQL, a migration
-// that takes a lock conflicting with the application's is also run, on a
-// fresh database, behind a long transaction (the lock queue).
-// later is the schema after all migrations (for the seeder), if known.
-func measureAll(ctx context.Context, eng Engine, head *Set, news []*Migration, touched map[uint][]string, sizes []int64, targets map[string]int64, later *Schema, progress func(string, ...any)) ([]*Measurement, error) {
+// strongTables returns the populated tables a migration takes a lock on
+// that blocks the application's reads or writes: as traced, and as its
+// statements say.
+func strongTables(stmts []Stmt, tr *quietRun, populated func(string) bool) []string {
+	seen := map[string]bool{}
+	for _, st := range stmts {
+		for _, e := range allEffects(st) {
+			if conflictsWithApp(e.mode) && populated(e.table) {
+				seen[e.table] = true
+			}
+		}
+		if sl := tr.statement(st.Line); sl != nil {
+			for _, l := range sl.Locks {
+				if conflictsWithApp(l.Mode) && populated(l.Table) {
+					seen[l.Table] = true
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
+// queueRows is the size the lock-queue case is measured at: what it shows
+// (queries waiting behind a migration that waits for a lock) does not
+// depend on the table's size.
+const queueRows = 1000
+
+// measureAll measures the new migrations the plan names. At each probe
+// size one database is migrated to the version before the first new
+// migration and walked through all of them in order; before a sized
+// migration its tables are seeded up to the size, it is run quietly
+// (statement by statement, rolled back) to time the locks it holds, and
+// then applied under the probe. Sizes stop early once the extrapolation
+// decides. The cost is fitted against the size and extrapolated to the
+// targets. Then, on PostgreSQL, each queued migration is run on a fresh
+// database behind a long transaction (the lock queue). It returns the
+// measurements and notes on what could not be measured.
+func measureAll(ctx context.Context, eng Engine, head *Set, news []*Migration, plan measurePlan) ([]*Measurement, []string, error) {
 	var out []*Measurement
+	var notes []string
 	byVersion := map[uint]*Measurement{}
 	locks := map[uint]map[string]bool{}
 	for _, m := range news {
-		if tables := touched[m.Version]; len(tables) > 0 {
-			meas := &Measurement{File: head.Path(m.Up), Tables: tables}
-			out = append(out, meas)
-			byVersion[m.Version], locks[m.Version] = meas, map[string]bool{}
+		tables := slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(plan.sized[m.Version]), plan.queued[m.Version]...))))
+		if len(tables) == 0 {
+			continue
 		}
+		meas := &Measurement{File: head.Path(m.Up), Tables: tables}
+		if tr := plan.traces[m.Version]; tr != nil {
+			meas.Statements = tr.Statements
+		}
+		out = append(out, meas)
+		byVersion[m.Version], locks[m.Version] = meas, map[string]bool{}
 	}
 	if len(out) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	for i, size := range sizes {
-		if err := walk(ctx, eng, head, news, size, later, func(w *walker, m *Migration) error {
-			meas := byVersion[m.Version]
-			if meas == nil {
+	anySized := slices.ContainsFunc(news, func(m *Migration) bool { return len(plan.sized[m.Version]) > 0 })
+	for i, size := range plan.sizes {
+		if !anySized {
+			break
+		}
+		problems, err := walk(ctx, eng, head, news, size, plan, func(w *walker, m *Migration) error {
+			tables := plan.sized[m.Version]
+			if len(tables) == 0 {
 				return w.apply()
 			}
-			if progress != nil {
-				progress("measuring %s on %s at %d rows", m.Up.Name, strings.Join(meas.Tables, ", "), size)
+			meas := byVersion[m.Version]
+			if plan.progress != nil {
+				plan.progress("measuring %s on %s at %d rows", m.Up.Name, strings.Join(tables, ", "), size)
 			}
 			var quiet quietRun
-			p, err := w.measure(ctx, m, meas.Tables, nil, locks[m.Version], &quiet)
+			p, err := w.measure(ctx, m, tables, nil, locks[m.Version], &quiet)
 			if err != nil {
 				return fmt.Errorf("measuring %s at %d rows: %w", m.Up.Name, size, err)
 			}
-			if i == 0 {
-				meas.Statements = quiet.Statements
-			}
 			if quiet.OK {
 				p.quietMs = ms(quiet.Elapsed)
+				if len(meas.Statements) == 0 {
+					meas.Statements = quiet.Statements
+				}
+				for _, st := range quiet.Statements {
+					if len(st.Rewrites) > 0 {
+						p.Rewrite = true
+					}
+				}
 			}
 			meas.Points = append(meas.Points, *p)
 			return nil
-		}); err != nil {
-			return nil, err
+		})
+		notes = append(notes, problems...)
+		if err != nil {
+			return nil, notes, err
+		}
+		if i >= 1 && i < len(plan.sizes)-1 && plan.decided != nil {
+			total := 0.0
+			for _, m := range news {
+				if meas := byVersion[m.Version]; meas != nil && len(plan.sized[m.Version]) > 0 {
+					finish(meas, eng, locks[m.Version], plan.targets)
+					total += meas.PredictedS
+				}
+			}
+			if plan.decided(total) {
+				notes = append(notes, fmt.Sprintf("measured at %d of the %d probe sizes: the extrapolation (%s in all) is far enough from the budget that larger sizes cannot change the verdict", i+1, len(plan.sizes), seconds(total)))
+				break
+			}
+		}
+	}
+	if eng.Name() == "postgres" {
+		var queued []*Migration
+		for _, m := range news {
+			if len(plan.queued[m.Version]) > 0 {
+				queued = append(queued, m)
+			}
+		}
+		if len(queued) > 0 {
+			problems, err := walk(ctx, eng, head, news, min(queueRows, plan.sizes[0]), plan, func(w *walker, m *Migration) error {
+				tables := plan.queued[m.Version]
+				if len(tables) == 0 {
+					return w.apply()
+				}
+				// A reader is enough to queue an ACCESS EXCLUSIVE lock; the
+				// other strong locks queue behind a transaction that wrote.
+				q := &holder{kind: "writer", hold: queueHold}
+				if slices.ContainsFunc(byVersion[m.Version].Statements, func(st StatementLocks) bool {
+					return slices.ContainsFunc(st.Locks, func(l TableLock) bool { return l.Mode == accessExclusive })
+				}) || slices.ContainsFunc(plan.stmts[m.Version], func(st Stmt) bool {
+					return slices.ContainsFunc(allEffects(st), func(e effect) bool { return e.mode == accessExclusive })
+				}) {
+					q.kind = "reader"
+				}
+				if lt, ok := fileLockTimeout(plan.stmts[m.Version]); ok {
+					// Hold longer than the migration waits, to show it give up.
+					q.hold = min(lt+queueHold, 10*time.Second)
+				}
+				if plan.progress != nil {
+					plan.progress("measuring %s behind a long %s", m.Up.Name, q.kind)
+				}
+				p, err := w.measure(ctx, m, tables, q, locks[m.Version], nil)
+				if err != nil {
+					return fmt.Errorf("measuring %s behind a long %s: %w", m.Up.Name, q.kind, err)
+				}
+				p.BlockedMs = p.ProbeBlockedMs // the wait in the queue, as the probe saw it
+				byVersion[m.Version].Queue = p
+				if p.GaveUp != "" {
+					// The migration gave up: put the database where
+					// golang-migrate would be after a retry that worked.
+					return w.retry()
+				}
+				return nil
+			})
+			notes = append(notes, problems...)
+			if err != nil {
+				return nil, notes, err
+			}
 		}
 	}
 	for _, m := range news {
-		meas := byVersion[m.Version]
-		if meas == nil {
-			continue
+		if meas := byVersion[m.Version]; meas != nil {
+			finish(meas, eng, locks[m.Version], plan.targets)
 		}
-		for _, st := range meas.Statements {
-			for _, l := range st.Locks {
-				locks[m.Version][l.Mode] = true
-			}
-		}
-		meas.Locks = slices.Sorted(maps.Keys(locks[m.Version]))
-		blocking := eng.Name() == "sqlite" || slices.ContainsFunc(meas.Locks, conflictsWithApp)
-		for i := range meas.Points {
-			p := &meas.Points[i]
-			p.BlockedMs = p.ProbeBlockedMs
-			if blocking {
-				p.LockHeldMs = p.MigrationMs // includes waiting for the lock
-				if p.quietMs > 0 {
-					p.LockHeldMs = p.quietMs
-				}
-				p.BlockedMs = p.LockHeldMs
-			}
-		}
-		if eng.Name() == "postgres" && blocking {
-			// A reader is enough to queue an ACCESS EXCLUSIVE lock; the
-			// other strong locks queue behind a transaction that wrote.
-			q := &holder{kind: "writer", hold: queueHold}
-			if slices.Contains(meas.Locks, "AccessExclusiveLock") {
-				q.kind = "reader"
-			}
-			if lt, ok := lockTimeout(string(m.Up.Data)); ok {
-				// Hold longer than the migration waits, to show it give up.
-				q.hold = min(lt+queueHold, 10*time.Second)
-			}
-			if progress != nil {
-				progress("measuring %s behind a long %s", m.Up.Name, q.kind)
-			}
-			var p *Point
-			err := walk(ctx, eng, head, []*Migration{m}, sizes[0], later, func(w *walker, _ *Migration) error {
-				var err error
-				p, err = w.measure(ctx, m, meas.Tables, q, map[string]bool{}, nil)
-				return err
-			})
-			if err != nil {
-				return nil, fmt.Errorf("measuring %s behind a long %s: %w", m.Up.Name, q.kind, err)
-			}
-			p.BlockedMs = p.ProbeBlockedMs // the wait in the queue, as the probe saw it
-			meas.Queue = p
-		}
-		meas.Intercept, meas.Slope = fitLine(meas.Points)
-		for _, t := range meas.Tables {
-			if n := targets[t]; n > meas.TargetRows {
-				meas.TargetRows = n
-			}
-		}
-		worst := 0.0
-		for _, p := range meas.Points {
-			worst = math.Max(worst, p.BlockedMs)
-		}
-		if meas.TargetRows > 0 {
-			worst = math.Max(0, meas.Intercept+meas.Slope*float64(meas.TargetRows))
-		}
-		meas.PredictedS = worst / 1000
 	}
-	return out, nil
+	slices.Sort(notes)
+	return out, slices.Compact(notes), nil
+}
+
+// finish derives a measurement's figures from its points: the locks seen,
+// the blocking at each size, the fit and the extrapolation to the largest
+// target size, and the check of the extrapolation against the largest
+// size measured.
+func finish(meas *Measurement, eng Engine, locks map[string]bool, targets map[string]int64) {
+	for _, st := range meas.Statements {
+		for _, l := range st.Locks {
+			if slices.Contains(meas.Tables, l.Table) {
+				locks[l.Mode] = true
+			}
+		}
+	}
+	meas.Locks = slices.Sorted(maps.Keys(locks))
+	blocking := eng.Name() == "sqlite" || slices.ContainsFunc(meas.Locks, conflictsWithApp)
+	for i := range meas.Points {
+		p := &meas.Points[i]
+		p.BlockedMs = p.ProbeBlockedMs
+		p.LockHeldMs = 0
+		if blocking {
+			p.LockHeldMs = p.MigrationMs // includes waiting for the lock
+			if p.quietMs > 0 {
+				p.LockHeldMs = p.quietMs
+			}
+			p.BlockedMs = p.LockHeldMs
+		}
+	}
+	meas.Intercept, meas.Slope = fitLine(meas.Points)
+	meas.TargetRows = 0
+	for _, t := range meas.Tables {
+		if n := targets[t]; n > meas.TargetRows {
+			meas.TargetRows = n
+		}
+	}
+	worst := 0.0
+	for _, p := range meas.Points {
+		worst = math.Max(worst, p.BlockedMs)
+	}
+	if meas.TargetRows > 0 && len(meas.Points) > 0 {
+		worst = math.Max(0, meas.Intercept+meas.Slope*float64(meas.TargetRows))
+	}
+	meas.PredictedS = worst / 1000
+	meas.Check = nil
+	if n := len(meas.Points); n >= 3 {
+		a, b := fitLine(meas.Points[:n-1])
+		last := meas.Points[n-1]
+		pred := math.Max(0, a+b*float64(last.Rows))
+		c := &ExtrapolationCheck{Rows: last.Rows, PredictedMs: round3(pred), MeasuredMs: round3(last.BlockedMs)}
+		if last.BlockedMs > 0 {
+			c.ErrorPct = round3(100 * (pred - last.BlockedMs) / last.BlockedMs)
+		}
+		meas.Check = c
+	}
+}
+
+// ExtrapolationCheck compares what the smaller probe sizes predict for the
+// largest one with what was measured there.
+type ExtrapolationCheck struct {
+	Rows        int64   `json:"rows"`
+	PredictedMs float64 `json:"predictedMs"`
+	MeasuredMs  float64 `json:"measuredMs"`
+	ErrorPct    float64 `json:"errorPct"`
 }
 
 // walker is a throwaway database being walked through new migrations, with
 // touched tables seeded up to size rows.
 type walker struct {
-	db   loadDB
-	mig  *migrate.Migrate
-	seed *seeder
-	size int64
+	db     loadDB
+	mig    *migrate.Migrate
+	seed   *seeder
+	size   int64
+	plan   measurePlan
+	head   *Set
+	notes  []string
+	failed map[string]bool // tables that could not be seeded
 }
 
 // walk creates a database, migrates it to the version before news[0], and
 // calls step for each of news in order; step must apply the migration
-// (w.apply or w.measure).
-func walk(ctx context.Context, eng Engine, head *Set, news []*Migration, size int64, later *Schema, step func(*walker, *Migration) error) error {
+// (w.apply or w.measure). It returns notes on tables that could not be
+// seeded.
+func walk(ctx context.Context, eng Engine, head *Set, news []*Migration, size int64, plan measurePlan, step func(*walker, *Migration) error) ([]string, error) {
 	dbi, err := eng.NewDB(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer dbi.Close()
 	db, ok := dbi.(loadDB)
 	if !ok {
-		return fmt.Errorf("%s databases cannot be measured", eng.Name())
+		return nil, fmt.Errorf("%s databases cannot be measured", eng.Name())
 	}
 	mig, err := newMigrate(ctx, db, head, news[len(news)-1].Version)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer mig.Close()
 	prev := uint(0)
@@ -367,55 +388,47 @@ func walk(ctx context.Context, eng Engine, head *Set, news []*Migration, size in
 			prev = v
 		}
 	}
+	stop := plan.phases.start("replay")
 	if prev > 0 {
 		if err := mig.Migrate(prev); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-			return err
+			stop()
+			return nil, err
 		}
 	}
-	w := &walker{db: db, mig: mig, seed: newSeeder(db.dialect(), nil), size: size}
-	w.seed.later = later
+	stop()
+	w := &walker{db: db, mig: mig, seed: newSeeder(db.dialect(), nil), size: size, plan: plan, head: head, failed: map[string]bool{}}
+	w.seed.later, w.seed.hints = plan.later, plan.hints
 	for _, m := range news {
 		if err := step(w, m); err != nil {
-			return err
+			return w.notes, err
 		}
 	}
-	return nil
+	return w.notes, nil
 }
 
 // apply applies the next migration, unmeasured.
-func (w *walker) apply() error { return w.mig.Steps(1) }
-
-// conflictsWithApp reports whether a PostgreSQL table lock mode conflicts
-// with the locks of plain reads (ACCESS SHARE) or writes (ROW EXCLUSIVE).
-func conflictsWithApp(mode string) bool {
-	switch mode {
-	case "ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock":
-		return true
-	}
-	return false
+func (w *walker) apply() error {
+	defer w.plan.phases.start("replay")()
+	return w.mig.Steps(1)
 }
 
-var reLockTimeoutValue = regexp.MustCompile(`(?i)^SET\s+(?:LOCAL\s+)?lock_timeout\s*(?:=|\bTO\b)\s*'?\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*'?\s*$`)
-
-// lockTimeout returns the lock_timeout a migration file sets before its
-// first other statement, as PostgreSQL reads it (a bare number is ms).
-func lockTimeout(sql string) (time.Duration, bool) {
-	for _, st := range SplitStatements(sql) {
-		m := reLockTimeoutValue.FindStringSubmatch(strings.TrimSpace(st.SQL))
-		if m == nil {
-			if reLockTimeout.MatchString(st.SQL) {
-				return 0, false // DEFAULT, or a form not understood
-			}
-			continue
-		}
-		v, err := strconv.ParseFloat(m[1], 64)
-		if err != nil || v == 0 { // 0 turns the timeout off
-			return 0, false
-		}
-		unit := map[string]time.Duration{"us": time.Microsecond, "": time.Millisecond, "ms": time.Millisecond, "s": time.Second, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}[strings.ToLower(m[2])]
-		return time.Duration(v * float64(unit)), true
+// retry applies again a migration that gave up (its lock_timeout): golang-
+// migrate left the database dirty at its version, unchanged.
+func (w *walker) retry() error {
+	v, dirty, err := w.mig.Version()
+	if err != nil || !dirty {
+		return err
 	}
-	return 0, false
+	prev := -1 // golang-migrate's "no version"
+	for _, x := range w.head.Versions() {
+		if x < v {
+			prev = int(x)
+		}
+	}
+	if err := w.mig.Force(prev); err != nil {
+		return err
+	}
+	return w.apply()
 }
 
 // measure applies the next migration, m, after seeding its tables up to
@@ -431,28 +444,42 @@ func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *
 		return nil, err
 	}
 	seed := w.seed
-	seed.schema = schema
+	seed.schema, seed.plans = schema, map[string]*tablePlan{}
+	stop := w.plan.phases.start("seeding")
+	var probed []string
 	for _, t := range tables {
-		if err := seed.seed(ctx, db.SQL(), t, size); err != nil {
-			return nil, err
+		if w.failed[t] {
+			continue
 		}
+		if err := seed.seed(ctx, db.SQL(), t, size); err != nil {
+			if ctx.Err() != nil {
+				stop()
+				return nil, ctx.Err()
+			}
+			// Measured all the same, without this table's probe (said
+			// once, not at every size).
+			w.failed[t] = true
+			w.notes = append(w.notes, fmt.Sprintf("%s: %s was not measured with rows (%v): the migration runs on what it has, without a probe on it", m.Up.Name, t, err))
+			continue
+		}
+		probed = append(probed, t)
 	}
 	if _, err := db.SQL().ExecContext(ctx, "ANALYZE"); err != nil {
+		stop()
 		return nil, err
 	}
-	storage := func() map[string]int64 {
-		out := map[string]int64{}
-		for _, t := range tables {
-			out[t] = db.storage(ctx, t)
-		}
-		return out
+	stop()
+	phase := "probes"
+	if q != nil {
+		phase = "lock queue"
 	}
-	before := storage()
+	defer w.plan.phases.start(phase)()
 	if quiet != nil {
-		if *quiet, err = db.quietRun(ctx, string(m.Up.Data), tables); err != nil {
+		if *quiet, err = db.quietRun(ctx, w.plan.stmts[m.Version]); err != nil {
 			return nil, err
 		}
 	}
+	tables = probed
 
 	probeDB, err := db.probePool()
 	if err != nil {
@@ -475,7 +502,7 @@ func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *
 		ins := size * int64(10+i)
 		queries := []func(k int64) string{
 			func(int64) string { return fmt.Sprintf("SELECT * FROM %q LIMIT 1", t) },
-			func(k int64) string { return seed.insertSQL(tb, ins+k, ins+k) },
+			func(k int64) string { q, _ := seed.insertSQL(ctx, db.SQL(), t, ins+k, ins+k); return q },
 		}
 		if seed.updateSQL(tb, 1) != "" {
 			queries = append(queries, func(k int64) string { return seed.updateSQL(tb, k%size+1) })
@@ -572,12 +599,6 @@ func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *
 			p.GaveUp = strings.TrimSuffix(p.GaveUp[i+len("(details: "):], ")")
 		}
 	}
-	after := storage()
-	for _, t := range tables {
-		if before[t] != 0 && after[t] != 0 && before[t] != after[t] {
-			p.Rewrite = true
-		}
-	}
 	var baseline, during []float64
 	for _, op := range ops {
 		end := op.start.Add(op.dur)
@@ -637,3 +658,38 @@ func fitLine(ps []Point) (a, b float64) {
 	a = (sy - b*sx) / n
 	return a, b
 }
+
+// loadDB is a database that migrations can be traced and measured on: it
+// gives the probe its own connections, watches the locks of other
+// sessions, and runs a migration quietly to trace what each statement
+// does.
+type loadDB interface {
+	DB
+	dialect() string
+	// probePool opens connections for the probe, told apart from the
+	// migration's by the database (application_name), and waiting for
+	// locks rather than failing at once.
+	probePool() (*sql.DB, error)
+	// watchLocks reports the lock modes the migrating session holds on
+	// tables until ctx ends.
+	watchLocks(ctx context.Context, tables []string, found func(mode string))
+	// quietRun runs a migration's statements one by one in a transaction
+	// that is rolled back, tracing what each does.
+	quietRun(ctx context.Context, stmts []Stmt) (quietRun, error)
+}
+
+// holder is the long transaction of the lock-queue case.
+type holder struct {
+	kind string // "reader" or "writer"
+	hold time.Duration
+}
+
+type probeOp struct {
+	start time.Time
+	dur   time.Duration
+	err   error
+}
+
+// queueHold is how long the long transaction of the lock-queue case holds
+// the touched tables after the migration starts.
+const queueHold = 500 * time.Millisecond

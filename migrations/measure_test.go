@@ -24,7 +24,8 @@ func TestLockTimeout(t *testing.T) {
 		{"-- SET lock_timeout = '2s'\nALTER TABLE t ADD c int;", 0, false},
 		{"ALTER TABLE t ADD c int;", 0, false},
 	} {
-		got, ok := lockTimeout(tc.sql)
+		stmts, _ := parseFile("postgres", tc.sql)
+		got, ok := fileLockTimeout(stmts)
 		if got != tc.want || ok != tc.ok {
 			t.Errorf("lockTimeout(%q) = %v, %v; want %v, %v", tc.sql, got, ok, tc.want, tc.ok)
 		}

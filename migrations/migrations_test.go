@@ -49,11 +49,29 @@ func TestLoad(t *testing.T) {
 
 func TestRenames(t *testing.T) {
 	sql := "ALTER TABLE users RENAME COLUMN name TO full_name;\n-- x\nALTER TABLE IF EXISTS \"orders\" RENAME TO purchases;\n"
-	got := renames([]byte(sql))
-	if len(got) != 2 || got[0].from != "users.name" || got[0].to != "users.full_name" || got[0].line != 1 ||
-		got[1].from != "orders" || got[1].to != "purchases" || got[1].line != 3 {
-		t.Errorf("renames = %+v", got)
+	for _, dialect := range []string{"postgres", "sqlite"} {
+		stmts, err := parseFile(dialect, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := renames(stmts)
+		if len(got) != 2 || got[0].from != "users.name" || got[0].to != "users.full_name" || got[0].line != 1 ||
+			got[1].from != "orders" || got[1].to != "purchases" || got[1].line != 3 {
+			t.Errorf("%s: renames = %+v", dialect, got)
+		}
 	}
+}
+
+// parseSet parses the up files of a set, by version.
+func parseSet(t *testing.T, dialect string, s *Set) map[uint][]Stmt {
+	t.Helper()
+	out := map[uint][]Stmt{}
+	for v, m := range s.Migrations {
+		if m.Up != nil {
+			out[v], _ = parseFile(dialect, string(m.Up.Data))
+		}
+	}
+	return out
 }
 
 func TestDiff(t *testing.T) {
@@ -158,8 +176,8 @@ func TestEngineContract(t *testing.T) {
 			if len(sb.Tables) != 0 {
 				t.Errorf("databases are not isolated: %v", sb.Tables)
 			}
-			if err := a.Seed(ctx, 3); err != nil {
-				t.Fatal(err)
+			if problems, err := seedAll(ctx, a, sa, 3, nil); err != nil || len(problems) > 0 {
+				t.Fatal(err, problems)
 			}
 			var n int
 			a.SQL().QueryRowContext(ctx, "SELECT count(*) FROM t").Scan(&n)
@@ -200,14 +218,14 @@ func TestReplay(t *testing.T) {
 	}, ".")
 	for name, eng := range engines(t) {
 		t.Run(name, func(t *testing.T) {
-			r, err := replay(ctx, eng, base, ok, 3)
+			r, err := replay(ctx, eng, base, ok, replayOptions{seedRows: 3, stmts: parseSet(t, name, ok), reverse: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if r.failedErr != nil || r.reverseErr != nil || r.head.Tables["t"].Columns["c"] == nil {
 				t.Errorf("good replay: failed %v, reverse %v", r.failedErr, r.reverseErr)
 			}
-			r, err = replay(ctx, eng, base, bad, 3)
+			r, err = replay(ctx, eng, base, bad, replayOptions{seedRows: 3, stmts: parseSet(t, name, bad), reverse: true})
 			if err != nil {
 				t.Fatal(err)
 			}

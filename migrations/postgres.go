@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -277,10 +276,13 @@ func (d *pgDB) Schema(ctx context.Context) (*Schema, error) {
 	s := newSchema()
 	rows, err := d.db.QueryContext(ctx, `
 SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-       coalesce(pg_get_expr(ad.adbin, ad.adrelid), '')
+       coalesce(pg_get_expr(ad.adbin, ad.adrelid), ''), a.attgenerated <> '', a.attidentity::text,
+       CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) ELSE '' END,
+       coalesce((SELECT string_agg(e.enumlabel, chr(31) ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = a.atttypid), '')
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
   AND c.relname <> 'schema_migrations'`)
@@ -288,9 +290,9 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT 
 		return nil, err
 	}
 	for rows.Next() {
-		var tn, cn, typ, def string
-		var notnull bool
-		if err := rows.Scan(&tn, &cn, &typ, &notnull, &def); err != nil {
+		var tn, cn, typ, def, identity, base, enum string
+		var notnull, generated bool
+		if err := rows.Scan(&tn, &cn, &typ, &notnull, &def, &generated, &identity, &base, &enum); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -299,10 +301,43 @@ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT 
 			t = &Table{Name: tn, Columns: map[string]*Column{}}
 			s.Tables[tn] = t
 		}
-		t.Columns[cn] = &Column{Name: cn, Type: normType(typ), NotNull: notnull, Default: def}
+		c := &Column{Name: cn, Type: normType(typ), NotNull: notnull, Default: def, Generated: generated, Identity: identity, Base: normType(base)}
+		if enum != "" {
+			c.Enum = strings.Split(enum, "\x1f")
+		}
+		t.Columns[cn] = c
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Unique keys, by the columns they name (expressions included).
+	keys, err := d.db.QueryContext(ctx, `
+SELECT t.relname, i.indexrelid::regclass::text,
+       string_agg(a.attname, chr(31) ORDER BY a.attnum)
+FROM pg_index i
+JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0 AND NOT a.attisdropped
+  AND (a.attnum = ANY (i.indkey) OR pg_get_expr(i.indexprs, i.indrelid) ~ ('\m' || a.attname || '\M'))
+WHERE i.indisunique AND n.nspname = 'public' AND t.relname <> 'schema_migrations'
+GROUP BY t.relname, i.indexrelid
+ORDER BY 1, 2`)
+	if err != nil {
+		return nil, err
+	}
+	for keys.Next() {
+		var tn, name, cols string
+		if err := keys.Scan(&tn, &name, &cols); err != nil {
+			keys.Close()
+			return nil, err
+		}
+		if t := s.Tables[tn]; t != nil {
+			t.Unique = append(t.Unique, strings.Split(cols, "\x1f"))
+		}
+	}
+	keys.Close()
+	if err := keys.Err(); err != nil {
 		return nil, err
 	}
 	if err := scanPairs(ctx, d.db, `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename <> 'schema_migrations'`, s.Indexes); err != nil {
@@ -348,9 +383,6 @@ func scanPairs(ctx context.Context, db *sql.DB, q string, into map[string]string
 	return rows.Err()
 }
 
-// Seed inserts n rows into every table.
-func (d *pgDB) Seed(ctx context.Context, n int) error { return seedAll(ctx, d, "postgres", int64(n)) }
-
 func (d *pgDB) dialect() string { return "postgres" }
 
 // probeApp is the application_name of the probe's connections: the lock
@@ -366,12 +398,6 @@ func (d *pgDB) probePool() (*sql.DB, error) {
 	q.Set("application_name", probeApp)
 	u.RawQuery = q.Encode()
 	return sql.Open("pgx", u.String())
-}
-
-func (d *pgDB) storage(ctx context.Context, table string) int64 {
-	var n int64
-	d.db.QueryRowContext(ctx, "SELECT relfilenode FROM pg_class WHERE relname = $1 AND relkind IN ('r', 'p')", table).Scan(&n)
-	return n
 }
 
 // watchLocks polls pg_locks for the table locks granted to sessions other
@@ -398,30 +424,53 @@ WHERE c.relname = ANY($1) AND l.granted AND a.pid <> pg_backend_pid()
 }
 
 // quietRun runs a migration's statements in a rolled-back transaction,
-// listing after each the table locks this backend holds.
-func (d *pgDB) quietRun(ctx context.Context, text string, tables []string) (quietRun, error) {
-	return runQuietly(ctx, d.db, text, func(ctx context.Context, conn *sql.Conn) ([]TableLock, error) {
-		rows, err := conn.QueryContext(ctx, `
+// listing after each the table locks this backend holds and the relations
+// whose storage (relfilenode) changed: a rewrite.
+func (d *pgDB) quietRun(ctx context.Context, stmts []Stmt) (quietRun, error) {
+	return runQuietly(ctx, d.db, stmts, catalogProbe{
+		locks: func(ctx context.Context, conn *sql.Conn) ([]TableLock, error) {
+			rows, err := conn.QueryContext(ctx, `
 SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-WHERE l.pid = pg_backend_pid() AND l.granted AND c.relname = ANY($1)
-ORDER BY 1, 2`, tables)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var out []TableLock
-		for rows.Next() {
-			var tl TableLock
-			if err := rows.Scan(&tl.Table, &tl.Mode); err != nil {
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE l.pid = pg_backend_pid() AND l.granted AND c.relkind IN ('r', 'p', 'm') AND n.nspname = 'public'
+ORDER BY 1, 2`)
+			if err != nil {
 				return nil, err
 			}
-			out = append(out, tl)
-		}
-		return out, rows.Err()
+			defer rows.Close()
+			var out []TableLock
+			for rows.Next() {
+				var tl TableLock
+				if err := rows.Scan(&tl.Table, &tl.Mode); err != nil {
+					return nil, err
+				}
+				out = append(out, tl)
+			}
+			return out, rows.Err()
+		},
+		relations: func(ctx context.Context, conn *sql.Conn) (map[string]relation, error) {
+			rows, err := conn.QueryContext(ctx, `
+SELECT c.relname, c.relkind = 'i', c.relfilenode, coalesce(t.relname, c.relname)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 'm')`)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			out := map[string]relation{}
+			for rows.Next() {
+				var name string
+				var r relation
+				if err := rows.Scan(&name, &r.index, &r.node, &r.table); err != nil {
+					return nil, err
+				}
+				out[name] = r
+			}
+			return out, rows.Err()
+		},
 	})
 }
-
-var reConcurrently = regexp.MustCompile(`(?i)\bCONCURRENTLY\b`)
 
 // abbreviate shortens s to one line of at most n characters.
 func abbreviate(s string, n int) string {

@@ -3,8 +3,10 @@ package migrations
 import (
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -22,6 +24,10 @@ type Schema struct {
 type Table struct {
 	Name    string
 	Columns map[string]*Column
+	// Unique lists the column sets that must be distinct in every row:
+	// the primary key and unique constraints and indexes (partial and
+	// expression indexes included, by the columns they name).
+	Unique [][]string
 }
 
 // Column is one column of a table.
@@ -29,7 +35,16 @@ type Column struct {
 	Name    string
 	Type    string // normalised, lower case
 	NotNull bool
-	Default string // empty: no default
+	Default string // empty: no default (a generated column's expression)
+	// Generated is a column computed by the database (GENERATED ALWAYS
+	// AS … STORED); Identity is "a" (ALWAYS) or "d" (BY DEFAULT) for an
+	// identity column.
+	Generated bool
+	Identity  string
+	// Base is the type a domain is based on; Enum lists an enum type's
+	// labels in order.
+	Base string
+	Enum []string
 }
 
 // Constraint is a table constraint (check, unique, foreign key).
@@ -96,12 +111,15 @@ const (
 
 // Change is one difference between the base and head schemas.
 type Change struct {
-	Kind   ChangeKind
-	Object string // "users" or "users.email"
-	Table  string
-	Column string
-	Msg    string
-	Fix    string
+	Kind ChangeKind
+	// Warning: release N-1 keeps working unless its writes break the
+	// change's rule (a new CHECK that the existing rows satisfy).
+	Warning bool
+	Object  string // "users" or "users.email"
+	Table   string
+	Column  string
+	Msg     string
+	Fix     string
 }
 
 // Diff compares the schema after the base migrations with the schema after
@@ -127,7 +145,7 @@ func Diff(base, head *Schema) []Change {
 					Fix: fmt.Sprintf("expand/contract: stop reading and writing %s in a release, list it in migrations.deprecated, and drop it in a later release", obj)})
 				continue
 			}
-			if bc.Type != hc.Type {
+			if bc.Type != hc.Type && !widens(bc.Type, hc.Type) {
 				out = append(out, Change{Kind: Incompatible, Object: obj, Table: tn, Column: cn,
 					Msg: fmt.Sprintf("column %s changes type from %s to %s: release N-1 reads and writes the old type", obj, bc.Type, hc.Type),
 					Fix: fmt.Sprintf("expand/contract: add a new column of type %s, write both from the application, backfill, switch reads, then drop %s later", hc.Type, obj)})
@@ -163,6 +181,14 @@ func Diff(base, head *Schema) []Change {
 		if _, tableExisted := base.Tables[c.Table]; !tableExisted {
 			continue
 		}
+		if c.Kind == "check" && !reNotNullCheck.MatchString(c.Def) {
+			// The rows the migration met satisfy it (or it is NOT
+			// VALID): only N-1's writes that violate it fail.
+			out = append(out, Change{Kind: Incompatible, Warning: true, Object: n, Table: c.Table,
+				Msg: fmt.Sprintf("new check constraint %s on existing table %s: writes of release N-1 that violate it will fail (%s)", n, c.Table, c.Def),
+				Fix: "make sure release N-1 only writes rows that satisfy it, or release the application that does before adding the constraint"})
+			continue
+		}
 		out = append(out, Change{Kind: Incompatible, Object: n, Table: c.Table,
 			Msg: fmt.Sprintf("new %s constraint %s on existing table %s: writes of release N-1 may violate it (%s)", c.Kind, n, c.Table, c.Def),
 			Fix: "expand/contract: first release an application that only writes rows satisfying it; add the constraint in a later release (NOT VALID, then VALIDATE in a separate migration, so the check of existing rows does not block writes)"})
@@ -171,3 +197,40 @@ func Diff(base, head *Schema) []Change {
 }
 
 func normType(t string) string { return strings.ToLower(strings.TrimSpace(t)) }
+
+var reParamType = regexp.MustCompile(`^([a-z ]+?)(?:\((\d+)(?:,(\d+))?\))?$`)
+
+// widens reports whether a column's new type holds every value of the old
+// one, so that release N-1 still reads and writes it: a wider integer, a
+// longer or unlimited varchar, text for varchar, numeric with at least as
+// many digits on both sides of the point.
+func widens(from, to string) bool {
+	f := reParamType.FindStringSubmatch(from)
+	t := reParamType.FindStringSubmatch(to)
+	if f == nil || t == nil {
+		return false
+	}
+	num := func(s string) int {
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	ints := map[string]int{"smallint": 1, "integer": 2, "bigint": 3}
+	switch {
+	case ints[f[1]] > 0 && ints[t[1]] > 0:
+		return ints[t[1]] >= ints[f[1]]
+	case f[1] == "real" && t[1] == "double precision":
+		return true
+	case f[1] == "character varying" && (t[1] == "text" || t[1] == "character varying" && (t[2] == "" || f[2] != "" && num(t[2]) >= num(f[2]))):
+		return true
+	case f[1] == "numeric" && t[1] == "numeric":
+		if t[2] == "" {
+			return true
+		}
+		if f[2] == "" {
+			return false
+		}
+		fp, fs, tp, ts := num(f[2]), num(f[3]), num(t[2]), num(t[3])
+		return ts >= fs && tp-ts >= fp-fs
+	}
+	return false
+}

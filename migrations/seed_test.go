@@ -68,8 +68,8 @@ func TestSeedForeignKeys(t *testing.T) {
 			if n, _ := res.RowsAffected(); n != 1 {
 				t.Errorf("%s updated %d rows, want 1", up, n)
 			}
-			if err := seedAll(ctx, dbi, db.dialect(), 3); err != nil {
-				t.Fatal(err)
+			if problems, err := seedAll(ctx, dbi, schema, 3, nil); err != nil || len(problems) > 0 {
+				t.Fatal(err, problems)
 			}
 		})
 	}

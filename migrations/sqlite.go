@@ -116,6 +116,9 @@ func (d *sqliteDB) Schema(ctx context.Context) (*Schema, error) {
 		if err := d.foreignKeys(ctx, tn, s); err != nil {
 			return nil, err
 		}
+		if t.Unique, err = d.uniqueKeys(ctx, tn); err != nil {
+			return nil, err
+		}
 	}
 	rows, err := d.db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master WHERE type IN ('index', 'view') AND name NOT LIKE 'sqlite_%' AND tbl_name != 'schema_migrations'`)
 	if err != nil {
@@ -137,18 +140,70 @@ func (d *sqliteDB) Schema(ctx context.Context) (*Schema, error) {
 	return s, rows.Err()
 }
 
-// Seed inserts n rows into every table.
-func (d *sqliteDB) Seed(ctx context.Context, n int) error { return seedAll(ctx, d, "sqlite", int64(n)) }
+// uniqueKeys lists the columns of tn's unique indexes (primary key and
+// UNIQUE constraints included; columns of expressions are not told).
+func (d *sqliteDB) uniqueKeys(ctx context.Context, tn string) ([][]string, error) {
+	rows, err := d.db.QueryContext(ctx, fmt.Sprintf(`SELECT name FROM pragma_index_list(%s) WHERE "unique"`, sqliteString(tn)))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	var out [][]string
+	for _, n := range names {
+		cols, err := d.db.QueryContext(ctx, fmt.Sprintf(`SELECT coalesce(name, '') FROM pragma_index_info(%s) ORDER BY seqno`, sqliteString(n)))
+		if err != nil {
+			return nil, err
+		}
+		var key []string
+		for cols.Next() {
+			var c string
+			if err := cols.Scan(&c); err != nil {
+				cols.Close()
+				return nil, err
+			}
+			if c != "" {
+				key = append(key, c)
+			}
+		}
+		cols.Close()
+		if len(key) > 0 {
+			out = append(out, key)
+		}
+	}
+	// An INTEGER PRIMARY KEY is the rowid, not an index.
+	pk, err := d.db.QueryContext(ctx, fmt.Sprintf(`SELECT name FROM pragma_table_info(%s) WHERE pk > 0 ORDER BY pk`, sqliteString(tn)))
+	if err != nil {
+		return nil, err
+	}
+	defer pk.Close()
+	var key []string
+	for pk.Next() {
+		var c string
+		if err := pk.Scan(&c); err != nil {
+			return nil, err
+		}
+		key = append(key, c)
+	}
+	if len(key) > 0 {
+		out = append(out, key)
+	}
+	return out, pk.Err()
+}
+
+func sqliteString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func (d *sqliteDB) dialect() string { return "sqlite" }
 
 func (d *sqliteDB) probePool() (*sql.DB, error) { return sql.Open("sqlite", d.waiting()) }
-
-func (d *sqliteDB) storage(ctx context.Context, table string) int64 {
-	var n int64
-	d.db.QueryRowContext(ctx, "SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?", table).Scan(&n)
-	return n
-}
 
 // sqliteWriteLock is what every SQLite migration holds: golang-migrate runs
 // a file in one transaction, and a writing transaction holds the database's
@@ -200,6 +255,26 @@ func (d *sqliteDB) foreignKeys(ctx context.Context, tn string, s *Schema) error 
 	return rows.Err()
 }
 
-func (d *sqliteDB) quietRun(ctx context.Context, text string, tables []string) (quietRun, error) {
-	return runQuietly(ctx, d.db, text, nil)
+// quietRun runs a migration's statements in a rolled-back transaction,
+// noting the tables and indexes whose root page changed: a rebuild.
+func (d *sqliteDB) quietRun(ctx context.Context, stmts []Stmt) (quietRun, error) {
+	return runQuietly(ctx, d.db, stmts, catalogProbe{
+		relations: func(ctx context.Context, conn *sql.Conn) (map[string]relation, error) {
+			rows, err := conn.QueryContext(ctx, `SELECT name, type = 'index', rootpage, tbl_name FROM sqlite_master WHERE type IN ('table', 'index') AND rootpage > 0`)
+			if err != nil {
+				return nil, err
+			}
+			defer rows.Close()
+			out := map[string]relation{}
+			for rows.Next() {
+				var name string
+				var r relation
+				if err := rows.Scan(&name, &r.index, &r.node, &r.table); err != nil {
+					return nil, err
+				}
+				out[name] = r
+			}
+			return out, rows.Err()
+		},
+	})
 }

@@ -70,6 +70,23 @@ type Migrations struct {
 	// ProbeSizes are the row counts the touched tables are seeded with to
 	// measure blocking (PostgreSQL); empty turns the measurement off.
 	ProbeSizes []int64 `yaml:"probeSizes"`
+	// Reversible: every new migration needs a down file, and up → down →
+	// up must give back the same schema. False for up-only projects.
+	Reversible bool `yaml:"reversible"`
+	// Ignore suppresses findings of a rule in a file, for a reason.
+	Ignore []MigrationIgnore `yaml:"ignore"`
+}
+
+// MigrationIgnore suppresses the findings of one rule in migration files
+// (a path relative to the project, a base name, or a glob), for a reason,
+// possibly until a version or a date.
+type MigrationIgnore struct {
+	Rule   string `yaml:"rule"`
+	File   string `yaml:"file"`
+	Reason string `yaml:"reason"`
+	Until  string `yaml:"until"`
+	// Line is where the entry stands in the file, for messages.
+	Line int `yaml:"-"`
 }
 
 // SLO is the service level objective operators are assumed to hold.
@@ -111,7 +128,7 @@ func Default() *Config {
 			Packages:    []string{"./..."},
 			Deprecation: Deprecation{MinReleases: 1},
 		},
-		Migrations: Migrations{Dir: "migrations", Dialect: "postgres", BudgetShare: 0.1, ProbeSizes: []int64{10000, 100000, 1000000}},
+		Migrations: Migrations{Dir: "migrations", Dialect: "postgres", BudgetShare: 0.1, ProbeSizes: []int64{10000, 100000, 1000000}, Reversible: true},
 		SLO:        SLO{Objective: 99.9, Window: Duration(30 * 24 * time.Hour), BudgetRemaining: 1},
 		Perf: Perf{Benchmarks: Benchmarks{
 			Packages: []string{"./..."}, Pattern: ".", Rounds: 10, Threshold: 5, Benchtime: "100ms", Alpha: 0.01,
@@ -205,6 +222,13 @@ func Parse(name string, data []byte) (*Config, error) {
 		for i, item := range n.Content {
 			if i < len(cfg.API.Ignore) {
 				cfg.API.Ignore[i].Line = item.Line
+			}
+		}
+	}
+	if n := lookup(root, "migrations", "ignore"); n != nil && n.Kind == yaml.SequenceNode {
+		for i, item := range n.Content {
+			if i < len(cfg.Migrations.Ignore) {
+				cfg.Migrations.Ignore[i].Line = item.Line
 			}
 		}
 	}

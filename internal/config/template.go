@@ -38,7 +38,9 @@ migrations:
   # "table" or "table.column" the application no longer uses; a drop is
   # allowed only for objects listed here at the base release.
   deprecated: []
-  # Production row counts per table, to extrapolate lock times.
+  # Production row counts per table, to extrapolate lock times. A table
+  # declared at 10000 rows or more is busy: a lock that blocks it, taken
+  # without a lock_timeout, is an error there (a warning elsewhere).
   sizes: {}
   # Share of the remaining error budget one release may spend.
   budgetShare: 0.1
@@ -46,6 +48,13 @@ migrations:
   # the new migrations block the application (a concurrent probe); the
   # measurements are extrapolated to sizes. [] turns this off.
   probeSizes: [10000, 100000, 1000000]
+  # false for projects that write no down migrations: no down file is
+  # required and up → down → up is not checked.
+  reversible: true
+  # Accepted findings: {rule, file, reason, until}; file is a path like
+  # migrations/0140_backfill.up.sql, a base name or a glob; until is a
+  # version or a date, after which the finding counts again.
+  ignore: []
 
 slo:
   # Availability objective in percent.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -104,6 +105,30 @@ func validate(file string, root *yaml.Node, c *Config) error {
 		}
 		if !ruleID.MatchString(ig.Rule) {
 			return e(fmt.Sprintf("rule %q is not a rule id of the form gate/kebab-name", ig.Rule))
+		}
+		if strings.TrimSpace(ig.Reason) == "" {
+			return e("reason is required: say why this finding may be ignored")
+		}
+		if ig.Until != "" {
+			if _, err := ParseUntil(ig.Until); err != nil {
+				return e(err.Error())
+			}
+		}
+	}
+	for i, ig := range c.Migrations.Ignore {
+		key := fmt.Sprintf("migrations.ignore[%d]", i)
+		e := func(msg string) error { return &Error{File: file, Line: ig.Line, Key: key, Msg: msg} }
+		if ig.Rule == "" {
+			return e("rule is required (e.g. migrations/locking)")
+		}
+		if !strings.HasPrefix(ig.Rule, "migrations/") || !ruleID.MatchString(ig.Rule) {
+			return e(fmt.Sprintf("rule %q is not a rule id of the migrations gate (migrations/kebab-name)", ig.Rule))
+		}
+		if strings.TrimSpace(ig.File) == "" {
+			return e("file is required: the migration file (or a glob like migrations/0140_*.up.sql) whose finding is accepted")
+		}
+		if _, err := path.Match(ig.File, ""); err != nil {
+			return e(fmt.Sprintf("file %q is not a valid glob: %v", ig.File, err))
 		}
 		if strings.TrimSpace(ig.Reason) == "" {
 			return e("reason is required: say why this finding may be ignored")

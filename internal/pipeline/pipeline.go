@@ -69,6 +69,18 @@ type Env struct {
 	// Tagged is the release tag on HEAD when HEAD is a clean release commit;
 	// the base is then the release before it.
 	Tagged *gitx.Tag
+	// ReleaseBase is the base of the gates that look at the application
+	// rather than its Go API (migrations, perf): the highest vX.Y.Z tag
+	// reachable from HEAD whatever the module path says (an application
+	// tagged v2.14.0 whose module path has no /v2), or --base. Empty for a
+	// first release.
+	ReleaseBase string
+	// baseErr is why --base cannot be the api gate's base (a tag of another
+	// major version); only the api gate reports it.
+	baseErr error
+	// next is the next version as the api gate decided it, for the gates
+	// after it (suppressions that expire at a version).
+	next string
 	// Progress, when set, receives a line about long work in progress.
 	Progress Progress
 	// PerfProgress, when set, is told about each perf round.
@@ -151,7 +163,43 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 	if err := env.resolveBase(ctx, opts.Base); err != nil {
 		return nil, err
 	}
+	if err := env.resolveReleaseBase(ctx, opts.Base); err != nil {
+		return nil, err
+	}
 	return env, nil
+}
+
+// resolveReleaseBase finds the base of the migrations and perf gates: --base
+// if given, else the highest release tag (with the project's tag prefix)
+// reachable from HEAD of any major version, skipping the tag on a clean
+// release commit at HEAD as resolveBase does. Applications are versioned by
+// their releases, not by a Go module path: the api gate's rule that only
+// tags of the path's major count must not decide their base.
+func (env *Env) resolveReleaseBase(ctx context.Context, base string) error {
+	if base != "" {
+		env.ReleaseBase = base
+		return nil
+	}
+	if !env.Repo.HasHead(ctx) {
+		return nil
+	}
+	tags, err := env.Repo.ReleaseTags(ctx, env.TagPrefix, "HEAD")
+	if err != nil {
+		return err
+	}
+	if len(tags) > 0 && env.Repo.IsClean(ctx, env.Dir) {
+		if head, err := env.Repo.ResolveCommit(ctx, "HEAD"); err == nil {
+			tags = slices.DeleteFunc(tags, func(t gitx.Tag) bool { return t.Commit == head })
+		}
+	}
+	if len(tags) > 0 {
+		env.ReleaseBase = tags[len(tags)-1].Name
+		return nil
+	}
+	if env.Base != "" {
+		env.ReleaseBase = env.Base
+	}
+	return nil
 }
 
 // releaseTags returns the release tags of this module reachable from rev:
@@ -265,7 +313,11 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 	name := strings.TrimPrefix(base, "refs/tags/")
 	if v, ok := gitx.ParseRelease(strings.TrimPrefix(name, env.TagPrefix)); ok && strings.HasPrefix(name, env.TagPrefix) {
 		if !env.majorAllowed(v) && !env.previousMajor(v) {
-			return inputErrorf("--base %s: a v%d tag is not a release of this module's path (its major version is %s); pick a tag of this major, or of the one before it", base, v.Major(), env.majorName())
+			// Fine for the gates that look at the application; the api
+			// gate refuses it when it runs.
+			env.baseErr = inputErrorf("--base %s: a v%d tag is not a release of this module's path (its major version is %s); pick a tag of this major, or of the one before it", base, v.Major(), env.majorName())
+			env.Base = ""
+			return nil
 		}
 		env.BaseVersion = v
 	}
@@ -339,7 +391,7 @@ type Gate struct {
 	Name string
 	// Applies says whether the repository has what the gate checks; when it
 	// does not, the reason is reported as a skip.
-	Applies func(env *Env) (bool, string)
+	Applies func(ctx context.Context, env *Env) (bool, string)
 	// Run runs the gate. It may return a version decision.
 	Run func(ctx context.Context, env *Env) (*report.Check, *report.Version, error)
 }
@@ -361,13 +413,22 @@ func GateNames() []string {
 func apiGate() Gate {
 	return Gate{
 		Name: "api",
-		Applies: func(env *Env) (bool, string) {
+		Applies: func(ctx context.Context, env *Env) (bool, string) {
 			if _, err := os.Stat(filepath.Join(env.Dir, "go.mod")); err != nil {
 				return false, "no go.mod: not a Go module"
+			}
+			// An application (only main and internal packages) has no
+			// exported Go API to check. A listing that fails, or patterns
+			// that match nothing, are for the gate itself to report.
+			if pub, err := apicompat.PublicPackages(ctx, env.Dir, env.Config.API.Packages); err == nil && len(pub) == 0 {
+				return false, "no exported Go API: only main and internal packages"
 			}
 			return true, ""
 		},
 		Run: func(ctx context.Context, env *Env) (*report.Check, *report.Version, error) {
+			if env.baseErr != nil {
+				return nil, nil, env.baseErr
+			}
 			res, err := apicompat.Check(ctx, apicompat.Options{
 				Repo: env.Repo, Root: env.Root, ModDir: env.Dir,
 				Base: env.Base, BaseVersion: env.BaseVersion, Tags: env.Tags,
@@ -392,7 +453,7 @@ func apiGate() Gate {
 func migrationsGate() Gate {
 	return Gate{
 		Name: "migrations",
-		Applies: func(env *Env) (bool, string) {
+		Applies: func(ctx context.Context, env *Env) (bool, string) {
 			dir := filepath.Join(env.Dir, env.Config.Migrations.Dir)
 			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 				return false, fmt.Sprintf("no %s directory", env.Config.Migrations.Dir)
@@ -400,8 +461,16 @@ func migrationsGate() Gate {
 			return true, ""
 		},
 		Run: func(ctx context.Context, env *Env) (*report.Check, *report.Version, error) {
+			var baseVersion, next *semver.Version
+			if v, ok := gitx.ParseRelease(strings.TrimPrefix(path.Base(env.ReleaseBase), env.TagPrefix)); ok {
+				baseVersion = v
+			}
+			if env.next != "" {
+				next, _ = semver.NewVersion(env.next)
+			}
 			chk, err := migrations.Check(ctx, migrations.Options{
-				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.Base,
+				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.ReleaseBase, ConfigFile: env.ConfigFile,
+				Next: next, BaseVersion: baseVersion, Now: env.Now,
 				Config: env.Config.Migrations, SLO: env.Config.SLO, BaseConfig: env.baseMigrationsConfig(ctx),
 				NewEngine: func(ctx context.Context, dialect string) (migrations.Engine, error) {
 					return migrations.OpenEngine(ctx, dialect, env.Config.Migrations.DatabaseURL)
@@ -421,7 +490,7 @@ func migrationsGate() Gate {
 func perfGate() Gate {
 	return Gate{
 		Name: "perf",
-		Applies: func(env *Env) (bool, string) {
+		Applies: func(ctx context.Context, env *Env) (bool, string) {
 			if _, err := os.Stat(filepath.Join(env.Dir, "go.mod")); err != nil {
 				return false, "no go.mod: not a Go module"
 			}
@@ -436,7 +505,7 @@ func perfGate() Gate {
 				return nil, nil, &InputError{Msg: err.Error()}
 			}
 			chk, err := perf.Check(ctx, perf.Options{
-				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.Base, Head: env.Head,
+				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.ReleaseBase, Head: env.Head,
 				Config: env.Config.Perf.Benchmarks, Budget: env.PerfBudget, Save: env.PerfSave,
 				Progress: env.PerfProgress, Scenarios: scenarios, ConfigFile: env.ConfigFile,
 			})
@@ -448,14 +517,14 @@ func perfGate() Gate {
 // baseMigrationsConfig reads the migrations section of relcheck.yaml as it
 // was at the base: its deprecated list is what allows a drop now.
 func (env *Env) baseMigrationsConfig(ctx context.Context) *config.Migrations {
-	if env.Base == "" {
+	if env.ReleaseBase == "" {
 		return nil
 	}
 	rel, err := filepath.Rel(env.Root, filepath.Join(env.Dir, config.FileName))
 	if err != nil {
 		return nil
 	}
-	data, err := env.Repo.ReadFile(ctx, env.Base, filepath.ToSlash(rel))
+	data, err := env.Repo.ReadFile(ctx, env.ReleaseBase, filepath.ToSlash(rel))
 	if err != nil {
 		return nil
 	}
@@ -491,9 +560,9 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 	if env.Progress == nil {
 		env.Progress = progress
 	}
-	rep := &report.Report{Repo: displayRepo(env), Base: env.Base, Head: env.Head}
+	rep := &report.Report{Repo: displayRepo(env), Base: env.ReleaseBase, Head: env.Head}
 	for _, g := range selected {
-		if ok, why := g.Applies(env); !ok {
+		if ok, why := g.Applies(ctx, env); !ok {
 			if len(names) > 0 {
 				return nil, inputErrorf("gate %s does not apply here: %s", g.Name, why)
 			}
@@ -521,6 +590,19 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 		rep.Checks = append(rep.Checks, chk)
 		if ver != nil {
 			rep.Version = ver
+			env.next = ver.Next
+		}
+		if g.Name == "api" {
+			// The report's base is the api gate's when it ran; the other
+			// gates say so when theirs differs.
+			rep.Base = env.Base
+		}
+	}
+	if rep.Base != env.ReleaseBase {
+		for _, c := range rep.Checks {
+			if c.Name != "api" && c.Status != report.StatusSkip {
+				c.Notes = append(c.Notes, fmt.Sprintf("compared with %s, the latest release tag; the api gate compares with %s, the latest release of the module path's major version", orFirstRelease(env.ReleaseBase), orFirstRelease(rep.Base)))
+			}
 		}
 	}
 	if len(names) == 0 {
@@ -538,6 +620,13 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 	}
 	rep.Settle()
 	return rep, nil
+}
+
+func orFirstRelease(base string) string {
+	if base == "" {
+		return "nothing (a first release)"
+	}
+	return base
 }
 
 func displayRepo(env *Env) string {
