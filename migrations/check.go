@@ -390,6 +390,17 @@ func camel(s string) string {
 	return strings.Join(words, "")
 }
 
+// costlyLine is the line of a file's first statement whose cost grows
+// with a table that holds rows: where its blocking time comes from.
+func costlyLine(stmts []Stmt, tr *quietRun, populated func(string) bool) int {
+	for _, st := range stmts {
+		if len(sizedTables([]Stmt{st}, tr, populated)) > 0 {
+			return st.Line
+		}
+	}
+	return firstStatementLine(stmts)
+}
+
 // firstStatementLine is the line of a file's first statement, 1 if none.
 func firstStatementLine(stmts []Stmt) int {
 	if len(stmts) > 0 {
@@ -647,9 +658,12 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 	populated := func(t string) bool { _, ok := r.base.Tables[t]; return ok }
 	budget := (1 - opts.SLO.Objective/100) * time.Duration(opts.SLO.Window).Seconds() * opts.SLO.BudgetRemaining
 	allowed := opts.Config.BudgetShare * budget
-	plan := measurePlan{sized: map[uint][]string{}, queued: map[uint][]string{}, stmts: stmts, traces: r.traces,
+	plan := measurePlan{sized: map[uint][]string{}, queued: map[uint][]string{}, stmts: stmts, traces: r.traces, dataFailed: map[uint]bool{},
 		sizes: opts.Config.ProbeSizes, targets: opts.Config.Sizes, later: r.head, hints: hints, progress: opts.Progress, phases: ph,
 		decided: func(pred float64) bool { return pred*2 < allowed || pred > 2*allowed }}
+	for _, df := range r.dataFailures {
+		plan.dataFailed[df.version] = true
+	}
 	byFile := map[string]*Migration{}
 	for _, m := range news {
 		byFile[head.Path(m.Up)] = m
@@ -720,7 +734,7 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 		Message: fmt.Sprintf("the new migrations would block queries for %.1f s %s, %.0f%% of the remaining error budget (%.0f s of %.1f%% over %s); a release may use %.0f%% (%.1f s). Measured for %s: %s; locks %s",
 			total, at, 100*total/budget, budget, opts.SLO.Objective, opts.SLO.Window, 100*opts.Config.BudgetShare, allowed,
 			path.Base(worst.File), strings.Join(pts, ", "), strings.Join(worst.Locks, ", ")),
-		Location: &report.Location{File: worst.File, Line: firstStatementLine(stmts[byFile[worst.File].Version])},
+		Location: &report.Location{File: worst.File, Line: costlyLine(stmts[byFile[worst.File].Version], r.traces[byFile[worst.File].Version], populated)},
 		Fix:      fix})
 }
 
@@ -742,6 +756,8 @@ func (m *Measurement) note() string {
 			s += "; rewrites the table"
 		}
 		s += ")"
+	} else if m.skipped != "" {
+		s += fmt.Sprintf("not measured with rows: %s (locks %s)", m.skipped, orNone(m.Locks))
 	} else {
 		s += fmt.Sprintf("metadata only, not measured by size (locks %s)", orNone(m.Locks))
 	}
@@ -756,6 +772,9 @@ func (m *Measurement) note() string {
 			s += fmt.Sprintf("; behind a %.1f s %s it gave up (lock_timeout)", q.HeldMs/1000, q.HeldBy)
 		} else {
 			s += fmt.Sprintf("; behind a %.1f s %s the probe waited %s", q.HeldMs/1000, q.HeldBy, seconds(q.BlockedMs/1000))
+			if q.TimeoutMs > 0 {
+				s += fmt.Sprintf(" (the file's lock_timeout caps that wait at %s)", seconds(q.TimeoutMs/1000))
+			}
 		}
 	}
 	return s

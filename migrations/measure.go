@@ -50,6 +50,9 @@ type Point struct {
 	// GaveUp is the error of a migration that gave up waiting (its
 	// lock_timeout) in the lock-queue case.
 	GaveUp string `json:"gaveUp,omitempty"`
+	// TimeoutMs is the migration's lock_timeout in the lock-queue case:
+	// what caps the wait in production.
+	TimeoutMs float64 `json:"lockTimeoutMs,omitempty"`
 }
 
 // Measurement is what a new migration costs a running application.
@@ -74,6 +77,12 @@ type Measurement struct {
 	// Check compares the extrapolation from the smaller sizes with the
 	// largest size measured (when three or more were).
 	Check *ExtrapolationCheck `json:"extrapolationCheck,omitempty"`
+	// rowLocks: the migration changes rows, whose locks the
+	// application's writes wait for.
+	rowLocks bool
+	// skipped says why a migration whose cost grows with its tables was
+	// not measured.
+	skipped string
 }
 
 // measurePlan says which new migrations to measure, and how.
@@ -89,6 +98,9 @@ type measurePlan struct {
 	// the replay's traces of them, by version.
 	stmts  map[uint][]Stmt
 	traces map[uint]*quietRun
+	// dataFailed are the versions that fail on generated rows: they are
+	// not measured, and a walk stops at them.
+	dataFailed map[uint]bool
 	sizes  []int64
 	// targets are the production sizes (migrations.sizes).
 	targets map[string]int64
@@ -169,6 +181,9 @@ func measureAll(ctx context.Context, eng Engine, head *Set, news []*Migration, p
 			continue
 		}
 		meas := &Measurement{File: head.Path(m.Up), Tables: tables}
+		for _, st := range plan.stmts[m.Version] {
+			meas.rowLocks = meas.rowLocks || slices.ContainsFunc(allEffects(st), func(e effect) bool { return e.dml })
+		}
 		if tr := plan.traces[m.Version]; tr != nil {
 			meas.Statements = tr.Statements
 		}
@@ -185,7 +200,10 @@ func measureAll(ctx context.Context, eng Engine, head *Set, news []*Migration, p
 		}
 		problems, err := walk(ctx, eng, head, news, size, plan, func(w *walker, m *Migration) error {
 			tables := plan.sized[m.Version]
-			if len(tables) == 0 {
+			if len(tables) == 0 || plan.dataFailed[m.Version] {
+				if meas := byVersion[m.Version]; meas != nil && plan.dataFailed[m.Version] {
+					meas.skipped = "it fails on generated rows"
+				}
 				return w.apply()
 			}
 			meas := byVersion[m.Version]
@@ -239,7 +257,7 @@ func measureAll(ctx context.Context, eng Engine, head *Set, news []*Migration, p
 		if len(queued) > 0 {
 			problems, err := walk(ctx, eng, head, news, min(queueRows, plan.sizes[0]), plan, func(w *walker, m *Migration) error {
 				tables := plan.queued[m.Version]
-				if len(tables) == 0 {
+				if len(tables) == 0 || plan.dataFailed[m.Version] {
 					return w.apply()
 				}
 				// A reader is enough to queue an ACCESS EXCLUSIVE lock; the
@@ -253,8 +271,13 @@ func measureAll(ctx context.Context, eng Engine, head *Set, news []*Migration, p
 					q.kind = "reader"
 				}
 				if lt, ok := fileLockTimeout(plan.stmts[m.Version]); ok {
-					// Hold longer than the migration waits, to show it give up.
-					q.hold = min(lt+queueHold, 10*time.Second)
+					q.timeout = lt
+					if lt < queueHold {
+						// Hold longer than the migration waits, to show it
+						// give up. (A longer timeout caps the wait at itself;
+						// holding that long would only make the check slow.)
+						q.hold = lt + queueHold
+					}
 				}
 				if plan.progress != nil {
 					plan.progress("measuring %s behind a long %s", m.Up.Name, q.kind)
@@ -303,7 +326,14 @@ func finish(meas *Measurement, eng Engine, locks map[string]bool, targets map[st
 	blocking := eng.Name() == "sqlite" || slices.ContainsFunc(meas.Locks, conflictsWithApp)
 	for i := range meas.Points {
 		p := &meas.Points[i]
-		p.BlockedMs = p.ProbeBlockedMs
+		// Without a lock that blocks the application, queries wait only
+		// for the rows the migration changes; a migration that changes
+		// none (CREATE INDEX CONCURRENTLY, VALIDATE CONSTRAINT) blocks
+		// nothing, whatever noise the probe saw.
+		p.BlockedMs = 0
+		if meas.rowLocks {
+			p.BlockedMs = p.ProbeBlockedMs
+		}
 		p.LockHeldMs = 0
 		if blocking {
 			p.LockHeldMs = p.MigrationMs // includes waiting for the lock
@@ -400,16 +430,31 @@ func walk(ctx context.Context, eng Engine, head *Set, news []*Migration, size in
 	w.seed.later, w.seed.hints = plan.later, plan.hints
 	for _, m := range news {
 		if err := step(w, m); err != nil {
+			if errors.Is(err, errFailsOnRows) {
+				// What was measured before it stands.
+				return append(w.notes, fmt.Sprintf("%s fails on generated rows: it and the migrations after it were not measured with rows", m.Up.Name)), nil
+			}
 			return w.notes, err
 		}
 	}
 	return w.notes, nil
 }
 
+// errFailsOnRows stops a walk at a migration that fails on the generated
+// rows (a data failure the replay reported).
+var errFailsOnRows = errors.New("fails on generated rows")
+
 // apply applies the next migration, unmeasured.
 func (w *walker) apply() error {
 	defer w.plan.phases.start("replay")()
-	return w.mig.Steps(1)
+	err := w.mig.Steps(1)
+	if err != nil {
+		if v, _, verr := w.mig.Version(); verr == nil && w.plan.dataFailed[v] {
+			return errFailsOnRows
+		}
+		return unwrapDBError(err)
+	}
+	return nil
 }
 
 // retry applies again a migration that gave up (its lock_timeout): golang-
@@ -586,11 +631,11 @@ func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *
 		if err := <-readerDone; err != nil {
 			return nil, err
 		}
-		p.HeldBy, p.HeldMs = q.kind, ms(q.hold)
+		p.HeldBy, p.HeldMs, p.TimeoutMs = q.kind, ms(q.hold), ms(q.timeout)
 	}
 	if upErr != nil {
 		if q == nil {
-			return nil, upErr
+			return nil, unwrapDBError(upErr)
 		}
 		// Behind the reader, a migration with a lock_timeout gives up:
 		// that is what the timeout is for.
@@ -682,6 +727,8 @@ type loadDB interface {
 type holder struct {
 	kind string // "reader" or "writer"
 	hold time.Duration
+	// timeout is the migration's lock_timeout, 0 without one.
+	timeout time.Duration
 }
 
 type probeOp struct {

@@ -483,3 +483,8 @@ func abbreviate(s string, n int) string {
 
 // URL is the database's connection URL.
 func (d *pgDB) URL() string { return d.url }
+
+// URL is the connection URL of the server's maintenance database:
+// another relcheck run can replay on the same server with it
+// (migrations.databaseURL), creating and dropping its own databases.
+func (p *Postgres) URL() string { return p.url.String() }
