@@ -101,7 +101,7 @@ type measurePlan struct {
 	// dataFailed are the versions that fail on generated rows: they are
 	// not measured, and a walk stops at them.
 	dataFailed map[uint]bool
-	sizes  []int64
+	sizes      []int64
 	// targets are the production sizes (migrations.sizes).
 	targets map[string]int64
 	// later is the schema after all migrations (for the seeder), hints
