@@ -278,6 +278,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		checks := notNullChecks(r.base)
 		for _, m := range news {
 			issues, notes := lint(lintInput{stmts: stmts[m.Version], populated: populated, large: large, checks: checks, trace: r.traces[m.Version]})
+			addNotNullChecks(stmts[m.Version], checks)
 			for _, li := range issues {
 				sev := report.SeverityError
 				if li.Severity == "warning" {
@@ -761,7 +762,9 @@ func (m *Measurement) note() string {
 	} else {
 		s += fmt.Sprintf("metadata only, not measured by size (locks %s)", orNone(m.Locks))
 	}
-	if m.TargetRows > 0 && len(m.Points) > 0 {
+	if m.Bounded {
+		s += fmt.Sprintf("; it changed %d rows at %d (a batch), so its cost does not grow with the table", m.Points[len(m.Points)-1].ChangedRows, m.Points[len(m.Points)-1].Rows)
+	} else if m.TargetRows > 0 && len(m.Points) > 0 {
 		s += fmt.Sprintf(" → %s at %d rows", seconds(m.PredictedS), m.TargetRows)
 	}
 	if c := m.Check; c != nil {

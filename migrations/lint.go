@@ -476,3 +476,47 @@ func notNullChecks(s *Schema) map[string]bool {
 }
 
 var reNotNullCheck = regexp.MustCompile(`(?is)CHECK\s*\(\s*\(?\s*"?(\w+)"?\s+IS\s+NOT\s+NULL\s*\)?\s*\)`)
+
+// addNotNullChecks adds to checks the CHECK (col IS NOT NULL) constraints a
+// migration's statements leave validated: added without NOT VALID, or
+// added NOT VALID and validated (in this file or, through pending, in an
+// earlier one), so that a SET NOT NULL in a later file uses them.
+func addNotNullChecks(stmts []Stmt, checks map[string]bool) {
+	for _, st := range stmts {
+		for _, u := range append([]Stmt{st}, st.Inner...) {
+			at := u.Node.GetAlterTableStmt()
+			if at == nil {
+				continue
+			}
+			t := relName(at.Relation)
+			for _, c := range at.Cmds {
+				cmd := c.GetAlterTableCmd()
+				switch cmd.GetSubtype() {
+				case pg.AlterTableType_AT_AddConstraint:
+					con := cmd.GetDef().GetConstraint()
+					nt := con.GetRawExpr().GetNullTest()
+					if con.GetContype() != pg.ConstrType_CONSTR_CHECK || nt == nil || nt.Nulltesttype != pg.NullTestType_IS_NOT_NULL {
+						continue
+					}
+					f := nt.Arg.GetColumnRef().GetFields()
+					if len(f) == 0 {
+						continue
+					}
+					col := f[len(f)-1].GetString_().GetSval()
+					if con.GetSkipValidation() {
+						checks["pending:"+con.Conname] = true
+						checks["pending:"+con.Conname+":"+t+"."+col] = true
+					} else {
+						checks[t+"."+col] = true
+					}
+				case pg.AlterTableType_AT_ValidateConstraint:
+					for k := range checks {
+						if rest, ok := strings.CutPrefix(k, "pending:"+cmd.Name+":"); ok {
+							checks[rest] = true
+						}
+					}
+				}
+			}
+		}
+	}
+}

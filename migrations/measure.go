@@ -35,7 +35,9 @@ type Point struct {
 	// such as row locks of a backfill.
 	ProbeBlockedMs float64 `json:"probeBlockedMs"`
 	quietMs        float64
-	ProbeOps       int  `json:"probeOps"`
+	// ChangedRows is how many rows the migration's data changes changed.
+	ChangedRows int64 `json:"changedRows,omitempty"`
+	ProbeOps    int   `json:"probeOps"`
 	ProbeFailed    int  `json:"probeFailed"`
 	Rewrite        bool `json:"rewrite"`
 	// ProbeP50Ms and ProbeP99Ms are the probe's latency percentiles
@@ -83,6 +85,14 @@ type Measurement struct {
 	// skipped says why a migration whose cost grows with its tables was
 	// not measured.
 	skipped string
+	// onlyDML: all its work that grows with a table is data changes of
+	// its own statements, whose changed rows the trace counts.
+	onlyDML bool
+	// Bounded is set when the migration's data changes changed no more
+	// rows at the largest size than the smallest size holds (a batch:
+	// WHERE id <= 10000): its cost does not grow with the table, and is
+	// not extrapolated.
+	Bounded bool `json:"bounded,omitempty"`
 }
 
 // measurePlan says which new migrations to measure, and how.
@@ -181,8 +191,14 @@ func measureAll(ctx context.Context, eng Engine, head *Set, news []*Migration, p
 			continue
 		}
 		meas := &Measurement{File: head.Path(m.Up), Tables: tables}
+		meas.onlyDML = true
 		for _, st := range plan.stmts[m.Version] {
 			meas.rowLocks = meas.rowLocks || slices.ContainsFunc(allEffects(st), func(e effect) bool { return e.dml })
+			for i, e := range allEffects(st) {
+				if e.sized && (!e.dml || i >= len(effects(st.Node))) {
+					meas.onlyDML = false // a scan or rewrite, or a change inside a block
+				}
+			}
 		}
 		if tr := plan.traces[m.Version]; tr != nil {
 			meas.Statements = tr.Statements
@@ -217,6 +233,7 @@ func measureAll(ctx context.Context, eng Engine, head *Set, news []*Migration, p
 			}
 			if quiet.OK {
 				p.quietMs = ms(quiet.Elapsed)
+				p.ChangedRows = quiet.changedRows()
 				if len(meas.Statements) == 0 {
 					meas.Statements = quiet.Statements
 				}
@@ -354,7 +371,14 @@ func finish(meas *Measurement, eng Engine, locks map[string]bool, targets map[st
 	for _, p := range meas.Points {
 		worst = math.Max(worst, p.BlockedMs)
 	}
-	if meas.TargetRows > 0 && len(meas.Points) > 0 {
+	first, last := Point{}, Point{}
+	if n := len(meas.Points); n > 0 {
+		first, last = meas.Points[0], meas.Points[n-1]
+	}
+	// A batch changes no more rows in the largest table than the smallest
+	// one holds: its cost stays what was measured.
+	meas.Bounded = meas.onlyDML && len(meas.Points) >= 2 && last.Rows > first.Rows && last.ChangedRows <= first.Rows && last.ChangedRows < last.Rows
+	if meas.TargetRows > 0 && len(meas.Points) > 0 && !meas.Bounded {
 		worst = math.Max(0, meas.Intercept+meas.Slope*float64(meas.TargetRows))
 	}
 	meas.PredictedS = worst / 1000

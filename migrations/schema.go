@@ -153,7 +153,7 @@ func Diff(base, head *Schema) []Change {
 			if !bc.NotNull && hc.NotNull {
 				out = append(out, Change{Kind: Incompatible, Object: obj, Table: tn, Column: cn,
 					Msg: fmt.Sprintf("column %s becomes NOT NULL: inserts of release N-1 that leave it out fail", obj),
-					Fix: fmt.Sprintf("first release the application always writing %s; then add CHECK (%s IS NOT NULL) NOT VALID, VALIDATE it, and SET NOT NULL in a later release", obj, cn)})
+					Fix: fmt.Sprintf("first release the application always writing %s; in a later release add CHECK (%s IS NOT NULL) NOT VALID, VALIDATE it and SET NOT NULL, and accept this finding there with migrations.ignore (reason: release N-1 writes %s)", obj, cn, obj)})
 			}
 		}
 		var added []string

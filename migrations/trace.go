@@ -20,6 +20,8 @@ type StatementLocks struct {
 	Rewrites []string    `json:"rewrites,omitempty"`
 	Rebuilt  []string    `json:"rebuiltIndexes,omitempty"`
 	Ms       float64     `json:"ms"`
+	// Rows is how many rows a data change changed.
+	Rows int64 `json:"rows,omitempty"`
 }
 
 // TableLock is a lock mode held on a table.
@@ -108,7 +110,8 @@ func runQuietly(ctx context.Context, db *sql.DB, stmts []Stmt, probe catalogProb
 			continue
 		}
 		start := time.Now()
-		if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
+		res, err := conn.ExecContext(ctx, st.SQL)
+		if err != nil {
 			if ctx.Err() != nil {
 				return r, ctx.Err()
 			}
@@ -118,6 +121,9 @@ func runQuietly(ctx context.Context, db *sql.DB, stmts []Stmt, probe catalogProb
 		took := time.Since(start)
 		r.Elapsed += took
 		sl := StatementLocks{Line: st.Line, SQL: abbreviate(st.SQL, 80), Locks: []TableLock{}, Ms: round3(ms(took))}
+		if n, err := res.RowsAffected(); err == nil && slices.ContainsFunc(allEffects(st), func(e effect) bool { return e.dml }) {
+			sl.Rows = n
+		}
 		if probe.locks != nil {
 			held, err := probe.locks(ctx, conn)
 			if err != nil {
@@ -152,6 +158,15 @@ func runQuietly(ctx context.Context, db *sql.DB, stmts []Stmt, probe catalogProb
 	}
 	r.OK = true
 	return r, nil
+}
+
+// changedRows is how many rows the traced data changes changed.
+func (q *quietRun) changedRows() int64 {
+	var n int64
+	for _, st := range q.Statements {
+		n += st.Rows
+	}
+	return n
 }
 
 // rewrote reports whether any traced statement rewrote table t.
