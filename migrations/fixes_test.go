@@ -111,12 +111,12 @@ func TestFixesClearFindings(t *testing.T) {
 	const cfg = "migrations:\n  probeSizes: []\n"
 	const upOnly = "migrations:\n  probeSizes: []\n  reversible: false\n"
 	users := map[string]string{
-		"relcheck.yaml":                cfg,
+		"relcheck.yaml":                 cfg,
 		"migrations/001_users.up.sql":   "CREATE TABLE users (id bigserial PRIMARY KEY, email text, name text, org_id bigint, age int);\nCREATE TABLE orgs (id bigserial PRIMARY KEY);",
 		"migrations/001_users.down.sql": "DROP TABLE users;\nDROP TABLE orgs;",
 	}
 	upOnlyUsers := map[string]string{
-		"relcheck.yaml":              upOnly,
+		"relcheck.yaml":               upOnly,
 		"migrations/001_users.up.sql": users["migrations/001_users.up.sql"],
 	}
 	type files = map[string]string

@@ -38,8 +38,8 @@ type Point struct {
 	// ChangedRows is how many rows the migration's data changes changed.
 	ChangedRows int64 `json:"changedRows,omitempty"`
 	ProbeOps    int   `json:"probeOps"`
-	ProbeFailed    int  `json:"probeFailed"`
-	Rewrite        bool `json:"rewrite"`
+	ProbeFailed int   `json:"probeFailed"`
+	Rewrite     bool  `json:"rewrite"`
 	// ProbeP50Ms and ProbeP99Ms are the probe's latency percentiles
 	// while the migration ran; ProbeFailed counts its failed operations then.
 	ProbeP50Ms float64 `json:"probeP50Ms"`
