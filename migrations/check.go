@@ -662,6 +662,9 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 	plan := measurePlan{sized: map[uint][]string{}, queued: map[uint][]string{}, stmts: stmts, traces: r.traces, dataFailed: map[uint]bool{},
 		sizes: opts.Config.ProbeSizes, targets: opts.Config.Sizes, later: r.head, hints: hints, progress: opts.Progress, phases: ph,
 		decided: func(pred float64) bool { return pred*2 < allowed || pred > 2*allowed }}
+	if opts.Config.MeasureEverySize {
+		plan.decided = nil
+	}
 	for _, df := range r.dataFailures {
 		plan.dataFailed[df.version] = true
 	}

@@ -70,6 +70,10 @@ type Migrations struct {
 	// ProbeSizes are the row counts the touched tables are seeded with to
 	// measure blocking (PostgreSQL); empty turns the measurement off.
 	ProbeSizes []int64 `yaml:"probeSizes"`
+	// MeasureEverySize turns off the early stop: every probe size is
+	// measured, and the report says how well the smaller sizes predicted
+	// the largest.
+	MeasureEverySize bool `yaml:"measureEverySize"`
 	// Reversible: every new migration needs a down file, and up → down →
 	// up must give back the same schema. False for up-only projects.
 	Reversible bool `yaml:"reversible"`

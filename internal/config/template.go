@@ -48,6 +48,10 @@ migrations:
   # the new migrations block the application (a concurrent probe); the
   # measurements are extrapolated to sizes. [] turns this off.
   probeSizes: [10000, 100000, 1000000]
+  # Larger sizes are skipped once the extrapolation is at least twice over
+  # or under the budget; true measures them all, and reports how well the
+  # smaller sizes predicted the largest.
+  measureEverySize: false
   # false for projects that write no down migrations: no down file is
   # required and up → down → up is not checked.
   reversible: true

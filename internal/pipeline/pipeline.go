@@ -598,6 +598,9 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 			rep.Base = env.Base
 		}
 	}
+	if rep.Version == nil && apiSkipped(rep) {
+		rep.Version = applicationVersion(env, rep)
+	}
 	if rep.Base != env.ReleaseBase {
 		for _, c := range rep.Checks {
 			if c.Name != "api" && c.Status != report.StatusSkip {
@@ -620,6 +623,46 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 	}
 	rep.Settle()
 	return rep, nil
+}
+
+// apiSkipped reports whether the api gate was skipped: the project has no
+// exported Go API (an application), or no go.mod.
+func apiSkipped(rep *report.Report) bool {
+	for _, c := range rep.Checks {
+		if c.Name == "api" {
+			return c.Status == report.StatusSkip
+		}
+	}
+	return false
+}
+
+// applicationVersion is the next version of a project without an exported
+// Go API, from its release base: a minor release when its migrations change
+// the schema (new functionality for its users), a patch release otherwise.
+// A major release is the maintainers' decision (--version).
+func applicationVersion(env *Env, rep *report.Report) *report.Version {
+	if env.ReleaseBase == "" {
+		return &report.Version{Bump: "initial", Next: "v0.1.0", Reasons: []string{"no release tag yet: this is the first release"}}
+	}
+	bv, ok := gitx.ParseRelease(strings.TrimPrefix(env.ReleaseBase, env.TagPrefix))
+	if !ok {
+		return nil
+	}
+	v := &report.Version{Base: env.ReleaseBase, Bump: "patch", Reasons: []string{"no exported Go API: the version follows the application's changes"}}
+	for _, c := range rep.Checks {
+		if c.Name == "migrations" && c.Status != report.StatusSkip {
+			if n, _ := c.Metrics["newMigrations"].(int); n > 0 {
+				v.Bump = "minor"
+				v.Reasons = append(v.Reasons, fmt.Sprintf("%d new migration(s) change the schema", n))
+			}
+		}
+	}
+	next := bv.IncPatch()
+	if v.Bump == "minor" {
+		next = bv.IncMinor()
+	}
+	v.Next = "v" + next.String()
+	return v
 }
 
 func orFirstRelease(base string) string {
