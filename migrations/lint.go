@@ -146,6 +146,7 @@ func lint(in lintInput) ([]LockIssue, []string) {
 	locked := map[string]bool{}   // tables this transaction holds with a lock that blocks the application
 	notValid := map[string]bool{} // constraints added NOT VALID in this file
 	strong := false               // such a lock is held: later data changes keep it held
+	changed := map[string]int{}   // tables whose rows this file changed, at the line of the first change
 	populated := func(t string) bool { return t != "" && in.populated(t) }
 	add := func(li LockIssue) { out = append(out, li) }
 	lockIssue := func(line int, what, table, mode string) {
@@ -254,6 +255,16 @@ func lint(in lintInput) ([]LockIssue, []string) {
 					locked[e.table] = true
 					if !timeout && !explained[e.table] {
 						lockIssue(line, pre+stmtLabel(u, e.table), e.table, e.mode)
+					}
+					if at, ok := changed[e.table]; ok {
+						add(LockIssue{Line: line, Table: e.table, Severity: "warning",
+							Msg: fmt.Sprintf("%s%s takes %s %s lock on %s after the file changed its rows (line %d): the transaction upgrades its lock, and the application's writes to %s can deadlock with it (PostgreSQL then aborts one side)", pre, stmtLabel(u, e.table), article(e.mode), modeName(e.mode), e.table, at, e.table),
+							Fix: "take the strong lock first (LOCK TABLE … at the start of the file, after SET lock_timeout), or change the rows in a migration of their own"})
+					}
+				}
+				if e.dml {
+					if _, ok := changed[e.table]; !ok {
+						changed[e.table] = line
 					}
 				}
 			}

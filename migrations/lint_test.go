@@ -98,7 +98,7 @@ func TestLint(t *testing.T) {
 		{"retype", "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN age TYPE bigint;", []string{"rewrites all of users under an ACCESS EXCLUSIVE lock (unless the type change of age is binary-coercible)"}, nil},
 		{"set not null", "SET lock_timeout = '2s';\nALTER TABLE users ALTER COLUMN email SET NOT NULL;", []string{"SET NOT NULL on users.email scans the whole table"}, nil},
 		{"backfill after DDL", "SET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN n int;\nUPDATE users SET n = 0;", []string{"data backfill runs in the same file"}, []int{3}},
-		{"delete before DDL", "DELETE FROM users WHERE id < 0;\nSET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN n int;", nil, nil},
+		{"delete before DDL: no backfill held by DDL, but a lock upgrade", "DELETE FROM users WHERE id < 0;\nSET lock_timeout = '2s';\nALTER TABLE users ADD COLUMN n int;", []string{"after the file changed its rows (line 1): the transaction upgrades its lock"}, []int{3}},
 		{"backfill alone", "UPDATE users SET n = 0;", nil, nil},
 		{"no lock_timeout", "ALTER TABLE users ADD COLUMN n int;", []string{"ALTER TABLE users takes an ACCESS EXCLUSIVE lock without a lock_timeout"}, nil},
 		{"no lock_timeout on a large table", "ALTER TABLE orgs ADD COLUMN n int;", []string{"declared large in migrations.sizes"}, nil},

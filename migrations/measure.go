@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-migrate/migrate/v4"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Point is one measurement of a migration at one table size.
@@ -52,6 +53,9 @@ type Point struct {
 	// GaveUp is the error of a migration that gave up waiting (its
 	// lock_timeout) in the lock-queue case.
 	GaveUp string `json:"gaveUp,omitempty"`
+	// Deadlock is set when the migration deadlocked with the probe's
+	// writes, and was applied again alone.
+	Deadlock bool `json:"deadlock,omitempty"`
 	// TimeoutMs is the migration's lock_timeout in the lock-queue case:
 	// what caps the wait in production.
 	TimeoutMs float64 `json:"lockTimeoutMs,omitempty"`
@@ -657,10 +661,20 @@ func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *
 		}
 		p.HeldBy, p.HeldMs, p.TimeoutMs = q.kind, ms(q.hold), ms(q.timeout)
 	}
-	if upErr != nil {
-		if q == nil {
+	if upErr != nil && q == nil {
+		var pe *pgconn.PgError
+		if !errors.As(unwrapDBError(upErr), &pe) || pe.Code != "40P01" {
 			return nil, unwrapDBError(upErr)
 		}
+		// It deadlocked with the probe's writes (it changed rows, then
+		// asked for a stronger lock): what the application's writes would
+		// do to it. Its cost is the quiet run's; apply it again, alone.
+		p.Deadlock = true
+		w.notes = append(w.notes, fmt.Sprintf("%s deadlocked with the probe's writes at %d rows (PostgreSQL aborted it): it changes rows and then takes a stronger lock in the same transaction", m.Up.Name, size))
+		if err := w.retry(); err != nil {
+			return nil, err
+		}
+	} else if upErr != nil {
 		// Behind the reader, a migration with a lock_timeout gives up:
 		// that is what the timeout is for.
 		p.GaveUp = upErr.Error()

@@ -262,12 +262,14 @@ func (s *seeder) seed(ctx context.Context, db *sql.DB, t string, n int64) error 
 		if p.choices[ref.cols[0]] != refValue {
 			continue
 		}
-		// A key of this table that takes in the reference needs as many
+		// A key of this table made only of references needs as many
 		// referenced rows (references cycle through them together);
-		// otherwise rows share them.
+		// otherwise rows share them, and a key with a generated column
+		// stays distinct.
 		want := min(n, 1000)
 		if slices.ContainsFunc(tb.Unique, func(k []string) bool {
-			return slices.ContainsFunc(ref.cols, func(c string) bool { return slices.Contains(k, c) })
+			return slices.ContainsFunc(ref.cols, func(c string) bool { return slices.Contains(k, c) }) &&
+				!slices.ContainsFunc(k, func(c string) bool { return !refCol(p, c) })
 		}) {
 			want = n
 		}
@@ -299,8 +301,9 @@ func (s *seeder) seed(ctx context.Context, db *sql.DB, t string, n int64) error 
 	return nil
 }
 
-func sameSet(a, b []string) bool {
-	return len(a) == len(b) && !slices.ContainsFunc(a, func(x string) bool { return !slices.Contains(b, x) })
+// refCol reports whether column c takes its values from a reference.
+func refCol(p *tablePlan, c string) bool {
+	return p.choices[c] == refValue
 }
 
 func firstLine(err error) string {
