@@ -196,25 +196,18 @@ func lint(in lintInput) ([]LockIssue, []string) {
 					switch cmd.GetSubtype() {
 					case pg.AlterTableType_AT_AddConstraint:
 						con := cmd.GetDef().GetConstraint()
+						kind := constraintKinds[con.GetContype()]
 						switch con.GetContype() {
 						case pg.ConstrType_CONSTR_FOREIGN, pg.ConstrType_CONSTR_CHECK:
 							if con.GetSkipValidation() {
 								notValid[con.GetConname()] = true
 								continue
 							}
-							kind := "CHECK"
-							if con.GetContype() == pg.ConstrType_CONSTR_FOREIGN {
-								kind = "FOREIGN KEY"
-							}
 							add(LockIssue{Line: line, Table: t, Severity: "error",
 								Msg: fmt.Sprintf("%sADD %s on %s checks every existing row while holding a lock that blocks writes", pre, kind, t),
 								Fix: "add it NOT VALID in this migration, and VALIDATE CONSTRAINT in a separate migration (validation then takes only a SHARE UPDATE EXCLUSIVE lock)"})
 						case pg.ConstrType_CONSTR_UNIQUE, pg.ConstrType_CONSTR_PRIMARY:
 							if con.GetIndexname() == "" {
-								kind := "UNIQUE"
-								if con.GetContype() == pg.ConstrType_CONSTR_PRIMARY {
-									kind = "PRIMARY KEY"
-								}
 								add(LockIssue{Line: line, Table: t, Severity: "error",
 									Msg: fmt.Sprintf("%sADD %s on %s builds its index under an ACCESS EXCLUSIVE lock", pre, kind, t),
 									Fix: "CREATE UNIQUE INDEX CONCURRENTLY in its own migration, then ADD CONSTRAINT … USING INDEX"})
@@ -307,6 +300,10 @@ func lint(in lintInput) ([]LockIssue, []string) {
 	}
 	return out, notes
 }
+
+// constraintKinds name constraint types as SQL writes them.
+var constraintKinds = map[pg.ConstrType]string{pg.ConstrType_CONSTR_CHECK: "CHECK", pg.ConstrType_CONSTR_FOREIGN: "FOREIGN KEY",
+	pg.ConstrType_CONSTR_UNIQUE: "UNIQUE", pg.ConstrType_CONSTR_PRIMARY: "PRIMARY KEY"}
 
 // stmtLabel names a statement for a message: "ALTER TABLE users",
 // "CREATE TRIGGER on users", "the DO block".

@@ -130,23 +130,6 @@ type measurePlan struct {
 	phases   *phases
 }
 
-// measureMigration measures one new migration (the last of head's that it
-// needs applied first) on the given tables at each size: measureAll for one.
-func measureMigration(ctx context.Context, eng Engine, head *Set, m *Migration, tables []string, sizes []int64, targets map[string]int64) (*Measurement, error) {
-	stmts, _ := parseFile(eng.Name(), string(m.Up.Data))
-	plan := measurePlan{sized: map[uint][]string{m.Version: tables}, stmts: map[uint][]Stmt{m.Version: stmts}, sizes: sizes, targets: targets}
-	if eng.Name() == "postgres" {
-		if s := strongTables(stmts, nil, func(string) bool { return true }); len(s) > 0 {
-			plan.queued = map[uint][]string{m.Version: s}
-		}
-	}
-	all, _, err := measureAll(ctx, eng, head, []*Migration{m}, plan)
-	if err != nil {
-		return nil, err
-	}
-	return all[0], nil
-}
-
 // strongTables returns the populated tables a migration takes a lock on
 // that blocks the application's reads or writes: as traced, and as its
 // statements say.

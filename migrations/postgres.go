@@ -448,27 +448,11 @@ ORDER BY 1, 2`)
 			}
 			return out, rows.Err()
 		},
-		relations: func(ctx context.Context, conn *sql.Conn) (map[string]relation, error) {
-			rows, err := conn.QueryContext(ctx, `
+		relations: relationsQuery(`
 SELECT c.relname, c.relkind = 'i', c.relfilenode, coalesce(t.relname, c.relname)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_index i ON i.indexrelid = c.oid LEFT JOIN pg_class t ON t.oid = i.indrelid
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 'm')`)
-			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
-			out := map[string]relation{}
-			for rows.Next() {
-				var name string
-				var r relation
-				if err := rows.Scan(&name, &r.index, &r.node, &r.table); err != nil {
-					return nil, err
-				}
-				out[name] = r
-			}
-			return out, rows.Err()
-		},
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 'm')`),
 	})
 }
 

@@ -259,22 +259,6 @@ func (d *sqliteDB) foreignKeys(ctx context.Context, tn string, s *Schema) error 
 // noting the tables and indexes whose root page changed: a rebuild.
 func (d *sqliteDB) quietRun(ctx context.Context, stmts []Stmt) (quietRun, error) {
 	return runQuietly(ctx, d.db, stmts, catalogProbe{
-		relations: func(ctx context.Context, conn *sql.Conn) (map[string]relation, error) {
-			rows, err := conn.QueryContext(ctx, `SELECT name, type = 'index', rootpage, tbl_name FROM sqlite_master WHERE type IN ('table', 'index') AND rootpage > 0`)
-			if err != nil {
-				return nil, err
-			}
-			defer rows.Close()
-			out := map[string]relation{}
-			for rows.Next() {
-				var name string
-				var r relation
-				if err := rows.Scan(&name, &r.index, &r.node, &r.table); err != nil {
-					return nil, err
-				}
-				out[name] = r
-			}
-			return out, rows.Err()
-		},
+		relations: relationsQuery(`SELECT name, type = 'index', rootpage, tbl_name FROM sqlite_master WHERE type IN ('table', 'index') AND rootpage > 0`),
 	})
 }

@@ -72,6 +72,29 @@ type catalogProbe struct {
 	relations func(ctx context.Context, conn *sql.Conn) (map[string]relation, error)
 }
 
+// relationsQuery reads relations with a query that returns, per table or
+// index, its name, whether it is an index, where its data lives, and its
+// table.
+func relationsQuery(q string) func(ctx context.Context, conn *sql.Conn) (map[string]relation, error) {
+	return func(ctx context.Context, conn *sql.Conn) (map[string]relation, error) {
+		rows, err := conn.QueryContext(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		out := map[string]relation{}
+		for rows.Next() {
+			var name string
+			var r relation
+			if err := rows.Scan(&name, &r.index, &r.node, &r.table); err != nil {
+				return nil, err
+			}
+			out[name] = r
+		}
+		return out, rows.Err()
+	}
+}
+
 var (
 	reConcurrently = regexp.MustCompile(`(?i)\bCONCURRENTLY\b`)
 	reNoTxn        = regexp.MustCompile(`(?i)^\s*(VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b`)
@@ -167,19 +190,6 @@ func (q *quietRun) changedRows() int64 {
 		n += st.Rows
 	}
 	return n
-}
-
-// rewrote reports whether any traced statement rewrote table t.
-func (q *quietRun) rewrote(t string) bool {
-	if q == nil {
-		return false
-	}
-	for _, st := range q.Statements {
-		if slices.Contains(st.Rewrites, t) {
-			return true
-		}
-	}
-	return false
 }
 
 // statementsOn returns the traced statements that locked or rewrote one

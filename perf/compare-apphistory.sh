@@ -80,7 +80,7 @@ TAGS=($(git -C "$RUN/app" tag --sort=v:refname))
 
 echo
 echo "1. wall time per release step (default probe sizes), and the phases of the new gate"
-printf '  %-18s %9s %9s  %s\n' step before after "phases (after)"
+printf '  %-18s %14s %15s  %s\n' step "before (status)" "after (status)" "phases of after, s"
 for ((i = 1; i < ${#TAGS[@]}; i++)); do
 	prev=${TAGS[i-1]} tag=${TAGS[i]}
 	git -C "$RUN/app" checkout -q "$tag"
@@ -92,10 +92,11 @@ for ((i = 1; i < ${#TAGS[@]}; i++)); do
 		git -C "$RUN/app-before" checkout -q "v0${tag#v2}"
 		start=$(date +%s.%N)
 		(cd "$RUN/app-before" && "$BIN/relcheck-before" check migrations --format json >"$RUN/before-$tag.json" 2>"$RUN/before-$tag.err") || true
-		before=$(printf '%.1f s' "$(echo "$(date +%s.%N) - $start" | bc)")
+		before=$(printf '%.1f s %s' "$(echo "$(date +%s.%N) - $start" | bc)" "$(jq -r '.checks[0].status // "?"' "$RUN/before-$tag.json" 2>/dev/null || echo '?')")
 	fi
 	phases=$(jq -r '.checks[0].metrics.phasesMs // {} | to_entries | map("\(.key) \(.value / 1000 * 10 | round / 10)") | join(", ")' "$RUN/after-$tag.json")
-	printf '  %-18s %9s %7.1f s  %s\n' "$prev→$tag" "$before" "$after" "$phases"
+	status=$(jq -r '.checks[0].status' "$RUN/after-$tag.json")
+	printf '  %-18s %14s %7.1f s %-5s  %s\n' "$prev→$tag" "$before" "$after" "$status" "$phases"
 done
 
 echo
