@@ -106,7 +106,8 @@ for ((i = 1; i < ${#TAGS[@]}; i++)); do
 	tag=${TAGS[i]}
 	git -C "$RUN/app" checkout -q "$tag"
 	awk '{print} /^migrations:/ {print "  measureEverySize: true"}' "$RUN/app/relcheck.yaml" >"$RUN/cfg" && cp "$RUN/cfg" "$RUN/app/relcheck.yaml"
-	(cd "$RUN/app" && "$BIN/relcheck" check migrations --format json >"$RUN/every-$tag.json" 2>/dev/null) || true
+	# The edit makes the tree dirty: name the base.
+	(cd "$RUN/app" && "$BIN/relcheck" check migrations --base "${TAGS[i-1]}" --format json >"$RUN/every-$tag.json" 2>/dev/null) || true
 	git -C "$RUN/app" checkout -q -- relcheck.yaml
 	jq -r --arg step "${TAGS[i-1]}→$tag" '.checks[0].metrics.measurements // [] | .[] | select(.extrapolationCheck) |
 		"\($step)\t\(.file | split("/") | last)\t\(.extrapolationCheck.rows)\t\(.extrapolationCheck.predictedMs)\t\(.extrapolationCheck.measuredMs)\t\(.extrapolationCheck.errorPct)"' "$RUN/every-$tag.json" |
@@ -124,9 +125,9 @@ for ((i = 1; i < ${#TAGS[@]}; i++)); do
 	files=$(git -C "$RUN/app" diff --name-only "$prev" "$tag" -- migrations | grep '\.up\.sql$' || true)
 	for f in $files; do
 		echo "    $f"
-		jq -r --arg f "$f" '.checks[0].findings[] | select(.location.file == $f) | "      relcheck \(.location.line): \(.severity) \(.rule)"' "$RUN/after-$tag.json" | sort -t: -k1,1n -u
+		jq -r --arg f "$f" '.checks[0].findings[] | select(.location.file == $f) | "      relcheck \(.location.line): \(.severity) \(.rule)"' "$RUN/after-$tag.json" | sort -u | sort -s -t: -k1.16,1n
 		# squawk's gcc reporter counts lines from 0.
 		(cd "$RUN/app" && "$SQUAWK" --reporter gcc --pg-version 15 --assume-in-transaction "$f" 2>/dev/null || true) |
-			awk -F': ' '{ split($1, loc, ":"); split($3, w, " "); printf "      squawk   %d: %s %s\n", loc[2] + 1, $2, w[1] }' | sort -t: -k1,1n -u
+			awk -F': ' '{ split($1, loc, ":"); split($3, w, " "); printf "      squawk   %d: %s %s\n", loc[2] + 1, $2, w[1] }' | sort -u | sort -s -t: -k1.16,1n
 	done
 done
