@@ -64,8 +64,9 @@ type Options struct {
 	SeedRows int
 	// Next is the version the changes will be released as, when the
 	// gates before this one decided it; BaseVersion the base's. A
-	// suppression "until vX.Y.Z" expires once Next reaches it (or, with
-	// no Next, once the base has).
+	// suppression "until vX.Y.Z" expires once the next version reaches
+	// it (without Next: the base's next minor, or patch without new
+	// migrations, as an application's version is derived).
 	Next, BaseVersion *semver.Version
 	// Now dates the suppressions "until YYYY-MM-DD".
 	Now time.Time
@@ -100,11 +101,12 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		}
 	}
 	add := func(f report.Finding) { chk.Findings = append(chk.Findings, f) }
+	var news []*Migration
 	done := func(summary string) (*report.Check, error) {
 		if summary != "" {
 			chk.Summary = summary
 		}
-		applyIgnores(chk, opts)
+		applyIgnores(chk, opts, nextVersion(opts, len(news)))
 		chk.Settle()
 		chk.DurationMs = time.Since(start).Milliseconds()
 		if len(ph.order) > 0 {
@@ -133,7 +135,6 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	if vs := base.Versions(); len(vs) > 0 {
 		baseMax = vs[len(vs)-1]
 	}
-	var news []*Migration
 	for _, v := range head.Versions() {
 		hm := head.Migrations[v]
 		bm, released := base.Migrations[v]
@@ -378,6 +379,9 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	}
 	if b, ok := chk.Metrics["blockedSeconds"].(float64); ok {
 		chk.Summary += fmt.Sprintf("; measured blocking %s of %s allowed", seconds(b), seconds(chk.Metrics["allowedSeconds"].(float64)))
+		if chk.Metrics["atLargestProbeSize"] == true {
+			chk.Summary += " (at the largest probe size: migrations.sizes gives the production sizes to extrapolate to)"
+		}
 	}
 	return done("")
 }
@@ -522,6 +526,11 @@ func changes(n *pg.Node, ch Change) bool {
 				if ch.Column == "" && ch.Object != ch.Table && (con.Conname == ch.Object || con.Conname == "") {
 					return true
 				}
+				// A constraint on the column (CHECK (c IS NOT NULL)):
+				// where release N-1's writes start to break.
+				if ch.Column != "" && names(con, ch.Column) {
+					return true
+				}
 				continue
 			}
 			if ch.Column != "" && col == ch.Column {
@@ -540,6 +549,26 @@ func changes(n *pg.Node, ch Change) bool {
 		}
 	}
 	return false
+}
+
+// names reports whether a constraint names a column, in its expression or
+// its key.
+func names(con *pg.Constraint, col string) bool {
+	found := false
+	walkTree(con, func(m proto.Message) bool {
+		switch x := m.(type) {
+		case *pg.ColumnRef:
+			if f := x.Fields; len(f) > 0 && f[len(f)-1].GetString_().GetSval() == col {
+				found = true
+			}
+		case *pg.String:
+			if x.Sval == col {
+				found = true
+			}
+		}
+		return !found
+	})
+	return found
 }
 
 type rename struct {
@@ -660,7 +689,7 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 	budget := (1 - opts.SLO.Objective/100) * time.Duration(opts.SLO.Window).Seconds() * opts.SLO.BudgetRemaining
 	allowed := opts.Config.BudgetShare * budget
 	plan := measurePlan{sized: map[uint][]string{}, queued: map[uint][]string{}, stmts: stmts, traces: r.traces, dataFailed: map[uint]bool{},
-		sizes: opts.Config.ProbeSizes, targets: opts.Config.Sizes, later: r.head, hints: hints, progress: opts.Progress, phases: ph,
+		sizes: opts.Config.ProbeSizes, targets: opts.Config.Sizes, base: r.base, later: r.head, hints: hints, progress: opts.Progress, phases: ph,
 		decided: func(pred float64) bool { return pred*2 < allowed || pred > 2*allowed }}
 	if opts.Config.MeasureEverySize {
 		plan.decided = nil
@@ -690,7 +719,11 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			chk.Notes = append(chk.Notes, fmt.Sprintf("the blocking time was not measured: %v; the other checks stand", err))
+			// Never a silent pass: the budget is unchecked, and says so.
+			add(report.Finding{Rule: RuleBudget, Severity: report.SeverityWarning,
+				Message:  fmt.Sprintf("the blocking time of the new migrations could not be measured, so the error budget is unchecked for this release: %v", err),
+				Location: &report.Location{File: head.Path(news[0].Up), Line: firstStatementLine(stmts[news[0].Version])},
+				Fix:      "fix what the measurement ran into (the notes say what), or set migrations.probeSizes: [] to skip the measurement knowingly"})
 		}
 		return
 	}
@@ -709,6 +742,9 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 		total += meas.PredictedS
 		if worst == nil || meas.PredictedS > worst.PredictedS {
 			worst = meas
+		}
+		if meas.TargetRows == 0 && !meas.Bounded {
+			chk.Metrics["atLargestProbeSize"] = true
 		}
 	}
 	chk.Metrics["measurements"] = all
@@ -730,7 +766,9 @@ func measureBudget(ctx context.Context, eng Engine, head *Set, news []*Migration
 	if worst.TargetRows > 0 {
 		at = fmt.Sprintf("extrapolated to %d rows (migrations.sizes)", worst.TargetRows)
 	}
-	fix := fmt.Sprintf("split the work into steps that hold no strong lock on a populated table (batched backfills in their own migrations, CONCURRENTLY, NOT VALID then VALIDATE), or at least SET lock_timeout = '%dms' so the worst case stays within budget", max(1, int(allowed*1000)))
+	// (A lock_timeout would not help: it bounds the wait for a lock, not
+	// how long a statement holds one.)
+	fix := "split the work into steps whose cost does not grow with the table: data changes in batches of a bounded number of rows, each batch in its own migration (or done by the application), CREATE INDEX CONCURRENTLY, constraints NOT VALID then VALIDATE, a new column filled in batches instead of a rewrite"
 	if eng.Name() == "sqlite" {
 		fix = "split the work into smaller migration files (each holds the database's write lock until it commits): a backfill in batches, one file per batch, or done by the application after the upgrade"
 	}
@@ -750,8 +788,11 @@ func (m *Measurement) note() string {
 		pts = append(pts, fmt.Sprintf("%d rows %s", p.Rows, seconds(p.BlockedMs/1000)))
 	}
 	what := "probe waited"
-	if len(m.Points) > 0 && m.Points[0].LockHeldMs > 0 {
+	switch {
+	case len(m.Points) > 0 && m.Points[0].LockHeldMs > 0:
 		what = "lock held"
+	case !m.rowLocks:
+		what = "it blocks nothing: no lock that conflicts with reads or writes, no row changes"
 	}
 	s := fmt.Sprintf("%s on %s: ", path.Base(m.File), strings.Join(m.Tables, ", "))
 	if len(pts) > 0 {
@@ -838,19 +879,28 @@ func reportQueue(chk *report.Check, add func(report.Finding), file string, stmts
 		Fix:      "start the file with SET lock_timeout = '2s' (and retry the deploy) so a long transaction cannot stall the application behind the migration"})
 }
 
+// nextVersion is the version the changes go into: as the gates before
+// decided it, or else (an application, whose version follows its changes)
+// the base's next minor when there are new migrations, its next patch
+// otherwise.
+func nextVersion(opts Options, news int) *semver.Version {
+	if opts.Next != nil || opts.BaseVersion == nil {
+		return opts.Next
+	}
+	v := opts.BaseVersion.IncPatch()
+	if news > 0 {
+		v = opts.BaseVersion.IncMinor()
+	}
+	return &v
+}
+
 // applyIgnores marks the findings that migrations.ignore accepts, and
-// reports entries that expired or matched nothing.
-func applyIgnores(chk *report.Check, opts Options) {
+// reports entries that expired (next reached their version, or their date
+// passed) or matched nothing.
+func applyIgnores(chk *report.Check, opts Options, next *semver.Version) {
 	for _, ig := range opts.Config.Ignore {
 		until, _ := config.ParseUntil(ig.Until)
-		expired := false
-		if ig.Until != "" {
-			if until.Version != nil && opts.Next == nil {
-				expired = opts.BaseVersion != nil && !opts.BaseVersion.LessThan(until.Version)
-			} else {
-				expired = until.Expired(opts.Next, opts.Now)
-			}
-		}
+		expired := ig.Until != "" && until.Expired(next, opts.Now)
 		if expired {
 			chk.Findings = append(chk.Findings, report.Finding{Rule: RuleSuppressionExpired, Severity: report.SeverityError,
 				Message:  fmt.Sprintf("the accepted %s in %s expired (until %s); its reason was: %s", ig.Rule, ig.File, ig.Until, ig.Reason),

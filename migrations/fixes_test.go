@@ -213,7 +213,7 @@ func TestFixesClearFindings(t *testing.T) {
 			base:  upOnlyUsers,
 			bad:   files{"migrations/002_lower.up.sql": "DO $$\nDECLARE r record;\nBEGIN\n  FOR r IN SELECT id FROM users LOOP\n    UPDATE users SET email = lower(email) WHERE id = r.id;\n  END LOOP;\nEND $$;"},
 			fixed: files{"migrations/002_lower.up.sql": "UPDATE users SET email = lower(email) WHERE id BETWEEN 1 AND 10000;"}},
-		{name: "over the error budget", rule: RuleBudget, want: "batched backfills in their own migrations",
+		{name: "over the error budget", rule: RuleBudget, want: "data changes in batches of a bounded number of rows",
 			base: map[string]string{"relcheck.yaml": "migrations:\n  reversible: false\n  probeSizes: [1000, 20000]\n  sizes: {users: 200000000}\nslo: {budgetRemaining: 0.01}\n",
 				"migrations/001_users.up.sql": users["migrations/001_users.up.sql"]},
 			bad:   files{"migrations/002_names.up.sql": "UPDATE users SET name = email;"},

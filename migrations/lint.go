@@ -160,8 +160,7 @@ func lint(in lintInput) ([]LockIssue, []string) {
 		add(li)
 	}
 	for _, st := range in.stmts {
-		if vs := st.Node.GetVariableSetStmt(); vs != nil && strings.EqualFold(vs.Name, "lock_timeout") {
-			d, ok := setLockTimeout(vs)
+		if d, ok, isSet := lockTimeoutSet(st); isSet {
 			timeout = ok && d > 0
 			continue
 		}
@@ -417,6 +416,32 @@ func article(mode string) string {
 	return "a"
 }
 
+// lockTimeoutSet reads a statement that sets lock_timeout (SET, SET LOCAL,
+// or SELECT set_config('lock_timeout', '2s', …)): isSet says whether it is
+// one, ok whether its value was understood.
+func lockTimeoutSet(st Stmt) (d time.Duration, ok, isSet bool) {
+	if vs := st.Node.GetVariableSetStmt(); vs != nil && strings.EqualFold(vs.Name, "lock_timeout") {
+		d, ok = setLockTimeout(vs)
+		return d, ok, true
+	}
+	sel := st.Node.GetSelectStmt()
+	if sel == nil || len(sel.TargetList) != 1 || len(sel.FromClause) > 0 {
+		return 0, false, false
+	}
+	fc := sel.TargetList[0].GetResTarget().GetVal().GetFuncCall()
+	if fc == nil || len(fc.Funcname) == 0 || !strings.EqualFold(fc.Funcname[len(fc.Funcname)-1].GetString_().GetSval(), "set_config") || len(fc.Args) < 2 {
+		return 0, false, false
+	}
+	name := fc.Args[0].GetAConst().GetSval().GetSval()
+	if !strings.EqualFold(name, "lock_timeout") {
+		return 0, false, false
+	}
+	if v := fc.Args[1].GetAConst().GetSval(); v != nil {
+		d, ok = parseTimeout(v.Sval)
+	}
+	return d, ok, true
+}
+
 // setLockTimeout is the lock_timeout a SET statement sets.
 func setLockTimeout(vs *pg.VariableSetStmt) (time.Duration, bool) {
 	if vs.Kind != pg.VariableSetKind_VAR_SET_VALUE || len(vs.Args) != 1 {
@@ -457,8 +482,7 @@ func parseTimeout(s string) (time.Duration, bool) {
 // its first statement that takes a table lock.
 func fileLockTimeout(stmts []Stmt) (time.Duration, bool) {
 	for _, st := range stmts {
-		if vs := st.Node.GetVariableSetStmt(); vs != nil && strings.EqualFold(vs.Name, "lock_timeout") {
-			d, ok := setLockTimeout(vs)
+		if d, ok, isSet := lockTimeoutSet(st); isSet {
 			return d, ok && d > 0
 		}
 		if len(allEffects(st)) > 0 {

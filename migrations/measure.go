@@ -118,10 +118,11 @@ type measurePlan struct {
 	sizes      []int64
 	// targets are the production sizes (migrations.sizes).
 	targets map[string]int64
-	// later is the schema after all migrations (for the seeder), hints
-	// the shapes of text that migrations cast.
-	later *Schema
-	hints map[string]string
+	// base and later are the schemas at the base and after all
+	// migrations (for the seeder), hints the shapes of text that
+	// migrations cast.
+	base, later *Schema
+	hints       map[string]string
 	// decided reports whether a predicted total blocking time (seconds)
 	// is so far from the allowed one that larger sizes cannot change the
 	// verdict; nil measures every size.
@@ -409,46 +410,76 @@ type walker struct {
 // (w.apply or w.measure). It returns notes on tables that could not be
 // seeded.
 func walk(ctx context.Context, eng Engine, head *Set, news []*Migration, size int64, plan measurePlan, step func(*walker, *Migration) error) ([]string, error) {
-	dbi, err := eng.NewDB(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer dbi.Close()
-	db, ok := dbi.(loadDB)
-	if !ok {
-		return nil, fmt.Errorf("%s databases cannot be measured", eng.Name())
-	}
-	mig, err := newMigrate(ctx, db, head, news[len(news)-1].Version)
-	if err != nil {
-		return nil, err
-	}
-	defer mig.Close()
 	prev := uint(0)
 	for _, v := range head.Versions() {
 		if v < news[0].Version {
 			prev = v
 		}
 	}
-	stop := plan.phases.start("replay")
-	if prev > 0 {
-		if err := mig.Migrate(prev); err != nil && !errors.Is(err, migrate.ErrNoChange) {
-			stop()
-			return nil, err
-		}
+	w := &walker{size: size, plan: plan, head: head}
+	defer w.close()
+	if err := w.open(ctx, eng, news, prev); err != nil {
+		return nil, err
 	}
-	stop()
-	w := &walker{db: db, mig: mig, seed: newSeeder(db.dialect(), nil), size: size, plan: plan, head: head, failed: map[string]bool{}}
-	w.seed.later, w.seed.hints = plan.later, plan.hints
 	for _, m := range news {
-		if err := step(w, m); err != nil {
-			if errors.Is(err, errFailsOnRows) {
-				// What was measured before it stands.
-				return append(w.notes, fmt.Sprintf("%s fails on generated rows: it and the migrations after it were not measured with rows", m.Up.Name)), nil
-			}
+		err := step(w, m)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, errFailsOnRows) && !dependsOnData(err) {
+			return w.notes, err
+		}
+		// It fails on the generated rows: go on from a database where it
+		// was applied without them, so the migrations after it are still
+		// measured.
+		w.notes = append(w.notes, fmt.Sprintf("%s fails on generated rows, so it was not measured; the measurement went on from a database where it was applied without them", m.Up.Name))
+		w.close()
+		if err := w.open(ctx, eng, news, m.Version); err != nil {
 			return w.notes, err
 		}
 	}
 	return w.notes, nil
+}
+
+// open starts the walker on a new database migrated to version to (0:
+// none), without generated rows.
+func (w *walker) open(ctx context.Context, eng Engine, news []*Migration, to uint) error {
+	dbi, err := eng.NewDB(ctx)
+	if err != nil {
+		return err
+	}
+	db, ok := dbi.(loadDB)
+	if !ok {
+		dbi.Close()
+		return fmt.Errorf("%s databases cannot be measured", eng.Name())
+	}
+	w.db = db
+	if w.mig, err = newMigrate(ctx, db, w.head, news[len(news)-1].Version); err != nil {
+		return err
+	}
+	stop := w.plan.phases.start("replay")
+	defer stop()
+	if to > 0 {
+		if err := w.mig.Migrate(to); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+			return unwrapDBError(err)
+		}
+	}
+	w.seed = newSeeder(db.dialect(), nil)
+	w.seed.base, w.seed.later, w.seed.hints = w.plan.base, w.plan.later, w.plan.hints
+	w.failed = map[string]bool{}
+	return nil
+}
+
+// close drops the walker's database.
+func (w *walker) close() {
+	if w.mig != nil {
+		w.mig.Close()
+		w.mig = nil
+	}
+	if w.db != nil {
+		w.db.Close()
+		w.db = nil
+	}
 }
 
 // errFailsOnRows stops a walk at a migration that fails on the generated
@@ -458,8 +489,7 @@ var errFailsOnRows = errors.New("fails on generated rows")
 // apply applies the next migration, unmeasured.
 func (w *walker) apply() error {
 	defer w.plan.phases.start("replay")()
-	err := w.mig.Steps(1)
-	if err != nil {
+	if err := w.mig.Steps(1); err != nil {
 		if v, _, verr := w.mig.Version(); verr == nil && w.plan.dataFailed[v] {
 			return errFailsOnRows
 		}
@@ -659,11 +689,12 @@ func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *
 		}
 	} else if upErr != nil {
 		// Behind the reader, a migration with a lock_timeout gives up:
-		// that is what the timeout is for.
-		p.GaveUp = upErr.Error()
-		if i := strings.LastIndex(p.GaveUp, "(details: "); i >= 0 {
-			p.GaveUp = strings.TrimSuffix(p.GaveUp[i+len("(details: "):], ")")
+		// that is what the timeout is for. Anything else is a failure.
+		var pe *pgconn.PgError
+		if !errors.As(unwrapDBError(upErr), &pe) || pe.Code != "55P03" {
+			return nil, unwrapDBError(upErr)
 		}
+		p.GaveUp = pe.Error()
 	}
 	var baseline, during []float64
 	for _, op := range ops {

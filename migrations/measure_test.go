@@ -23,6 +23,8 @@ func TestLockTimeout(t *testing.T) {
 		{"SET lock_timeout = DEFAULT", 0, false},
 		{"-- SET lock_timeout = '2s'\nALTER TABLE t ADD c int;", 0, false},
 		{"ALTER TABLE t ADD c int;", 0, false},
+		{"SELECT set_config('lock_timeout', '2s', false);\nALTER TABLE t ADD c int;", 2 * time.Second, true},
+		{"SELECT set_config('statement_timeout', '2s', false);\nALTER TABLE t ADD c int;", 0, false},
 	} {
 		stmts, _ := parseFile("postgres", tc.sql)
 		got, ok := fileLockTimeout(stmts)

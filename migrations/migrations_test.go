@@ -235,3 +235,30 @@ func TestReplay(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadBackupFiles: golang-migrate reads files whatever their extension
+// once the name parses; an editor's backup is a problem, not ignored.
+func TestLoadBackupFiles(t *testing.T) {
+	s, err := Load(fstest.MapFS{
+		"m/0071_x.up.sql":     {Data: []byte("SELECT 1;")},
+		"m/0071_x.up.sql~":    {Data: []byte("SELECT 2;")},
+		"m/0072_y.up.sql.bak": {Data: []byte("SELECT 3;")},
+		"m/notes.txt":         {Data: []byte("x")},
+	}, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Migrations) != 1 || s.Migrations[71] == nil || string(s.Migrations[71].Up.Data) != "SELECT 1;" {
+		t.Errorf("migrations = %v", s.Migrations)
+	}
+	var files []string
+	for _, p := range s.Problems {
+		files = append(files, p.File)
+		if !strings.Contains(p.Msg, "golang-migrate reads") {
+			t.Errorf("problem %q", p.Msg)
+		}
+	}
+	if strings.Join(files, ",") != "m/0071_x.up.sql~,m/0072_y.up.sql.bak" {
+		t.Errorf("problems on %v", files)
+	}
+}

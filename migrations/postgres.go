@@ -46,6 +46,14 @@ func (e *PostgresUnavailableError) Error() string {
 		"; install PostgreSQL (apt-get install postgresql), set migrations.databaseURL, or use dialect sqlite"
 }
 
+// DatabaseURLError is a database URL that is not a PostgreSQL connection
+// URL (exit 2: the user has to fix it).
+type DatabaseURLError struct{ URL string }
+
+func (e *DatabaseURLError) Error() string {
+	return fmt.Sprintf("database URL %q is not a PostgreSQL URL: write it like postgres://user:password@127.0.0.1:5432/dbname?sslmode=disable (relcheck creates and drops its own databases there), or leave it empty for a throwaway cluster", e.URL)
+}
+
 // FindPostgresBin returns the directory holding initdb and postgres: on
 // PATH, or the newest /usr/lib/postgresql/*/bin.
 func FindPostgresBin() (string, error) {
@@ -74,8 +82,8 @@ func pgMajor(dir string) int {
 func NewPostgres(ctx context.Context, databaseURL string) (*Postgres, error) {
 	if databaseURL != "" {
 		u, err := url.Parse(databaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("migrations.databaseURL: %w", err)
+		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
+			return nil, &DatabaseURLError{URL: databaseURL}
 		}
 		p := &Postgres{url: u}
 		if p.admin, err = sql.Open("pgx", u.String()); err != nil {
@@ -401,14 +409,16 @@ func (d *pgDB) probePool() (*sql.DB, error) {
 }
 
 // watchLocks polls pg_locks for the table locks granted to sessions other
-// than the probe's and its own: the migration's.
+// than the probe's and its own: the migration's. Row locks show in
+// pg_locks as "tuple" locks on the table (an UPDATE waiting for a row holds
+// one in ExclusiveLock mode): they are not table locks.
 func (d *pgDB) watchLocks(ctx context.Context, tables []string, found func(string)) {
 	for ctx.Err() == nil {
 		rows, err := d.db.QueryContext(ctx, `
 SELECT DISTINCT l.mode FROM pg_locks l
 JOIN pg_class c ON c.oid = l.relation
 JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE c.relname = ANY($1) AND l.granted AND a.pid <> pg_backend_pid()
+WHERE c.relname = ANY($1) AND l.granted AND l.locktype = 'relation' AND a.pid <> pg_backend_pid()
   AND a.application_name <> $2`, tables, probeApp)
 		if err == nil {
 			for rows.Next() {
@@ -432,7 +442,7 @@ func (d *pgDB) quietRun(ctx context.Context, stmts []Stmt) (quietRun, error) {
 			rows, err := conn.QueryContext(ctx, `
 SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE l.pid = pg_backend_pid() AND l.granted AND c.relkind IN ('r', 'p', 'm') AND n.nspname = 'public'
+WHERE l.pid = pg_backend_pid() AND l.granted AND l.locktype = 'relation' AND c.relkind IN ('r', 'p', 'm') AND n.nspname = 'public'
 ORDER BY 1, 2`)
 			if err != nil {
 				return nil, err

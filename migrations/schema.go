@@ -173,9 +173,30 @@ func Diff(base, head *Schema) []Change {
 			}
 		}
 	}
+	// New unique keys: unique indexes (CREATE UNIQUE INDEX [CONCURRENTLY],
+	// partial ones included) and the constraints built on them or on their
+	// own, each reported once, where it is first created.
+	reported := map[string]bool{}
+	for _, n := range slices.Sorted(maps.Keys(head.Indexes)) {
+		def := head.Indexes[n]
+		m := reUniqueIndex.FindStringSubmatch(def)
+		if _, existed := base.Indexes[n]; existed || m == nil {
+			continue
+		}
+		if _, tableExisted := base.Tables[m[1]]; !tableExisted {
+			continue
+		}
+		if c, ok := head.Constraints[n]; ok && c.Kind == "primary key" {
+			continue
+		}
+		reported[n] = true
+		out = append(out, Change{Kind: Incompatible, Object: n, Table: m[1],
+			Msg: fmt.Sprintf("new unique index %s on existing table %s: writes of release N-1 that duplicate a key fail (%s)", n, m[1], def),
+			Fix: uniqueFix})
+	}
 	for _, n := range slices.Sorted(maps.Keys(head.Constraints)) {
 		c := head.Constraints[n]
-		if _, existed := base.Constraints[n]; existed || c.Kind == "primary key" {
+		if _, existed := base.Constraints[n]; existed || c.Kind == "primary key" || reported[n] {
 			continue
 		}
 		if _, tableExisted := base.Tables[c.Table]; !tableExisted {
@@ -189,12 +210,21 @@ func Diff(base, head *Schema) []Change {
 				Fix: "make sure release N-1 only writes rows that satisfy it, or release the application that does before adding the constraint"})
 			continue
 		}
+		fix := "expand/contract: first release an application that only writes rows satisfying it; add the constraint in a later release (NOT VALID, then VALIDATE in a separate migration, so the check of existing rows does not block writes), and accept this finding there with migrations.ignore (reason: release N-1 writes only rows that satisfy it)"
+		if c.Kind == "unique" || c.Kind == "exclusion" {
+			fix = uniqueFix
+		}
 		out = append(out, Change{Kind: Incompatible, Object: n, Table: c.Table,
 			Msg: fmt.Sprintf("new %s constraint %s on existing table %s: writes of release N-1 may violate it (%s)", c.Kind, n, c.Table, c.Def),
-			Fix: "expand/contract: first release an application that only writes rows satisfying it; add the constraint in a later release (NOT VALID, then VALIDATE in a separate migration, so the check of existing rows does not block writes)"})
+			Fix: fix})
 	}
 	return out
 }
+
+// uniqueFix is the expand/contract form of a new unique key.
+const uniqueFix = "expand/contract: first release an application that never writes duplicates (and remove the existing ones); in a later release build the key with CREATE UNIQUE INDEX CONCURRENTLY in its own migration (then ADD CONSTRAINT … USING INDEX if you want a constraint), and accept this finding there with migrations.ignore (reason: release N-1 writes no duplicates)"
+
+var reUniqueIndex = regexp.MustCompile(`(?i)^CREATE UNIQUE INDEX \S+ ON (?:ONLY )?(?:[\w"]+\.)?"?(\w+)"?`)
 
 func normType(t string) string { return strings.ToLower(strings.TrimSpace(t)) }
 

@@ -32,6 +32,10 @@ type seeder struct {
 	later *Schema
 	// hints maps "table.column" to the type a migration casts it to.
 	hints map[string]string
+	// base is the schema at the base release, if known: a column the new
+	// migrations added to a table that already held rows is what
+	// production has there, NULL or its default.
+	base  *Schema
 	rows  map[string]int64 // rows seeded so far, per table
 	busy  map[string]bool  // tables being seeded (reference cycles)
 	plans map[string]*tablePlan
@@ -207,11 +211,22 @@ func (s *seeder) plan(t string) *tablePlan {
 			refCol[c] = true
 		}
 	}
+	added := func(c string) bool {
+		if s.base == nil || s.base.Tables[t] == nil {
+			return false
+		}
+		_, had := s.base.Tables[t].Columns[c]
+		return !had
+	}
 	for _, n := range slices.Sorted(maps.Keys(tb.Columns)) {
 		c := tb.Columns[n]
 		switch {
 		case c.Generated || c.Identity == "a" || (c.Identity == "d"):
 			p.choices[n] = omitted
+		case added(n) && c.Default != "":
+			p.choices[n] = useDefault
+		case added(n) && !c.NotNull:
+			p.choices[n] = null
 		case isSequenceDefault(c.Default):
 			p.choices[n] = useDefault
 		case refCol[n] && c.NotNull:

@@ -76,12 +76,23 @@ func Load(fsys fs.FS, dir string) (*Set, error) {
 		return nil, err
 	}
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
+		if e.IsDir() {
 			continue
 		}
 		m, err := source.DefaultParse(e.Name())
 		if err != nil {
-			return nil, &NameError{File: path.Join(dir, e.Name())}
+			if strings.HasSuffix(e.Name(), ".sql") {
+				return nil, &NameError{File: path.Join(dir, e.Name())}
+			}
+			continue // README.md and the like: golang-migrate skips them too
+		}
+		if sm := source.Regex.FindStringSubmatch(e.Name()); sm[4] != "sql" {
+			// golang-migrate reads every file whose name parses, whatever
+			// its extension: an editor's backup 0071_x.up.sql~ is a
+			// migration to it (or a duplicate of 0071_x.up.sql).
+			s.Problems = append(s.Problems, Problem{File: path.Join(dir, e.Name()),
+				Msg: fmt.Sprintf("golang-migrate reads %s as the %s migration of version %d (its name matches NNN_name.%s.*), although it is not a .sql file: delete it or move it out of %s", e.Name(), m.Direction, m.Version, m.Direction, dir)})
+			continue
 		}
 		data, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
 		if err != nil {

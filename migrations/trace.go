@@ -3,10 +3,14 @@ package migrations
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // StatementLocks is what one statement of a migration did, traced in the
@@ -138,7 +142,7 @@ func runQuietly(ctx context.Context, db *sql.DB, stmts []Stmt, probe catalogProb
 			if ctx.Err() != nil {
 				return r, ctx.Err()
 			}
-			r.FailedLine, r.FailedErr = st.Line, err
+			r.FailedLine, r.FailedErr = errorLine(st, err), err
 			return r, nil // the replay reports failures
 		}
 		took := time.Since(start)
@@ -206,4 +210,19 @@ func (q *quietRun) statementsOn(tables func(string) bool) []StatementLocks {
 		}
 	}
 	return out
+}
+
+// errorLine is the file line a statement's error points at: where
+// PostgreSQL's error position is (a syntax error), else the statement's
+// first line.
+func errorLine(st Stmt, err error) int {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Position <= 0 {
+		return st.Line
+	}
+	r := []rune(st.SQL)
+	if int(pe.Position) > len(r) {
+		return st.Line
+	}
+	return st.Line + strings.Count(string(r[:pe.Position-1]), "\n")
 }

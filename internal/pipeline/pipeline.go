@@ -81,6 +81,9 @@ type Env struct {
 	// next is the next version as the api gate decided it, for the gates
 	// after it (suppressions that expire at a version).
 	next string
+	// releaseTag is the release tag on HEAD when HEAD is a clean release
+	// commit (of any major version).
+	releaseTag string
 	// Progress, when set, receives a line about long work in progress.
 	Progress Progress
 	// PerfProgress, when set, is told about each perf round.
@@ -156,7 +159,7 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 		}
 	}
 
-	if err := checkAPIConfig(env); err != nil {
+	if err := checkGateConfig(env); err != nil {
 		return nil, err
 	}
 	env.Head = repo.Describe(ctx)
@@ -189,6 +192,11 @@ func (env *Env) resolveReleaseBase(ctx context.Context, base string) error {
 	}
 	if len(tags) > 0 && env.Repo.IsClean(ctx, env.Dir) {
 		if head, err := env.Repo.ResolveCommit(ctx, "HEAD"); err == nil {
+			for _, t := range tags {
+				if t.Commit == head {
+					env.releaseTag = t.Name // the highest on HEAD
+				}
+			}
 			tags = slices.DeleteFunc(tags, func(t gitx.Tag) bool { return t.Commit == head })
 		}
 	}
@@ -356,9 +364,10 @@ func upTo(tags []gitx.Tag, v *semver.Version) []gitx.Tag {
 	return out
 }
 
-// checkAPIConfig checks what only the api gate knows: its rule ids, fully
-// qualified symbols in suppressions, and a report file inside the project.
-func checkAPIConfig(env *Env) error {
+// checkGateConfig checks what only the gates know: the rule ids of
+// api.ignore and migrations.ignore, fully qualified symbols in api
+// suppressions, and a report file inside the project.
+func checkGateConfig(env *Env) error {
 	api := env.Config.API
 	bad := func(line int, key, format string, args ...any) error {
 		return &config.Error{File: env.ConfigFile, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
@@ -376,6 +385,17 @@ func checkAPIConfig(env *Env) error {
 		}
 		if ig.Symbol != "" && !strings.Contains(ig.Symbol, ".") {
 			return bad(ig.Line, key, "symbol %q must be fully qualified, like example.com/lib.%s", ig.Symbol, ig.Symbol)
+		}
+	}
+	for i, ig := range env.Config.Migrations.Ignore {
+		if !slices.Contains(migrations.Rules, ig.Rule) {
+			msg := fmt.Sprintf("unknown rule %q", ig.Rule)
+			if s := config.Suggest(ig.Rule, migrations.Rules); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			} else {
+				msg += " (migrations rules: " + strings.Join(migrations.Rules, ", ") + ")"
+			}
+			return bad(ig.Line, fmt.Sprintf("migrations.ignore[%d]", i), "%s", msg)
 		}
 	}
 	if r := api.Report; r != "" {
@@ -481,6 +501,10 @@ func migrationsGate() Gate {
 			var ne *migrations.NameError
 			if errors.As(err, &ne) {
 				return nil, nil, &InputError{Msg: ne.Error()}
+			}
+			var ue *migrations.DatabaseURLError
+			if errors.As(err, &ue) {
+				return nil, nil, &InputError{Msg: "--database-url or migrations.databaseURL: " + ue.Error()}
 			}
 			return chk, nil, err
 		},
@@ -642,6 +666,9 @@ func apiSkipped(rep *report.Report) bool {
 // A major release is the maintainers' decision (--version).
 func applicationVersion(env *Env, rep *report.Report) *report.Version {
 	if env.ReleaseBase == "" {
+		if env.releaseTag != "" {
+			return &report.Version{Bump: "initial", Next: strings.TrimPrefix(env.releaseTag, env.TagPrefix), Reasons: []string{"HEAD is the release commit of " + env.releaseTag + ", the first release"}}
+		}
 		return &report.Version{Bump: "initial", Next: "v0.1.0", Reasons: []string{"no release tag yet: this is the first release"}}
 	}
 	bv, ok := gitx.ParseRelease(strings.TrimPrefix(env.ReleaseBase, env.TagPrefix))
@@ -662,6 +689,11 @@ func applicationVersion(env *Env, rep *report.Report) *report.Version {
 		next = bv.IncMinor()
 	}
 	v.Next = "v" + next.String()
+	if env.releaseTag != "" {
+		// The release exists: its tag is the version.
+		v.Next = strings.TrimPrefix(env.releaseTag, env.TagPrefix)
+		v.Reasons = append(v.Reasons, "HEAD is the release commit of "+env.releaseTag)
+	}
 	return v
 }
 
