@@ -129,7 +129,7 @@ psql_do -c "CREATE DATABASE plain" postgres
 timed "migrate up (20 files, running server)" "$BIN/migrate" -path "$SAMPLE/migrations" -database "pgx5://postgres@127.0.0.1:$PORT/plain?sslmode=disable" up
 timed "relcheck --database-url, replay only" "$BIN/relcheck" check migrations --repo "$SAMPLE" --config "$SAMPLE/replay-only.yaml" --database-url "postgres://postgres@127.0.0.1:$PORT/postgres?sslmode=disable" --format json --output "$RUN/url.json"
 psql_do -t -A -c "SELECT 'migrate up left version ' || version || ', dirty ' || dirty FROM schema_migrations" plain | sed 's/^/  /'
-jq -r '.checks[0] | "  gate: \(.status), \(.summary); replay \(.metrics.replayMs) ms, \(.metrics.measurements | length) migrations measured",
+jq -r '.checks[0] | "  gate: \(.status), \(.summary); phases (ms) \(.metrics.phasesMs | tostring), \([.metrics.measurements[] | select(.points | length > 0)] | length) migrations measured by size",
 	(.findings[] | "    \(.location.file):\(.location.line): \(.severity): \(.message[0:160]) [\(.rule)]")' "$RUN/gate.json"
 
 # ----------------------------------------------------- index: lock vs probe
@@ -160,7 +160,7 @@ echo
 echo "3. extrapolation to 2×10⁶ rows"
 for what in index backfill; do
 	if [ $what = index ]; then up="CREATE INDEX t_n ON t (n);"; else up="UPDATE t SET note = 'x' || n;"; fi
-	printf 'migrations:\n  dialect: postgres\n  probeSizes: [10000, 100000, 1000000]\n  sizes: {t: 2000000}\n' >"$IDX/relcheck.yaml"
+	printf 'migrations:\n  dialect: postgres\n  probeSizes: [10000, 100000, 1000000]\n  measureEverySize: true\n  sizes: {t: 2000000}\n' >"$IDX/relcheck.yaml"
 	measure "fit-$what" "$up"
 	printf 'migrations:\n  dialect: postgres\n  probeSizes: [2000000]\n' >"$IDX/relcheck.yaml"
 	measure "at2m-$what" "$up"
