@@ -332,12 +332,19 @@ func finish(meas *Measurement, eng Engine, locks map[string]bool, targets map[st
 	for i := range meas.Points {
 		p := &meas.Points[i]
 		// Without a lock that blocks the application, queries wait only
-		// for the rows the migration changes; a migration that changes
-		// none (CREATE INDEX CONCURRENTLY, VALIDATE CONSTRAINT) blocks
-		// nothing, whatever noise the probe saw.
+		// for the rows the migration changes: a write to a row changed
+		// early waits until the file commits, so the cost is the file's
+		// run time (the probe's longest wait, which depends on when it
+		// happened to touch a changed row, is reported beside it). A
+		// migration that changes no rows (CREATE INDEX CONCURRENTLY,
+		// VALIDATE CONSTRAINT) blocks nothing, whatever noise the probe
+		// saw.
 		p.BlockedMs = 0
 		if meas.rowLocks {
-			p.BlockedMs = p.ProbeBlockedMs
+			p.BlockedMs = p.MigrationMs
+			if p.quietMs > 0 {
+				p.BlockedMs = p.quietMs
+			}
 		}
 		p.LockHeldMs = 0
 		if blocking {
