@@ -6,9 +6,9 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/relcheck/relcheck/internal/pipeline"
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/migrations"
+	"github.com/relcheck/relcheck/report"
 )
 
 // TestOwnMigrations runs relcheck's migrations gate on relcheck itself:
@@ -25,11 +25,11 @@ func TestOwnMigrations(t *testing.T) {
 		t.Skip(err)
 	}
 	ctx := context.Background()
-	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: "."})
+	env, err := check.Resolve(ctx, check.Options{Dir: "."})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := pipeline.Run(ctx, env, []string{"migrations"}, nil)
+	rep, err := check.Run(ctx, env, []string{"migrations"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

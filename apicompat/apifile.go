@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/report"
 )
 
 // Features lists the exported API of every public package of the module, in

@@ -57,7 +57,7 @@ func synthModule(tb testing.TB, npkg, nfunc int) string {
 
 // BenchmarkCheck measures the whole API gate (extract the base, load and
 // type-check both sides, compare, decide) on a synthetic 40-package module.
-// Compare with perf/compare-api.sh for real modules against gorelease.
+// Compare with bench/compare-api.sh for real modules against gorelease.
 func BenchmarkCheck(b *testing.B) {
 	dir := synthModule(b, 40, 30)
 	ctx := context.Background()

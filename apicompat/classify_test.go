@@ -14,7 +14,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/relcheck/relcheck/internal/config"
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/report"
 )
 
 // typecheck builds a one-package module from source.

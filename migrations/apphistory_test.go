@@ -11,8 +11,8 @@ import (
 
 	"golang.org/x/tools/txtar"
 
+	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/internal/gittest"
-	"github.com/relcheck/relcheck/internal/pipeline"
 	"github.com/relcheck/relcheck/migrations"
 )
 
@@ -78,11 +78,11 @@ func TestAppHistory(t *testing.T) {
 	for i, tag := range tags[1:] {
 		t.Run(tags[i]+"→"+tag, func(t *testing.T) {
 			gittest.Git(t, dir, "checkout", "-q", tag)
-			env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: dir, DatabaseURL: pg.URL()})
+			env, err := check.Resolve(ctx, check.Options{Dir: dir, DatabaseURL: pg.URL()})
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := pipeline.Run(ctx, env, []string{"migrations"}, nil)
+			rep, err := check.Run(ctx, env, []string{"migrations"}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

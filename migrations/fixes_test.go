@@ -12,7 +12,7 @@ import (
 	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gittest"
 	"github.com/relcheck/relcheck/internal/gitx"
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/report"
 )
 
 // sharedEngine lets many checks replay on one server: Close leaves it

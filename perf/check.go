@@ -13,7 +13,7 @@ import (
 
 	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gitx"
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/report"
 )
 
 // Rule ids of the perf gate.

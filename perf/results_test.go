@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/report"
 )
 
 const benchText = `goos: linux

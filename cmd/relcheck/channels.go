@@ -21,9 +21,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/relcheck/relcheck/channels"
+	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/internal/config"
-	"github.com/relcheck/relcheck/internal/pipeline"
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/report"
 	"github.com/relcheck/relcheck/telemetry"
 )
 
@@ -347,12 +347,12 @@ func readReportFacts(path string, meta *channels.Metadata) (next string, err err
 // deriveVersion is the version publish gives a release when --version is
 // not set: next (or the gates' next version) made the channel's version.
 func deriveVersion(ctx context.Context, dir, channel, next string, st channels.Store) (string, error) {
-	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: dir})
+	env, err := check.Resolve(ctx, check.Options{Dir: dir})
 	if err != nil {
 		return "", &channels.InputError{Err: fmt.Errorf("no --version, and no version can be derived in %s: %v", dir, err)}
 	}
 	if next == "" {
-		rep, err := pipeline.Run(ctx, env, nil, nil)
+		rep, err := check.Run(ctx, env, nil, nil)
 		if err != nil {
 			return "", err
 		}
@@ -361,7 +361,7 @@ func deriveVersion(ctx context.Context, dir, channel, next string, st channels.S
 		}
 		next = rep.Version.Next
 	}
-	v, err := pipeline.ChannelVersion(ctx, env, next, channel)
+	v, err := check.ChannelVersion(ctx, env, next, channel)
 	if err != nil {
 		return "", err
 	}
@@ -394,7 +394,7 @@ func existingProject(ctx context.Context, st channels.Store) string {
 
 // headCommit is the commit dir's HEAD names, or "".
 func headCommit(ctx context.Context, dir string) string {
-	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: dir})
+	env, err := check.Resolve(ctx, check.Options{Dir: dir})
 	if err != nil {
 		return ""
 	}

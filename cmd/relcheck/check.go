@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relcheck/relcheck/internal/pipeline"
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/perf"
+	"github.com/relcheck/relcheck/report"
 )
 
 // checkOptions are the inputs of `relcheck check`.
@@ -46,7 +46,7 @@ func newCheckCmd(s *streams, runF func(*checkOptions) error) *cobra.Command {
 working tree, compared with the base: the highest vX.Y.Z tag reachable from
 HEAD, or --base.
 
-Gates: ` + strings.Join(pipeline.GateNames(), ", ") + `.
+Gates: ` + strings.Join(check.GateNames(), ", ") + `.
 
 Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 2 usage, configuration or input error, 3 a gate could not decide.
@@ -54,7 +54,7 @@ Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 In GitHub Actions, --format github writes annotations, appends a markdown
 summary to $GITHUB_STEP_SUMMARY, and (in any format) the step outputs
 status, next-version and report go to $GITHUB_OUTPUT.`,
-		ValidArgs: pipeline.GateNames(),
+		ValidArgs: check.GateNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			f, err := report.ParseFormat(format)
 			if err != nil {
@@ -87,7 +87,7 @@ func runCheck(cmd *cobra.Command, o *checkOptions) error {
 	if o.Budget < 0 {
 		return usagef(cmd, "--budget: must not be negative")
 	}
-	env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config, DatabaseURL: o.DatabaseURL,
+	env, err := check.Resolve(ctx, check.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config, DatabaseURL: o.DatabaseURL,
 		PerfSave: o.Save, PerfBudget: o.Budget})
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func runCheck(cmd *cobra.Command, o *checkOptions) error {
 			fmt.Fprintf(o.err, "relcheck: "+format+"…\n", args...)
 		}
 	}
-	rep, err := pipeline.Run(ctx, env, o.Gates, progress)
+	rep, err := check.Run(ctx, env, o.Gates, progress)
 	if err != nil {
 		return err
 	}

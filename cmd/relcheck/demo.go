@@ -17,9 +17,9 @@ import (
 
 	"github.com/relcheck/relcheck"
 	"github.com/relcheck/relcheck/channels"
+	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/internal/demo"
-	"github.com/relcheck/relcheck/internal/pipeline"
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/report"
 	"github.com/relcheck/relcheck/telemetry"
 )
 
@@ -77,12 +77,12 @@ purpose; the demo itself exits 0 when it ran.`,
 				}
 			}
 			say("\n$ relcheck check\n")
-			env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: target})
+			env, err := check.Resolve(ctx, check.Options{Dir: target})
 			if err != nil {
 				return err
 			}
 			env.Display = "textkit"
-			rep, err := pipeline.Run(ctx, env, nil, nil)
+			rep, err := check.Run(ctx, env, nil, nil)
 			if err != nil {
 				return err
 			}
@@ -115,7 +115,7 @@ purpose; the demo itself exits 0 when it ran.`,
 // demoChannels publishes the sample's last release to edge in a local OCI
 // layout, promotes it to beta and to stable at 25%, and shows the
 // verified channels.
-func demoChannels(ctx context.Context, s *streams, env *pipeline.Env, keep bool) error {
+func demoChannels(ctx context.Context, s *streams, env *check.Env, keep bool) error {
 	root, err := os.MkdirTemp("", "relcheck-demo-releases-")
 	if err != nil {
 		return err
@@ -143,7 +143,7 @@ func demoChannels(ctx context.Context, s *streams, env *pipeline.Env, keep bool)
 	if msg, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the sample's textkitd: %v\n%s", err, msg)
 	}
-	version, err := pipeline.EdgeVersion(ctx, env, "v0.3.0", "v0.3.0")
+	version, err := check.EdgeVersion(ctx, env, "v0.3.0", "v0.3.0")
 	if err != nil {
 		return err
 	}

@@ -17,9 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/channels"
+	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/internal/config"
-	"github.com/relcheck/relcheck/internal/pipeline"
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/report"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -124,7 +124,7 @@ func exitCode(err error) int {
 	var (
 		ue  *usageError
 		ce  *config.Error
-		ie  *pipeline.InputError
+		ie  *check.InputError
 		fe  *report.FindingsError
 		und *report.UndecidedError
 		cie *channels.InputError

@@ -8,10 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/internal/config"
-	"github.com/relcheck/relcheck/internal/pipeline"
-	"github.com/relcheck/relcheck/internal/report"
 	"github.com/relcheck/relcheck/perf"
+	"github.com/relcheck/relcheck/report"
 )
 
 func newPerfCmd(s *streams) *cobra.Command {
@@ -63,7 +63,7 @@ Exit codes as for 'relcheck check': 0 no regression, 1 a regression,
 				r, err := perf.Load(a)
 				var ie *perf.InputError
 				if errors.As(err, &ie) {
-					return &pipeline.InputError{Msg: ie.Msg}
+					return &check.InputError{Msg: ie.Msg}
 				}
 				if err != nil {
 					return err
@@ -74,7 +74,7 @@ Exit codes as for 'relcheck check': 0 no regression, 1 a regression,
 			if len(loaded) == 2 {
 				res, confirm = perf.Against(loaded[0], loaded[1]), false
 			} else if res.Raw["base"] == "" && res.Base == "" {
-				return &pipeline.InputError{Msg: fmt.Sprintf("%s has one side only: give an OLD and a NEW file to compare", args[0])}
+				return &check.InputError{Msg: fmt.Sprintf("%s has one side only: give an OLD and a NEW file to compare", args[0])}
 			}
 			chk := &report.Check{Name: "perf", Findings: []report.Finding{}, Metrics: map[string]any{}}
 			perf.Evaluate(res, perf.Stats{Alpha: alpha, Threshold: th / 100}, confirm, chk)

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relcheck/relcheck/internal/pipeline"
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/check"
+	"github.com/relcheck/relcheck/report"
 )
 
 func newVersionCmd(s *streams) *cobra.Command {
@@ -45,11 +45,11 @@ version.`,
 				return usagef(cmd, "--channel must be edge, beta or stable, not %q", o.channel)
 			}
 			ctx := cmd.Context()
-			env, err := pipeline.Resolve(ctx, pipeline.Options{Dir: o.repo, Base: o.base, ConfigFile: o.config})
+			env, err := check.Resolve(ctx, check.Options{Dir: o.repo, Base: o.base, ConfigFile: o.config})
 			if err != nil {
 				return err
 			}
-			rep, err := pipeline.Run(ctx, env, nil, nil)
+			rep, err := check.Run(ctx, env, nil, nil)
 			if err != nil {
 				return err
 			}
@@ -61,7 +61,7 @@ version.`,
 				out.Reasons = append(out.Reasons, "no gate derived a version: "+checkSummaries(rep))
 			}
 			if out.Next != "" {
-				ch, err := pipeline.ChannelVersion(ctx, env, out.Next, o.channel)
+				ch, err := check.ChannelVersion(ctx, env, out.Next, o.channel)
 				if err != nil {
 					return err
 				}

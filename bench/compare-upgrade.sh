@@ -21,7 +21,7 @@
 #      HOP_RUNS runs, each on a fresh install dir (installed at v1.0.0) and a
 #      freshly published release; the two tools alternate which goes first.
 #
-# Usage:  perf/compare-upgrade.sh [SIZE_MIB]     (default: 100)
+# Usage:  bench/compare-upgrade.sh [SIZE_MIB]     (default: 100)
 #
 # Environment:
 #   COMPARE_WORK  parent of the temporary work dir (default ${TMPDIR:-/tmp});
@@ -67,7 +67,7 @@ REGISTRY=$(command -v docker-registry 2>/dev/null || true)
 [ -n "$REGISTRY" ] || { [ -x /usr/bin/docker-registry ] && REGISTRY=/usr/bin/docker-registry; } ||
 	die "needs the distribution registry (apt-get install docker-registry)"
 
-# shellcheck source=perf/registry.sh
+# shellcheck source=bench/registry.sh
 . "$SCRIPT_DIR/registry.sh"
 CRANE=$(find_tool crane)
 if [ -z "$CRANE" ]; then

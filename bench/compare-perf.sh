@@ -7,7 +7,7 @@
 #   +10%: BenchmarkWork does 10% more work at head; the other benchmarks
 #         are unchanged.
 #
-# Usage:  perf/compare-perf.sh [RUNS]        (default 20 runs per case and tool)
+# Usage:  bench/compare-perf.sh [RUNS]        (default 20 runs per case and tool)
 #
 # Environment:
 #   COMPARE_WORK  work dir (default ${TMPDIR:-/tmp}/relcheck-compare-perf); tools

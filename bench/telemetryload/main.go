@@ -4,7 +4,7 @@
 // reports were sent or -duration passed, whichever comes first, and prints
 // the rate, the latency distribution and the status codes.
 //
-//	go run ./perf/telemetryload -url http://127.0.0.1:8080 -n 100000 -c 32
+//	go run ./bench/telemetryload -url http://127.0.0.1:8080 -n 100000 -c 32
 //
 // Reports spread over -versions versions (v1.0.0 …) and -weeks ISO weeks
 // (the current one and earlier ones, -week-step apart, all within the year

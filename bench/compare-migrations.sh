@@ -10,7 +10,7 @@
 #   3. extrapolation: the blocking predicted at 2×10⁶ rows from measurements
 #      at 10⁴, 10⁵ and 10⁶ rows, vs the blocking measured at 2×10⁶ rows.
 #
-# Usage:  perf/compare-migrations.sh
+# Usage:  bench/compare-migrations.sh
 #
 # Environment:
 #   COMPARE_WORK  work dir (default ${TMPDIR:-/tmp}/relcheck-compare-migrations);

@@ -2,7 +2,7 @@
 # compare-api.sh — benchmark relcheck's API gate against gorelease and apidiff -m
 # on real module version pairs: wall time, peak RSS and the verdict of each tool.
 #
-# Usage:  perf/compare-api.sh [PAIR...]        (PAIR: grpc, go-cmp; default: all)
+# Usage:  bench/compare-api.sh [PAIR...]        (PAIR: grpc, go-cmp; default: all)
 #
 # Environment:
 #   COMPARE_WORK  work dir (default ${TMPDIR:-/tmp}/relcheck-compare-api); tools are

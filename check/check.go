@@ -1,8 +1,8 @@
-// Package pipeline runs relcheck's gates over a repository: it resolves the
+// Package check runs relcheck's gates over a repository: it resolves the
 // base release, loads the configuration, runs each applicable gate in order
 // and assembles the report and the version decision. Gates are data: a list
 // of entries that each say whether they apply, and run.
-package pipeline
+package check
 
 import (
 	"context"
@@ -22,9 +22,9 @@ import (
 	"github.com/relcheck/relcheck/apicompat"
 	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gitx"
-	"github.com/relcheck/relcheck/internal/report"
 	"github.com/relcheck/relcheck/migrations"
 	"github.com/relcheck/relcheck/perf"
+	"github.com/relcheck/relcheck/report"
 )
 
 // InputError is a problem with what the user asked for (exit code 2).

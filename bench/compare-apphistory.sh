@@ -11,7 +11,7 @@
 #      (migrations.measureEverySize: true, so no size is skipped);
 #   3. squawk's verdicts on the same new files next to relcheck's rule ids.
 #
-# Usage:  perf/compare-apphistory.sh
+# Usage:  bench/compare-apphistory.sh
 #
 # Environment:
 #   BEFORE_REF    a git ref of relcheck to time as "before" (optional)

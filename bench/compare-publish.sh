@@ -16,7 +16,7 @@
 # settle time for concurrent writers, channels.Publisher.Settle); the table
 # shows relcheck's wall time with and without it.
 #
-# Usage:  perf/compare-publish.sh [SIZE_MIB...]     (default: 10 100 400)
+# Usage:  bench/compare-publish.sh [SIZE_MIB...]     (default: 10 100 400)
 #
 # Environment:
 #   COMPARE_WORK  parent of the temporary work dir (default ${TMPDIR:-/tmp});
@@ -59,7 +59,7 @@ REGISTRY=$(command -v docker-registry 2>/dev/null || true)
 [ -n "$REGISTRY" ] || { [ -x /usr/bin/docker-registry ] && REGISTRY=/usr/bin/docker-registry; } ||
 	die "needs the distribution registry (apt-get install docker-registry)"
 
-# shellcheck source=perf/registry.sh
+# shellcheck source=bench/registry.sh
 . "$SCRIPT_DIR/registry.sh"
 CRANE=$(find_tool crane)
 ORAS=$(find_tool oras)

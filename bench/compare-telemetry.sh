@@ -2,7 +2,7 @@
 # compare-telemetry.sh — figures for the telemetry collector
 # (`relcheck telemetry serve`), on SQLite and on PostgreSQL, in one run:
 #
-#   1. ingest: perf/telemetryload POSTs $REPORTS unique valid reports (spread
+#   1. ingest: bench/telemetryload POSTs $REPORTS unique valid reports (spread
 #      over $VERSIONS versions and $WEEKS ISO weeks of the last year) from a
 #      second process over keep-alive connections, at each concurrency of
 #      $CONCURRENCY, bounded at $LOAD_SECONDS s per run, each run on a fresh
@@ -15,7 +15,7 @@
 #      GET /metrics (it counts the stored reports): median and max
 #      (SQLite, and PostgreSQL unless SUMMARY_PG=0).
 #
-# Usage:  perf/compare-telemetry.sh
+# Usage:  bench/compare-telemetry.sh
 #
 # Environment (defaults in brackets):
 #   REPORTS [100000]  CONCURRENCY ["32 64"]  LOAD_SECONDS [120]
@@ -106,8 +106,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 mkdir -p "$WORK/out" "$WORK/db"
 
-log "building relcheck and perf/telemetryload from $ROOT"
-(cd "$ROOT" && go build -p "$GO_P" -o "$WORK/relcheck" ./cmd/relcheck && go build -p "$GO_P" -o "$WORK/telemetryload" ./perf/telemetryload)
+log "building relcheck and bench/telemetryload from $ROOT"
+(cd "$ROOT" && go build -p "$GO_P" -o "$WORK/relcheck" ./cmd/relcheck && go build -p "$GO_P" -o "$WORK/telemetryload" ./bench/telemetryload)
 RELCHECK=$WORK/relcheck
 LOAD=$WORK/telemetryload
 
@@ -173,7 +173,7 @@ start_sampler() {
 stop_sampler() { kill "$SAMPLER_PID" 2>/dev/null || true; wait "$SAMPLER_PID" 2>/dev/null || true; SAMPLER_PID=; }
 maxof() { sort -g "$1" | tail -n 1; }
 mib() { awk -v b="$1" -v d="$2" 'BEGIN{ if (b == "") print "-"; else printf "%.0f", b/d }'; } # mib VALUE DIVISOR
-# load NAME ARGS...: perf/telemetryload -json, bounded also from outside.
+# load NAME ARGS...: bench/telemetryload -json, bounded also from outside.
 load() {
 	local name=$1 secs=$2 rc=0
 	shift 2
@@ -296,7 +296,7 @@ done
 echo
 echo "telemetry collector, $(nproc) cores ($(uname -m)), $(go version | awk '{print $3}'), SQLite (modernc.org/sqlite, WAL, synchronous=NORMAL)${PG_VERSION:+, PostgreSQL $PG_VERSION ($PG_OPTS)}; $(cut -d' ' -f1-3 /proc/loadavg) load at the end"
 echo
-echo "Ingest: $REPORTS unique reports per run (at most $LOAD_SECONDS s), $VERSIONS versions × $WEEKS weeks, a fresh store and collector per run; load from a second process (perf/telemetryload) on the same machine:"
+echo "Ingest: $REPORTS unique reports per run (at most $LOAD_SECONDS s), $VERSIONS versions × $WEEKS weeks, a fresh store and collector per run; load from a second process (bench/telemetryload) on the same machine:"
 echo
 echo "| store | concurrency | reports/s | p50 | p99 | max | collector peak RSS | peak Go heap | mean batch | collector CPU/report | answers | stored |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"

@@ -3,7 +3,7 @@ package report_test
 import (
 	"os"
 
-	"github.com/relcheck/relcheck/internal/report"
+	"github.com/relcheck/relcheck/report"
 )
 
 func ExampleRender() {
