@@ -276,9 +276,28 @@ func NextBeta(core string, tags []string) string {
 }
 
 // Rollout widens the share of installs offered a release on channel.
-func (p *Publisher) Rollout(ctx context.Context, version, channel string, percent float64) (*Head, error) {
+// gate, when set, decides first from the release and the channel's head
+// (e.g. from shared telemetry, as PromoteOptions.Gate); an error refuses.
+func (p *Publisher) Rollout(ctx context.Context, version, channel string, percent float64, gate func(*Release, *Head) error) (*Head, error) {
 	if !(percent >= 0 && percent <= 100) { // also NaN
 		return nil, inputErrorf("--percent %v is not between 0 and 100", percent)
+	}
+	if gate != nil {
+		v, err := p.Signer.Verifier()
+		if err != nil {
+			return nil, err
+		}
+		cur, _, err := ReadHead(ctx, p.Store, channel, v)
+		if err != nil {
+			return nil, err
+		}
+		r := cur.Find(version)
+		if r == nil {
+			return nil, inputErrorf("%s is not on %s", version, channel)
+		}
+		if err := gate(r, cur); err != nil {
+			return nil, err
+		}
 	}
 	return p.Update(ctx, channel, func(h *Head) error {
 		r := h.Find(version)

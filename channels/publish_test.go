@@ -212,10 +212,10 @@ func TestPublishPromoteHalt(t *testing.T) {
 			if _, err := st.Resolve(ctx, "stable"); !errors.Is(err, ErrNotFound) {
 				t.Errorf("the stable tag moved to a release at 25%%: %v", err)
 			}
-			if _, err := p.Rollout(ctx, "v1.1.0", "stable", 10); !errors.As(err, &ie) {
+			if _, err := p.Rollout(ctx, "v1.1.0", "stable", 10, nil); !errors.As(err, &ie) {
 				t.Errorf("narrowing a rollout: %v", err)
 			}
-			sh, err = p.Rollout(ctx, "v1.1.0", "stable", 100)
+			sh, err = p.Rollout(ctx, "v1.1.0", "stable", 100, nil)
 			if err != nil || sh.Seq != 2 || sh.Releases[0].Rollout != 100 {
 				t.Fatalf("rollout: %+v, %v", sh, err)
 			}

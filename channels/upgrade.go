@@ -54,15 +54,9 @@ func (c *Client) Check(ctx context.Context, o DecideOptions, record bool) (*Chec
 	if err != nil {
 		return nil, err
 	}
-	h, d, err := ReadHead(ctx, c.Store, c.Sub.Channel, c.Verifier)
-	if err != nil {
-		return nil, err
-	}
 	now := c.Installer.now()
-	if err := CheckFresh(h, now); err != nil {
-		return nil, err
-	}
-	if err := c.trust.Check(c.Sub.Repo, h, d.String()); err != nil {
+	h, d, err := VerifyHead(ctx, c.Store, c.Sub.Repo, c.Sub.Channel, c.Verifier, c.trust, now)
+	if err != nil {
 		return nil, err
 	}
 	if st.FirstSeen == nil {
@@ -135,16 +129,16 @@ func unix(t time.Time) float64 {
 	return float64(t.Unix())
 }
 
-// shared reads the collector's summary for the channel's program once and
-// judges versions against the subscription's requirements.
+// shared judges versions against the subscription's requirements, from
+// the shared telemetry of the channel's program.
 func (c *Client) shared(ctx context.Context, h *Head, now time.Time) func(string) (bool, string) {
-	reqs, err := telemetry.ParseRequire(c.Sub.Require.Expr())
-	if err != nil {
-		return func(string) (bool, string) { return false, err.Error() }
-	}
 	url := c.Sub.Require.Collector
 	if url == "" {
 		url = h.Collector
+	}
+	gate, err := telemetry.NewGate(c.Sub.Require.Expr(), url)
+	if err != nil {
+		return func(string) (bool, string) { return false, err.Error() }
 	}
 	if url == "" {
 		return func(string) (bool, string) {
@@ -156,15 +150,14 @@ func (c *Client) shared(ctx context.Context, h *Head, now time.Time) func(string
 	return func(version string) (bool, string) {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		sum, err := telemetry.FetchSummary(ctx, nil, url, h.Project, version)
-		if err != nil {
-			return false, err.Error()
-		}
 		var soak time.Duration
 		if r := h.Find(version); r != nil {
 			soak = now.Sub(r.Published)
 		}
-		v := telemetry.Evaluate(reqs, telemetry.FiguresFor(sum.Cells, version), soak)
-		return v.Result == "pass", strings.Join(v.Lines, "; ")
+		v, err := gate.Judge(ctx, h.Project, version, soak)
+		if err != nil {
+			return false, err.Error()
+		}
+		return v.Result == telemetry.Pass, strings.Join(v.Lines, "; ")
 	}
 }

@@ -36,7 +36,7 @@ func TestClientUpgrade(t *testing.T) {
 				}
 			}
 			oldHead, _ := st.Resolve(ctx, HeadTag("stable"))
-			if _, err := p.Rollout(ctx, "v1.1.0", "stable", 100); err != nil { // seq 3
+			if _, err := p.Rollout(ctx, "v1.1.0", "stable", 100, nil); err != nil { // seq 3
 				t.Fatal(err)
 			}
 			sub := &Subscription{Repo: st.String(), Channel: "stable", Key: pub, InstallDir: t.TempDir(), InstallID: NewInstallID(), HealthCmd: "current/textkitd"}

@@ -11,10 +11,11 @@ import (
 )
 
 // ChannelVersion turns the next release version into the version a channel
-// publishes: stable is the plain version; beta is the next vX.Y.Z-beta.N not
-// yet tagged; edge is vX.Y.Z-0.YYYYMMDDhhmmss.gHASH from the HEAD commit, which
+// publishes: stable is the plain version; beta is the next vX.Y.Z-beta.N
+// neither tagged in git nor among published (the release repository's
+// tags); edge is vX.Y.Z-0.YYYYMMDDhhmmss.gHASH from the HEAD commit, which
 // sorts by commit time and is a valid OCI tag once "+" is avoided.
-func ChannelVersion(ctx context.Context, env *Env, next, channel string) (string, error) {
+func ChannelVersion(ctx context.Context, env *Env, next, channel string, published []string) (string, error) {
 	v, err := semver.StrictNewVersion(strings.TrimPrefix(next, "v"))
 	if err != nil {
 		return "", fmt.Errorf("next version %q: %w", next, err)
@@ -28,8 +29,9 @@ func ChannelVersion(ctx context.Context, env *Env, next, channel string) (string
 			return "", err
 		}
 		n := 0
-		for _, t := range strings.Fields(out) {
-			if k, err := strconv.Atoi(strings.TrimPrefix(t, env.TagPrefix+next+"-beta.")); err == nil && k > n {
+		for _, t := range append(strings.Fields(out), published...) {
+			t = strings.TrimPrefix(t, env.TagPrefix)
+			if k, err := strconv.Atoi(strings.TrimPrefix(t, next+"-beta.")); err == nil && strings.HasPrefix(t, next+"-beta.") && k > n {
 				n = k
 			}
 		}
@@ -65,4 +67,34 @@ func EdgeVersion(ctx context.Context, env *Env, next, rev string) (string, error
 	sec, _ := strconv.ParseInt(f[0], 10, 64)
 	ts := time.Unix(sec, 0).UTC().Format("20060102150405")
 	return fmt.Sprintf("v%d.%d.%d-0.%s.g%s", v.Major(), v.Minor(), v.Patch(), ts, f[1]), nil
+}
+
+// NextVersion is the version a release of the project in dir gets on a
+// channel: next, or when it is empty the next version the gates derive,
+// as the channel writes it (ChannelVersion; published are the release
+// repository's tags, so a beta number is never taken twice). A tree with
+// uncommitted changes has none: a release is a commit.
+func NextVersion(ctx context.Context, dir, channel, next string, published []string) (string, error) {
+	env, err := Resolve(ctx, Options{Dir: dir})
+	if err != nil {
+		return "", inputErrorf("no version can be derived in %s: %v", dir, err)
+	}
+	if next == "" {
+		rep, err := Run(ctx, env, nil, nil)
+		if err != nil {
+			return "", err
+		}
+		if rep.Version == nil || rep.Version.Next == "" {
+			return "", inputErrorf("the gates derived no next version (%s)", summaries(rep))
+		}
+		next = rep.Version.Next
+	}
+	v, err := ChannelVersion(ctx, env, next, channel, published)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasSuffix(v, ".dirty") {
+		return "", inputErrorf("%s has uncommitted changes: commit them first", dir)
+	}
+	return v, nil
 }

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -130,18 +131,28 @@ func FiguresFor(cells []Cell, version string) Figures {
 	return f
 }
 
-// Verdict is what requirements say about a version: pass, fail, or
-// inconclusive (too little data: hold, never pass).
+// Result is a verdict's outcome.
+type Result string
+
+const (
+	Pass Result = "pass"
+	Fail Result = "fail"
+	// Inconclusive is too little data: hold, never pass.
+	Inconclusive Result = "inconclusive"
+)
+
+// Verdict is what requirements say about a version, with a line per
+// requirement.
 type Verdict struct {
-	Result string   `json:"result"` // pass, fail, inconclusive
+	Result Result   `json:"result"`
 	Lines  []string `json:"lines"`
 }
 
 // Evaluate checks requirements against the figures and the soak time.
 func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
-	v := Verdict{Result: "pass"}
-	worse := func(r string) {
-		if r == "fail" || (r == "inconclusive" && v.Result == "pass") {
+	v := Verdict{Result: Pass}
+	worse := func(r Result) {
+		if r == Fail || (r == Inconclusive && v.Result == Pass) {
 			v.Result = r
 		}
 	}
@@ -155,7 +166,7 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 			if ok {
 				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (on the channel for %s)", r, soak.Round(time.Minute)))
 			} else {
-				worse("fail")
+				worse(Fail)
 				v.Lines = append(v.Lines, fmt.Sprintf("fail: %s (on the channel for %s)", r, soak.Round(time.Minute)))
 			}
 		case "installs":
@@ -167,7 +178,7 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 			case ok:
 				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%d installs)", r, f.Installs))
 			default:
-				worse("inconclusive")
+				worse(Inconclusive)
 				extra := ""
 				if f.Withheld > 0 {
 					extra = fmt.Sprintf("; %d week(s) withheld for too few reports", f.Withheld)
@@ -176,7 +187,7 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 			}
 		case "rollback_rate":
 			if f.Upgrades == 0 {
-				worse("inconclusive")
+				worse(Inconclusive)
 				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (no upgrades reported yet)", r))
 				continue
 			}
@@ -187,15 +198,49 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 			case below(hi):
 				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%s)", r, obs))
 			case !below(lo):
-				worse("fail")
+				worse(Fail)
 				v.Lines = append(v.Lines, fmt.Sprintf("fail: %s (%s)", r, obs))
 			default:
-				worse("inconclusive")
+				worse(Inconclusive)
 				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%s: too few upgrades to tell)", r, obs))
 			}
 		}
 	}
 	return v
+}
+
+// Gate judges a release by the shared telemetry: requirements evaluated on
+// a collector's figures for one version of a project. Promotions, rollouts
+// and an operator's subscription all decide through it.
+type Gate struct {
+	Requirements []Requirement
+	// Collector is the collector's base URL.
+	Collector string
+	// HTTP is the client to ask it with; nil: one with a 10 s timeout.
+	HTTP *http.Client
+}
+
+// NewGate parses requirements ("installs>=20,rollback_rate<1%,soak>=72h")
+// into a gate on a collector.
+func NewGate(require, collector string) (*Gate, error) {
+	reqs, err := ParseRequire(require)
+	if err != nil {
+		return nil, err
+	}
+	return &Gate{Requirements: reqs, Collector: collector}, nil
+}
+
+// Judge reads the figures of a project's version and evaluates the
+// requirements; soak is how long the release has been out.
+func (g *Gate) Judge(ctx context.Context, project, version string, soak time.Duration) (Verdict, error) {
+	if g.Collector == "" {
+		return Verdict{}, errors.New("no telemetry collector to read the shared data from")
+	}
+	sum, err := FetchSummary(ctx, g.HTTP, g.Collector, project, version)
+	if err != nil {
+		return Verdict{}, err
+	}
+	return Evaluate(g.Requirements, FiguresFor(sum.Cells, version), soak), nil
 }
 
 // FetchSummary reads a collector's summary for a program and version.

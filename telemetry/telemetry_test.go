@@ -302,7 +302,7 @@ func TestRequire(t *testing.T) {
 	cases := []struct {
 		f    Figures
 		soak time.Duration
-		want string
+		want Result
 	}{
 		{Figures{Installs: 500, Upgrades: 1000, RolledBack: 2}, 80 * time.Hour, "pass"},
 		{Figures{Installs: 500, Upgrades: 1000, RolledBack: 2}, 10 * time.Hour, "fail"},

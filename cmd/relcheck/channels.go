@@ -58,17 +58,39 @@ func checkChannel(cmd *cobra.Command, c string, optional bool) error {
 }
 
 // requireGate parses --require into a gate on the shared telemetry ("":
-// no gate).
+// no gate): the release on the lower channel (or on the channel) judged by
+// telemetry.Gate, on --collector or the collector the head announces.
 func requireGate(cmd *cobra.Command, s *streams, require, collector string) (func(*channels.Release, *channels.Head) error, error) {
 	if require == "" {
 		return nil, nil
 	}
-	reqs, err := telemetry.ParseRequire(require)
+	gate, err := telemetry.NewGate(require, collector)
 	if err != nil {
 		return nil, usagef(cmd, "--require: %v", err)
 	}
-	return func(from *channels.Release, h *channels.Head) error {
-		return telemetryGate(cmd.Context(), s, reqs, collector, from, h)
+	return func(r *channels.Release, h *channels.Head) error {
+		g := *gate
+		if g.Collector == "" {
+			g.Collector = h.Collector
+		}
+		if g.Collector == "" {
+			return &channels.InputError{Err: fmt.Errorf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")}
+		}
+		v, err := g.Judge(cmd.Context(), h.Project, r.Version, time.Since(r.Published))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(s.err, "relcheck: shared data for %s on %s (%s):\n", r.Version, h.Channel, g.Collector)
+		for _, l := range v.Lines {
+			fmt.Fprintf(s.err, "  %s\n", l)
+		}
+		switch v.Result {
+		case telemetry.Pass:
+			return nil
+		case telemetry.Inconclusive:
+			return &channels.RefusedError{Msg: fmt.Sprintf("%s: inconclusive — hold: not enough shared data yet", r.Version)}
+		}
+		return &channels.RefusedError{Msg: fmt.Sprintf("%s: the shared data says no", r.Version)}
 	}, nil
 }
 
@@ -345,38 +367,16 @@ func readReportFacts(path string, meta *channels.Metadata) (next string, err err
 }
 
 // deriveVersion is the version publish gives a release when --version is
-// not set: next (or the gates' next version) made the channel's version.
+// not set: next (or the gates' next version) made the channel's version,
+// counting the betas already in the repository.
 func deriveVersion(ctx context.Context, dir, channel, next string, st channels.Store) (string, error) {
-	env, err := check.Resolve(ctx, check.Options{Dir: dir})
-	if err != nil {
-		return "", &channels.InputError{Err: fmt.Errorf("no --version, and no version can be derived in %s: %v", dir, err)}
-	}
-	if next == "" {
-		rep, err := check.Run(ctx, env, nil, nil)
-		if err != nil {
-			return "", err
-		}
-		if rep.Version == nil || rep.Version.Next == "" {
-			return "", &channels.InputError{Err: fmt.Errorf("the gates derived no next version (%s): pass --version", checkSummaries(rep))}
-		}
-		next = rep.Version.Next
-	}
-	v, err := check.ChannelVersion(ctx, env, next, channel)
+	tags, err := st.Tags(ctx)
 	if err != nil {
 		return "", err
 	}
-	if strings.HasSuffix(v, ".dirty") {
-		return "", &channels.InputError{Err: fmt.Errorf("%s has uncommitted changes: commit them, or pass --version", dir)}
-	}
-	if channel == "beta" {
-		// Betas already in the repository count too.
-		tags, err := st.Tags(ctx)
-		if err != nil {
-			return "", err
-		}
-		if b := channels.NextBeta(channels.Core(next), tags); channels.Compare(b, v) > 0 {
-			v = b
-		}
+	v, err := check.NextVersion(ctx, dir, channel, next, tags)
+	if err != nil {
+		return "", fmt.Errorf("no --version: %w", err)
 	}
 	return v, nil
 }
@@ -576,35 +576,6 @@ installs first ('relcheck rollout' widens it).`,
 	return cmd
 }
 
-// telemetryGate checks a promotion against the shared telemetry of the
-// release on the lower channel: pass, or refuse (fail, and inconclusive:
-// too little data is a hold, never a pass).
-func telemetryGate(ctx context.Context, s *streams, reqs []telemetry.Requirement, collector string, from *channels.Release, fromHead *channels.Head) error {
-	if collector == "" {
-		collector = fromHead.Collector
-	}
-	if collector == "" {
-		return &channels.InputError{Err: fmt.Errorf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")}
-	}
-	sum, err := telemetry.FetchSummary(ctx, nil, collector, fromHead.Project, from.Version)
-	if err != nil {
-		return err
-	}
-	f := telemetry.FiguresFor(sum.Cells, from.Version)
-	v := telemetry.Evaluate(reqs, f, time.Since(from.Published))
-	fmt.Fprintf(s.err, "relcheck: shared data for %s on %s (%s):\n", from.Version, fromHead.Channel, collector)
-	for _, l := range v.Lines {
-		fmt.Fprintf(s.err, "  %s\n", l)
-	}
-	switch v.Result {
-	case "pass":
-		return nil
-	case "inconclusive":
-		return &channels.RefusedError{Msg: fmt.Sprintf("%s: inconclusive — hold: not enough shared data yet", from.Version)}
-	}
-	return &channels.RefusedError{Msg: fmt.Sprintf("%s: the shared data says no", from.Version)}
-}
-
 func newRolloutCmd(s *streams) *cobra.Command {
 	var o chanOpts
 	var channel, require, collector string
@@ -631,24 +602,7 @@ func newRolloutCmd(s *streams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if gate != nil {
-				v, err := pub.Signer.Verifier()
-				if err != nil {
-					return err
-				}
-				cur, _, err := channels.ReadHead(cmd.Context(), st, channel, v)
-				if err != nil {
-					return err
-				}
-				r := cur.Find(args[1])
-				if r == nil {
-					return &channels.InputError{Err: fmt.Errorf("%s is not on %s", args[1], channel)}
-				}
-				if err := gate(r, cur); err != nil {
-					return err
-				}
-			}
-			h, err := pub.Rollout(cmd.Context(), args[1], channel, percent)
+			h, err := pub.Rollout(cmd.Context(), args[1], channel, percent, gate)
 			if err != nil {
 				return err
 			}
@@ -710,57 +664,19 @@ func stateDir(s *streams) string {
 	return filepath.Join(home, ".local", "state", "relcheck")
 }
 
-// verifiedHeads reads, verifies and records the heads of channels (all
-// present ones when channel is empty): signature, expiry, no rollback,
-// every release signed and consistent.
-func verifiedHeads(ctx context.Context, s *streams, st channels.Store, channel, key string) ([]shownHead, error) {
+// verifiedHeads verifies the heads of a channel (all present ones when
+// channel is empty) with the key, as channels.VerifyHeads does, in this
+// user's trust store.
+func verifiedHeads(ctx context.Context, s *streams, st channels.Store, channel, key string) ([]channels.VerifiedHead, error) {
 	v, err := channels.LoadVerifier(key)
 	if err != nil {
 		return nil, err
 	}
-	trust := channels.OpenTrust(stateDir(s))
-	names := channels.Names
+	var names []string
 	if channel != "" {
 		names = []string{channel}
 	}
-	var out []shownHead
-	for _, c := range names {
-		h, d, err := channels.ReadHead(ctx, st, c, v)
-		if errors.Is(err, channels.ErrNotFound) {
-			if channel != "" {
-				return nil, &channels.InputError{Err: fmt.Errorf("%s has no %s channel", st, c)}
-			}
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		now := time.Now()
-		if err := channels.CheckFresh(h, now); err != nil {
-			return nil, err
-		}
-		if err := trust.Check(st.String(), h, d.String()); err != nil {
-			return nil, err
-		}
-		if err := channels.VerifyReleases(ctx, st, h, v); err != nil {
-			return nil, err
-		}
-		if err := trust.Record(st.String(), h, d.String(), now); err != nil {
-			return nil, err
-		}
-		out = append(out, shownHead{Head: h, Digest: d.String(), Verified: true})
-	}
-	if len(out) == 0 {
-		return nil, &channels.InputError{Err: fmt.Errorf("%s has no channels yet (publish a release with 'relcheck publish')", st)}
-	}
-	return out, nil
-}
-
-// shownHead is a verified head as channel show prints it.
-type shownHead struct {
-	*channels.Head
-	Digest   string `json:"digest"`
-	Verified bool   `json:"verified"`
+	return channels.VerifyHeads(ctx, st, names, v, channels.OpenTrust(stateDir(s)), time.Now())
 }
 
 func newChannelCmd(s *streams) *cobra.Command {
@@ -798,8 +714,8 @@ what the head says it is — and print it. Exit 1 when verification fails.`,
 			}
 			if so.format == "json" {
 				data, _ := json.MarshalIndent(struct {
-					Repo     string      `json:"repo"`
-					Channels []shownHead `json:"channels"`
+					Repo     string                  `json:"repo"`
+					Channels []channels.VerifiedHead `json:"channels"`
 				}{st.String(), heads}, "", "  ")
 				fmt.Fprintf(s.out, "%s\n", data)
 				return nil
@@ -961,7 +877,7 @@ stops offering them (a head must stay under 1 MiB for clients to read it).`,
 }
 
 // printHead prints a verified head as a table.
-func printHead(w io.Writer, st channels.Store, h shownHead) {
+func printHead(w io.Writer, st channels.Store, h channels.VerifiedHead) {
 	fmt.Fprintf(w, "%s  channel %s  seq %d  issued %s  expires %s  (signature verified)\n",
 		st, h.Channel, h.Seq, h.Issued.Format(time.RFC3339), h.Expires.Format(time.RFC3339))
 	if len(h.Releases) == 0 {

@@ -252,11 +252,14 @@ func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (d
 		if err != nil {
 			return nil, err
 		}
-		chk, err := c.Check(ctx, channels.DecideOptions{Phased: true}, true)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := c.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest); err != nil {
+		if err := c.Run(ctx, nil, nil, func(*channels.LocalState) error {
+			chk, err := c.Check(ctx, channels.DecideOptions{Phased: true}, true)
+			if err != nil {
+				return err
+			}
+			_, err = c.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest)
+			return err
+		}); err != nil {
 			return nil, err
 		}
 		if failing < 0 && channels.Covers(25, channels.Bucket(id, "v0.3.0")) {
@@ -277,44 +280,43 @@ func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (d
 	return fleet, nil
 }
 
-// upgrade runs upgrade --phased on every install and prints what each did.
+// upgrade runs upgrade --phased on every install, as the operator's timer
+// would (channels.Client.Run, telemetry recorded as each operator chose),
+// and prints what each did.
 func (f demoFleet) upgrade(ctx context.Context, out io.Writer) error {
 	upgraded, back, waiting := 0, 0, 0
 	for _, in := range f {
-		chk, err := in.client.Check(ctx, channels.DecideOptions{Phased: true}, true)
+		var d *channels.Decision
+		var applyErr error
+		rec := channels.TelemetryRecorder{Telemetry: in.telemetry}
+		err := in.client.Run(ctx, rec, nil, func(*channels.LocalState) error {
+			chk, err := in.client.Check(ctx, channels.DecideOptions{Phased: true}, true)
+			if err != nil {
+				return err
+			}
+			if d = chk.Decision; d.Action != "upgrade" {
+				return nil
+			}
+			_, applyErr = in.client.Installer.Apply(ctx, chk.State, d, chk.HeadDigest)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		d := chk.Decision
-		if err := in.telemetry.Running("textkit", "stable", d.From); err != nil {
-			return err
-		}
-		if d.Action != "upgrade" {
+		var he *channels.HopError
+		switch {
+		case d.Action != "upgrade":
 			waiting++
 			fmt.Fprintf(out, "  %s  %s  waits: %s\n", in.name, d.From, strings.Join(d.Reasons, "; "))
-			continue
-		}
-		start := time.Now()
-		_, err = in.client.Installer.Apply(ctx, chk.State, d, chk.HeadDigest)
-		ev := telemetry.Event{Program: "textkit", Channel: "stable", Running: d.Target, Action: d.Action, From: d.From, To: d.Target,
-			Result: "success", Duration: time.Since(start), Hops: len(d.Path)}
-		var he *channels.HopError
-		if errors.As(err, &he) {
-			ev.Running, ev.Result, ev.ReasonClass = d.From, he.Outcome.Result, he.Outcome.ReasonClass
-		}
-		if rerr := in.telemetry.Record(ev); rerr != nil {
-			return rerr
-		}
-		switch {
-		case errors.As(err, &he):
+		case errors.As(applyErr, &he):
 			back++
 			why := he.Outcome.Reason
 			if i := strings.LastIndex(why, ": "); i >= 0 {
 				why = why[i+2:]
 			}
 			fmt.Fprintf(out, "  %s  %s → %s → %s  rolled back: %s check failed (%s); %s is marked bad here\n", in.name, d.From, d.Target, d.From, he.Outcome.ReasonClass, why, d.Target)
-		case err != nil:
-			return err
+		case applyErr != nil:
+			return applyErr
 		default:
 			upgraded++
 			fmt.Fprintf(out, "  %s  %s → %s  upgraded\n", in.name, d.From, d.Target)
@@ -351,20 +353,22 @@ func (f demoFleet) shareTelemetry(ctx context.Context, out io.Writer, root strin
 	}
 	fmt.Fprintf(out, "\nTelemetry is each operator's choice: %d installs off, %d local (kept on the host), %d on.\n", modes[telemetry.Off], modes[telemetry.Local], modes[telemetry.On])
 	fmt.Fprintf(out, "$ relcheck telemetry upload               # on the %d installs in mode on: %d report(s) to the collector\n", modes[telemetry.On], sent)
-	sum, err := telemetry.FetchSummary(ctx, nil, hs.URL, "textkit", "v0.3.0")
+	gate, err := telemetry.NewGate("installs>=3,rollback_rate<10%", hs.URL)
 	if err != nil {
 		return err
 	}
-	reqs, _ := telemetry.ParseRequire("installs>=3,rollback_rate<10%")
-	v := telemetry.Evaluate(reqs, telemetry.FiguresFor(sum.Cells, "v0.3.0"), 0)
+	v, err := gate.Judge(ctx, "textkit", "v0.3.0", 0)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\n$ relcheck rollout REPO v0.3.0 --channel stable --percent 100 --require 'installs>=3,rollback_rate<10%%'\n")
 	for _, l := range v.Lines {
 		fmt.Fprintf(out, "  %s\n", l)
 	}
 	switch v.Result {
-	case "pass":
+	case telemetry.Pass:
 		fmt.Fprintln(out, "the shared data allows widening the rollout.")
-	case "inconclusive":
+	case telemetry.Inconclusive:
 		fmt.Fprintln(out, "inconclusive — hold: the rollout stays at 25% until more installs report.")
 	default:
 		fmt.Fprintln(out, "refused: the rollout stays at 25%.")

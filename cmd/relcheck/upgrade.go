@@ -187,50 +187,14 @@ func (o *opOpts) client(cmd *cobra.Command, s *streams) (*channels.Client, error
 	return c, nil
 }
 
-// locked runs f holding the install's lock, after recovering from an
-// interrupted operation.
+// locked runs f as one operator run of the install (channels.Client.Run):
+// under its lock, after recovering an interrupted operation, with the
+// run's outcomes recorded in telemetry.
 func locked(ctx context.Context, s *streams, c *channels.Client, f func(*channels.LocalState) error) error {
-	unlock, err := c.Installer.Lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	runStart := time.Now().UTC().Truncate(time.Millisecond)
-	st, err := c.Installer.LoadState()
-	if err != nil {
-		return err
-	}
-	if out, err := c.Installer.Recover(ctx, st); err != nil {
-		return err
-	} else if out != nil {
-		fmt.Fprintf(s.err, "relcheck: recovered an interrupted operation on %s → %s: %s\n", orNothing(out.From), out.To, describeResult(*out))
-	}
-	err = f(st)
-	if st2, lerr := c.Installer.LoadState(); lerr == nil {
-		// Telemetry counts the outcomes of this run (nothing in mode off).
-		for _, o := range st2.Outcomes {
-			if o.Time.Before(runStart) {
-				continue
-			}
-			recordOutcome(s, c.Installer.Log, st2.Program, c.Sub.Channel, st2.Installed, telemetryOutcome{
-				Action: o.Action, From: o.From, To: o.To, Result: o.Result, ReasonClass: o.ReasonClass,
-				Duration: time.Duration(o.DurationMs) * time.Millisecond, Hops: o.Hops})
-		}
-	}
-	if st2, lerr := c.Installer.LoadState(); lerr == nil && st2.Program != "" {
-		if terr := telemetryClient(s).Running(st2.Program, c.Sub.Channel, st2.Installed); terr != nil {
-			c.Installer.Log.Warn("telemetry: recording", "error", terr)
-		}
-		uploadDue(ctx, s, c.Installer.Log, st2.Collector)
-	}
-	if c.Sub.MetricsFile != "" {
-		if st2, lerr := c.Installer.LoadState(); lerr == nil {
-			if merr := channels.WriteMetrics(c.Sub.MetricsFile, c.Sub, st2); merr != nil && err == nil {
-				err = merr
-			}
-		}
-	}
-	return err
+	rec := channels.TelemetryRecorder{Telemetry: telemetryClient(s), Log: c.Installer.Log}
+	return c.Run(ctx, rec, func(out channels.Outcome) {
+		fmt.Fprintf(s.err, "relcheck: recovered an interrupted operation on %s → %s: %s\n", orNothing(out.From), out.To, describeResult(out))
+	}, f)
 }
 
 func orNothing(v string) string {

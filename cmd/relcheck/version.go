@@ -61,7 +61,7 @@ version.`,
 				out.Reasons = append(out.Reasons, "no gate derived a version: "+checkSummaries(rep))
 			}
 			if out.Next != "" {
-				ch, err := check.ChannelVersion(ctx, env, out.Next, o.channel)
+				ch, err := check.ChannelVersion(ctx, env, out.Next, o.channel, nil)
 				if err != nil {
 					return err
 				}

@@ -1,0 +1,71 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// VerifyHead reads a channel's head and checks it as a client must before
+// believing it: signed by v, not expired, and not older than the newest
+// head trust has accepted for the repository (repo names it there) — nor
+// the same seq with other content. It does not record the head: Record it
+// once what depends on it is done.
+func VerifyHead(ctx context.Context, st Store, repo, channel string, v *Verifier, trust *Trust, now time.Time) (*Head, v1.Hash, error) {
+	h, d, err := ReadHead(ctx, st, channel, v)
+	if err != nil {
+		return nil, d, err
+	}
+	if err := CheckFresh(h, now); err != nil {
+		return nil, d, err
+	}
+	if err := trust.Check(repo, h, d.String()); err != nil {
+		return nil, d, err
+	}
+	return h, d, nil
+}
+
+// VerifiedHead is a channel's head that passed verification.
+type VerifiedHead struct {
+	*Head
+	Digest   string `json:"digest"`
+	Verified bool   `json:"verified"`
+}
+
+// VerifyHeads verifies the heads of the named channels (every channel the
+// repository has, when names is empty) as VerifyHead does, and every
+// release each lists (signed, and what the head says it is), and records
+// them as accepted in trust.
+func VerifyHeads(ctx context.Context, st Store, names []string, v *Verifier, trust *Trust, now time.Time) ([]VerifiedHead, error) {
+	all := len(names) == 0
+	if all {
+		names = Names
+	}
+	var out []VerifiedHead
+	for _, c := range names {
+		h, d, err := VerifyHead(ctx, st, st.String(), c, v, trust, now)
+		if errors.Is(err, ErrNotFound) {
+			if !all {
+				return nil, inputErrorf("%s has no %s channel", st, c)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := VerifyReleases(ctx, st, h, v); err != nil {
+			return nil, err
+		}
+		if err := trust.Record(st.String(), h, d.String(), now); err != nil {
+			return nil, err
+		}
+		out = append(out, VerifiedHead{Head: h, Digest: d.String(), Verified: true})
+	}
+	if len(out) == 0 {
+		return nil, &InputError{Err: fmt.Errorf("%s has no channels yet (publish a release with 'relcheck publish')", st)}
+	}
+	return out, nil
+}
