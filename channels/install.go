@@ -20,6 +20,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/relcheck/relcheck/report"
 )
 
 // LocalState is what an install remembers between runs, in
@@ -79,6 +80,9 @@ const hookTimeout = 30 * time.Minute
 type HopError struct {
 	Outcome Outcome
 }
+
+// ExitCode is report.ExitFindings: the hop failed, and was undone.
+func (e *HopError) ExitCode() int { return report.ExitFindings }
 
 func (e *HopError) Error() string {
 	return fmt.Sprintf("%s %s → %s %s (%s): %s", e.Outcome.Action, orNone(e.Outcome.From), e.Outcome.To, strings.ReplaceAll(e.Outcome.Result, "_", " "), e.Outcome.ReasonClass, e.Outcome.Reason)

@@ -11,16 +11,20 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/relcheck/relcheck/report"
 )
 
 // RefusedError is an operation a policy refused: a halted release, one
 // that has not soaked long enough (exit 1).
 type RefusedError struct{ Msg string }
 
+// ExitCode is report.ExitFindings.
+func (e *RefusedError) ExitCode() int { return report.ExitFindings }
+
 func (e *RefusedError) Error() string { return e.Msg }
 
 func inputErrorf(format string, args ...any) error {
-	return &InputError{Err: fmt.Errorf(format, args...)}
+	return &report.InputError{Err: fmt.Errorf(format, args...)}
 }
 
 // Publisher writes releases and channel heads to a store and signs both.
@@ -67,7 +71,7 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 	}
 	version, _, err := ParseVersion(o.Version)
 	if err != nil {
-		return v1.Hash{}, nil, &InputError{Err: err}
+		return v1.Hash{}, nil, &report.InputError{Err: err}
 	}
 	want, err := img.Digest()
 	if err != nil {
@@ -608,7 +612,7 @@ func deprecates(list []string, obj string) bool {
 // required stops strictly between them, then the target.
 func Path(h *Head, from, to string) ([]Release, error) {
 	if _, _, err := ParseVersion(from); err != nil {
-		return nil, &InputError{Err: err}
+		return nil, &report.InputError{Err: err}
 	}
 	target := h.Find(to)
 	if target == nil {

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/relcheck/relcheck/report"
 )
 
 var (
@@ -174,7 +175,7 @@ func TestPublishPromoteHalt(t *testing.T) {
 			if h.Seq != 1 || len(h.Releases) != 1 || h.Releases[0].Digest != d1.String() {
 				t.Fatalf("head after the first publish: %+v", h)
 			}
-			var ie *InputError
+			var ie *report.InputError
 			if _, _, err := p.Publish(ctx, release(t, "v1.1.0-0.20261101000000.gaaaa", nil), PublishOptions{Version: "v1.1.0-0.20261101000000.gaaaa", Channel: "edge", Rollout: 100}); !errors.As(err, &ie) {
 				t.Errorf("publishing a version again: %v", err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/relcheck/relcheck/report"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/empty"
@@ -44,6 +45,9 @@ type VerifyError struct{ Msg string }
 
 func (e *VerifyError) Error() string { return e.Msg }
 
+// ExitCode is report.ExitFindings: the channel is not to be trusted.
+func (e *VerifyError) ExitCode() int { return report.ExitFindings }
+
 func verifyErrorf(format string, args ...any) error {
 	return &VerifyError{Msg: fmt.Sprintf(format, args...)}
 }
@@ -54,7 +58,7 @@ func GenerateKeys(dir string, password []byte) (priv, pub string, err error) {
 	priv, pub = filepath.Join(dir, PrivateKeyFile), filepath.Join(dir, PublicKeyFile)
 	for _, f := range []string{priv, pub} {
 		if _, err := os.Lstat(f); err == nil {
-			return "", "", &InputError{Err: fmt.Errorf("%s already exists: move it away first, a key is not overwritten", f)}
+			return "", "", &report.InputError{Err: fmt.Errorf("%s already exists: move it away first, a key is not overwritten", f)}
 		}
 	}
 	kb, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return password, nil })
@@ -94,14 +98,14 @@ type Signer struct {
 func LoadSigner(keyFile string, password []byte) (*Signer, error) {
 	raw, err := os.ReadFile(keyFile)
 	if err != nil {
-		return nil, &InputError{Err: fmt.Errorf("signing key: %w (create one with 'relcheck keys generate')", err)}
+		return nil, &report.InputError{Err: fmt.Errorf("signing key: %w (create one with 'relcheck keys generate')", err)}
 	}
 	sv, err := cosign.LoadPrivateKey(raw, password, nil)
 	if err != nil {
 		if strings.Contains(err.Error(), "decrypt") {
-			return nil, &InputError{Err: fmt.Errorf("%s: wrong password (COSIGN_PASSWORD)", keyFile)}
+			return nil, &report.InputError{Err: fmt.Errorf("%s: wrong password (COSIGN_PASSWORD)", keyFile)}
 		}
-		return nil, &InputError{Err: fmt.Errorf("%s: not a cosign private key: %v", keyFile, err)}
+		return nil, &report.InputError{Err: fmt.Errorf("%s: not a cosign private key: %v", keyFile, err)}
 	}
 	return &Signer{sv: sv}, nil
 }
@@ -128,7 +132,7 @@ type Verifier struct {
 func LoadVerifier(pubFile string) (*Verifier, error) {
 	raw, err := os.ReadFile(pubFile)
 	if err != nil {
-		return nil, &InputError{Err: fmt.Errorf("public key: %w", err)}
+		return nil, &report.InputError{Err: fmt.Errorf("public key: %w", err)}
 	}
 	return ParseVerifier(raw, pubFile)
 }
@@ -137,11 +141,11 @@ func LoadVerifier(pubFile string) (*Verifier, error) {
 func ParseVerifier(raw []byte, name string) (*Verifier, error) {
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(raw)
 	if err != nil {
-		return nil, &InputError{Err: fmt.Errorf("%s: not a PEM public key: %v", name, err)}
+		return nil, &report.InputError{Err: fmt.Errorf("%s: not a PEM public key: %v", name, err)}
 	}
 	v, err := signature.LoadVerifier(pub, crypto.SHA256)
 	if err != nil {
-		return nil, &InputError{Err: fmt.Errorf("%s: %v", name, err)}
+		return nil, &report.InputError{Err: fmt.Errorf("%s: %v", name, err)}
 	}
 	return &Verifier{v: v}, nil
 }
@@ -292,12 +296,6 @@ func (s *sigImage) Get() ([]oci.Signature, error) {
 	}
 	return out, nil
 }
-
-// InputError is a mistake in what the user asked for (exit 2).
-type InputError struct{ Err error }
-
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
 
 // PublicKeyPEM returns the signer's public key as cosign.pub holds it.
 func (s *Signer) PublicKeyPEM() ([]byte, error) {

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/relcheck/relcheck/report"
 )
 
 // ErrNotFound is a tag or digest the store does not have.
@@ -473,11 +474,11 @@ func RemoteImage(ctx context.Context, ref string, insecure bool) (v1.Image, erro
 	}
 	r, err := name.ParseReference(ref, opts...)
 	if err != nil {
-		return nil, &InputError{Err: fmt.Errorf("--image %q: %v", ref, err)}
+		return nil, &report.InputError{Err: fmt.Errorf("--image %q: %v", ref, err)}
 	}
 	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	if notFound(err) {
-		return nil, &InputError{Err: fmt.Errorf("--image %s: no such image", ref)}
+		return nil, &report.InputError{Err: fmt.Errorf("--image %s: no such image", ref)}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("--image %s: %w", ref, err)

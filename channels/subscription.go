@@ -19,6 +19,7 @@ import (
 
 	"github.com/relcheck/relcheck/internal/atomicfile"
 	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/report"
 	"github.com/relcheck/relcheck/telemetry"
 )
 
@@ -133,7 +134,7 @@ func NewInstallID() string {
 func LoadSubscription(path string) (*Subscription, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, &InputError{Err: fmt.Errorf("no subscription at %s: run 'relcheck subscribe REPO --channel C --key cosign.pub --install-dir DIR' first", path)}
+		return nil, &report.InputError{Err: fmt.Errorf("no subscription at %s: run 'relcheck subscribe REPO --channel C --key cosign.pub --install-dir DIR' first", path)}
 	}
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/relcheck/relcheck/report"
 )
 
 // VerifyHead reads a channel's head and checks it as a client must before
@@ -65,7 +66,7 @@ func VerifyHeads(ctx context.Context, st Store, names []string, v *Verifier, tru
 		out = append(out, VerifiedHead{Head: h, Digest: d.String(), Verified: true})
 	}
 	if len(out) == 0 {
-		return nil, &InputError{Err: fmt.Errorf("%s has no channels yet (publish a release with 'relcheck publish')", st)}
+		return nil, &report.InputError{Err: fmt.Errorf("%s has no channels yet (publish a release with 'relcheck publish')", st)}
 	}
 	return out, nil
 }

@@ -27,13 +27,8 @@ import (
 	"github.com/relcheck/relcheck/report"
 )
 
-// InputError is a problem with what the user asked for (exit code 2).
-type InputError struct{ Msg string }
-
-func (e *InputError) Error() string { return e.Msg }
-
 func inputErrorf(format string, args ...any) error {
-	return &InputError{Msg: fmt.Sprintf(format, args...)}
+	return report.Inputf(format, args...)
 }
 
 // Options select the repository, the base and the configuration.
@@ -457,7 +452,7 @@ func apiGate() Gate {
 			})
 			var pe *apicompat.PatternError
 			if errors.As(err, &pe) {
-				return nil, nil, &InputError{Msg: fmt.Sprintf("%s: api.packages: %v; fix the patterns (they are relative to %s)", env.ConfigFile, err, env.Display)}
+				return nil, nil, report.Inputf("%s: api.packages: %v; fix the patterns (they are relative to %s)", env.ConfigFile, err, env.Display)
 			}
 			if err != nil {
 				return nil, nil, err
@@ -500,11 +495,11 @@ func migrationsGate() Gate {
 			})
 			var ne *migrations.NameError
 			if errors.As(err, &ne) {
-				return nil, nil, &InputError{Msg: ne.Error()}
+				return nil, nil, &report.InputError{Err: ne}
 			}
 			var ue *migrations.DatabaseURLError
 			if errors.As(err, &ue) {
-				return nil, nil, &InputError{Msg: "--database-url or migrations.databaseURL: " + ue.Error()}
+				return nil, nil, report.Inputf("--database-url or migrations.databaseURL: %w", ue)
 			}
 			return chk, nil, err
 		},
@@ -526,7 +521,7 @@ func perfGate() Gate {
 		Run: func(ctx context.Context, env *Env) (*report.Check, *report.Version, error) {
 			scenarios, err := perf.ParseScenarios(env.ConfigFile, env.Config.Perf.Scenarios)
 			if err != nil {
-				return nil, nil, &InputError{Msg: err.Error()}
+				return nil, nil, &report.InputError{Err: err}
 			}
 			chk, err := perf.Check(ctx, perf.Options{
 				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.ReleaseBase, Head: env.Head,
@@ -599,7 +594,7 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 		start := time.Now()
 		chk, ver, err := g.Run(ctx, env)
 		if err != nil {
-			var ie *InputError
+			var ie *report.InputError
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/relcheck/relcheck/report"
 )
 
 // ResultsVersion is the version of the saved results format.
@@ -146,44 +148,39 @@ func (r *Results) Save(file string) ([]string, error) {
 	return written, nil
 }
 
-// InputError is a results file or benchmark text that cannot be read.
-type InputError struct{ Msg string }
-
-func (e *InputError) Error() string { return e.Msg }
-
 // Load reads results saved with Save, or Go benchmark output (as written by
 // go test -bench), which becomes the head side of a results value.
 func Load(file string) (*Results, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
-		return nil, &InputError{Msg: err.Error()}
+		return nil, &report.InputError{Err: err}
 	}
 	if trimmed := strings.TrimSpace(string(data)); strings.HasPrefix(trimmed, "{") {
 		var head struct {
 			Version int `json:"version"`
 		}
 		if err := json.Unmarshal([]byte(trimmed), &head); err != nil {
-			return nil, &InputError{Msg: fmt.Sprintf("%s: not relcheck perf results: %v", file, err)}
+			return nil, report.Inputf("%s: not relcheck perf results: %v", file, err)
 		}
 		if head.Version != ResultsVersion {
-			return nil, &InputError{Msg: fmt.Sprintf("%s: results format version %d; this relcheck reads version %d", file, head.Version, ResultsVersion)}
+			return nil, report.Inputf("%s: results format version %d; this relcheck reads version %d", file, head.Version, ResultsVersion)
 		}
 		var r Results
 		dec := json.NewDecoder(strings.NewReader(trimmed))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&r); err != nil {
-			return nil, &InputError{Msg: fmt.Sprintf("%s: not relcheck perf results: %v", file, err)}
+			return nil, report.Inputf("%s: not relcheck perf results: %v", file, err)
 		}
 		for _, list := range [][]*Bench{r.Benchmarks, r.Confirm} {
 			for _, b := range list {
 				if err := b.valid(); err != nil {
-					return nil, &InputError{Msg: fmt.Sprintf("%s: %v", file, err)}
+					return nil, report.Inputf("%s: %v", file, err)
 				}
 			}
 		}
 		for _, sc := range r.Scenarios {
 			if err := sc.valid(); err != nil {
-				return nil, &InputError{Msg: fmt.Sprintf("%s: %v", file, err)}
+				return nil, report.Inputf("%s: %v", file, err)
 			}
 		}
 		if r.Raw == nil {
@@ -193,10 +190,10 @@ func Load(file string) (*Results, error) {
 	}
 	results, err := parse(data, file, 0)
 	if err != nil {
-		return nil, &InputError{Msg: fmt.Sprintf("%s: %v", file, err)}
+		return nil, report.Inputf("%s: %v", file, err)
 	}
 	if len(results) == 0 {
-		return nil, &InputError{Msg: fmt.Sprintf("%s: neither relcheck perf results (JSON) nor Go benchmark output: no benchmark lines", file)}
+		return nil, report.Inputf("%s: neither relcheck perf results (JSON) nor Go benchmark output: no benchmark lines", file)
 	}
 	r := &Results{Version: ResultsVersion, Raw: map[string]string{"head": string(data)}}
 	byName := map[string]*Bench{}

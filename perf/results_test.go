@@ -77,7 +77,7 @@ func FuzzLoad(f *testing.F) {
 		}
 		r, err := Load(p)
 		if err != nil {
-			if _, ok := err.(*InputError); !ok {
+			if _, ok := err.(*report.InputError); !ok {
 				t.Fatalf("not an input error: %v", err)
 			}
 			return
@@ -100,7 +100,7 @@ func TestLoadRejects(t *testing.T) {
 		os.WriteFile(f, []byte(data), 0o644)
 		if _, err := Load(f); err == nil {
 			t.Errorf("%s: loaded", name)
-		} else if _, ok := err.(*InputError); !ok {
+		} else if _, ok := err.(*report.InputError); !ok {
 			t.Errorf("%s: %v is not an input error", name, err)
 		}
 	}

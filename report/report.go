@@ -5,7 +5,6 @@
 package report
 
 import (
-	"fmt"
 	"sort"
 )
 
@@ -188,24 +187,6 @@ func (r *Report) Settle() {
 		}
 	}
 	r.Status = st
-}
-
-// FindingsError is returned when a run ended with findings at error level
-// (exit code 1).
-type FindingsError struct{ Errors int }
-
-func (e *FindingsError) Error() string {
-	if e.Errors == 1 {
-		return "1 finding at error level"
-	}
-	return fmt.Sprintf("%d findings at error level", e.Errors)
-}
-
-// UndecidedError is returned when a gate could not reach a verdict (exit code 3).
-type UndecidedError struct{ Checks []string }
-
-func (e *UndecidedError) Error() string {
-	return fmt.Sprintf("could not decide: check %v errored", e.Checks)
 }
 
 // Outcome turns a settled report into the error the CLI maps to an exit code:

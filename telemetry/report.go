@@ -105,12 +105,12 @@ var (
 	programRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$`)
 )
 
-// InputError is a report the collector refuses (HTTP 400).
-type InputError struct{ Msg string }
+// RejectedError is a report the collector refuses (HTTP 400).
+type RejectedError struct{ Msg string }
 
-func (e *InputError) Error() string { return e.Msg }
+func (e *RejectedError) Error() string { return e.Msg }
 
-func bad(format string, args ...any) error { return &InputError{Msg: fmt.Sprintf(format, args...)} }
+func bad(format string, args ...any) error { return &RejectedError{Msg: fmt.Sprintf(format, args...)} }
 
 // Decode parses a report strictly: no unknown fields, no trailing data,
 // bounded size, and Validate.

@@ -74,7 +74,7 @@ func requireGate(cmd *cobra.Command, s *streams, require, collector string) (fun
 			g.Collector = h.Collector
 		}
 		if g.Collector == "" {
-			return &channels.InputError{Err: fmt.Errorf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")}
+			return &report.InputError{Err: fmt.Errorf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")}
 		}
 		v, err := g.Judge(cmd.Context(), h.Project, r.Version, time.Since(r.Published))
 		if err != nil {
@@ -124,7 +124,7 @@ func password(s *streams, confirm bool) ([]byte, error) {
 	}
 	in, ok := s.in.(*os.File)
 	if !ok || !term.IsTerminal(int(in.Fd())) {
-		return nil, &channels.InputError{Err: fmt.Errorf("no password for the key: set COSIGN_PASSWORD (it may be empty) or run on a terminal")}
+		return nil, &report.InputError{Err: fmt.Errorf("no password for the key: set COSIGN_PASSWORD (it may be empty) or run on a terminal")}
 	}
 	fmt.Fprint(s.err, "Password for the key: ")
 	pw, err := term.ReadPassword(int(in.Fd()))
@@ -139,7 +139,7 @@ func password(s *streams, confirm bool) ([]byte, error) {
 		return nil, err
 	}
 	if string(again) != string(pw) {
-		return nil, &channels.InputError{Err: fmt.Errorf("the passwords differ")}
+		return nil, &report.InputError{Err: fmt.Errorf("the passwords differ")}
 	}
 	return pw, nil
 }
@@ -264,7 +264,7 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 			// One repository holds one project's releases.
 			if have := existingProject(ctx, st); have != "" {
 				if meta.Project != "" && meta.Project != have {
-					return &channels.InputError{Err: fmt.Errorf("%s holds releases of %s, not %s: publish %s elsewhere (or pass --project %s)", args[0], have, meta.Project, meta.Project, have)}
+					return &report.InputError{Err: fmt.Errorf("%s holds releases of %s, not %s: publish %s elsewhere (or pass --project %s)", args[0], have, meta.Project, meta.Project, have)}
 				}
 				meta.Project = have
 			}
@@ -279,7 +279,7 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 			}
 			version, _, err = channels.ParseVersion(version)
 			if err != nil {
-				return &channels.InputError{Err: fmt.Errorf("--version: %v", err)}
+				return &report.InputError{Err: fmt.Errorf("--version: %v", err)}
 			}
 			meta.Version = version
 			if meta.Commit == "" {
@@ -302,7 +302,7 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 					}
 				}
 				if img, err = channels.NewRelease(meta, args[1:], bar.add); err != nil {
-					return &channels.InputError{Err: err}
+					return &report.InputError{Err: err}
 				}
 				defer bar.finish()
 			}
@@ -337,14 +337,14 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 func readReportFacts(path string, meta *channels.Metadata) (next string, err error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return "", &channels.InputError{Err: fmt.Errorf("--report: %w", err)}
+		return "", &report.InputError{Err: fmt.Errorf("--report: %w", err)}
 	}
 	var rep report.Report
 	if err := json.Unmarshal(raw, &rep); err != nil || rep.SchemaVersion == 0 {
-		return "", &channels.InputError{Err: fmt.Errorf("--report %s: not a JSON report of relcheck check (%v)", path, err)}
+		return "", &report.InputError{Err: fmt.Errorf("--report %s: not a JSON report of relcheck check (%v)", path, err)}
 	}
 	if rep.Status == report.StatusFail || rep.Status == report.StatusError {
-		return "", &channels.InputError{Err: fmt.Errorf("--report %s: the check did not pass; a release must pass it (status %s)", path, rep.Status)}
+		return "", &report.InputError{Err: fmt.Errorf("--report %s: the check did not pass; a release must pass it (status %s)", path, rep.Status)}
 	}
 	meta.Report = fmt.Sprintf("sha256:%x", sha256.Sum256(raw))
 	if rep.Version != nil {
@@ -772,7 +772,7 @@ what the head says it is — and print it. Exit 1 when verification fails.`,
 				}
 			}
 			if done == 0 {
-				return &channels.InputError{Err: fmt.Errorf("%s has no channels to refresh", st)}
+				return &report.InputError{Err: fmt.Errorf("%s has no channels to refresh", st)}
 			}
 			return nil
 		},

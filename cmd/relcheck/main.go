@@ -11,14 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/relcheck/relcheck/channels"
-	"github.com/relcheck/relcheck/check"
-	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -31,14 +27,6 @@ func main() {
 	stop()
 	os.Exit(code)
 }
-
-// Exit codes, as documented in DESIGN.md.
-const (
-	exitOK        = 0
-	exitFindings  = 1
-	exitUsage     = 2
-	exitUndecided = 3
-)
 
 // streams are the process's inputs and outputs, injected so commands are
 // testable without a subprocess.
@@ -88,6 +76,9 @@ type usageError struct {
 
 func (e *usageError) Error() string { return e.msg }
 
+// ExitCode is report.ExitUsage.
+func (e *usageError) ExitCode() int { return report.ExitUsage }
+
 func usagef(cmd *cobra.Command, format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...), cmd: cmd}
 }
@@ -101,7 +92,7 @@ func Main(ctx context.Context, args []string, s *streams) int {
 	root.SetErr(s.err)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return exitOK
+		return report.ExitOK
 	}
 	code := exitCode(err)
 	var ue *usageError
@@ -119,40 +110,9 @@ func Main(ctx context.Context, args []string, s *streams) int {
 	return code
 }
 
-// exitCode maps an error to the exit codes of DESIGN.md.
-func exitCode(err error) int {
-	var (
-		ue  *usageError
-		ce  *config.Error
-		ie  *check.InputError
-		fe  *report.FindingsError
-		und *report.UndecidedError
-		cie *channels.InputError
-		cve *channels.VerifyError
-		cre *channels.RefusedError
-		che *channels.HopError
-	)
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &fe):
-		return exitFindings
-	case errors.As(err, &cve), errors.As(err, &cre), errors.As(err, &che):
-		return exitFindings
-	case errors.As(err, &ue), errors.As(err, &ce), errors.As(err, &ie), errors.As(err, &cie):
-		return exitUsage
-	case errors.As(err, &und):
-		return exitUndecided
-	}
-	// cobra's own parse errors.
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "required flag"} {
-		if strings.Contains(msg, p) {
-			return exitUsage
-		}
-	}
-	return exitUndecided
-}
+// exitCode maps an error to the exit code of DESIGN.md: report.ExitCode,
+// which every error that decides one implements.
+func exitCode(err error) int { return report.ExitCode(err) }
 
 func versionString() string {
 	if version != "" {

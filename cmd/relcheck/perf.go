@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/perf"
 	"github.com/relcheck/relcheck/report"
@@ -61,9 +60,9 @@ Exit codes as for 'relcheck check': 0 no regression, 1 a regression,
 			var loaded []*perf.Results
 			for _, a := range args {
 				r, err := perf.Load(a)
-				var ie *perf.InputError
+				var ie *report.InputError
 				if errors.As(err, &ie) {
-					return &check.InputError{Msg: ie.Msg}
+					return ie
 				}
 				if err != nil {
 					return err
@@ -74,7 +73,7 @@ Exit codes as for 'relcheck check': 0 no regression, 1 a regression,
 			if len(loaded) == 2 {
 				res, confirm = perf.Against(loaded[0], loaded[1]), false
 			} else if res.Raw["base"] == "" && res.Base == "" {
-				return &check.InputError{Msg: fmt.Sprintf("%s has one side only: give an OLD and a NEW file to compare", args[0])}
+				return report.Inputf("%s has one side only: give an OLD and a NEW file to compare", args[0])
 			}
 			chk := &report.Check{Name: "perf", Findings: []report.Finding{}, Metrics: map[string]any{}}
 			perf.Evaluate(res, perf.Stats{Alpha: alpha, Threshold: th / 100}, confirm, chk)

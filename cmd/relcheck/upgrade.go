@@ -18,6 +18,7 @@ import (
 
 	"github.com/relcheck/relcheck/channels"
 	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/report"
 )
 
 // subscriptionPath is where the subscription lives: --config, else
@@ -69,6 +70,9 @@ or --config) takes more options by editing it:
   require: {installs: 50, rollbackRate: "<2%"}   # wait for the shared telemetry`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.dir == "" {
+				return usagef(cmd, "give --install-dir: where versions are installed")
+			}
 			path := subscriptionPath(s, o.cfg)
 			sub := &channels.Subscription{}
 			if old, err := channels.LoadSubscription(path); err == nil {
@@ -146,7 +150,6 @@ or --config) takes more options by editing it:
 	f.StringVar(&o.metrics, "metrics-file", "", "keep a Prometheus textfile-collector file here")
 	f.IntVar(&o.keep, "keep", 0, "versions kept on disk (default 3)")
 	f.BoolVar(&o.insecure, "insecure", false, "allow a plain-HTTP registry")
-	cmd.MarkFlagRequired("install-dir")
 	return cmd
 }
 
@@ -270,7 +273,7 @@ failed and was rolled back or verification refused the channel.`,
 						return err
 					}
 					if !ok {
-						return &channels.InputError{Err: errors.New("not confirmed: nothing changed")}
+						return &report.InputError{Err: errors.New("not confirmed: nothing changed")}
 					}
 				}
 				bar := &byteBar{w: s.err, tty: isTerminal(s.err), label: "downloading " + d.Target}
@@ -300,7 +303,7 @@ failed and was rolled back or verification refused the channel.`,
 func confirm(s *streams, q string) (bool, error) {
 	in, ok := s.in.(*os.File)
 	if !ok || !isTerminal(s.err) || !isTerminalFile(in) {
-		return false, &channels.InputError{Err: errors.New("not a terminal: pass --yes to proceed without confirmation")}
+		return false, &report.InputError{Err: errors.New("not a terminal: pass --yes to proceed without confirmation")}
 	}
 	fmt.Fprintf(s.err, "%s [y/N] ", q)
 	line, err := bufio.NewReader(in).ReadString('\n')

@@ -149,6 +149,10 @@ type Error struct {
 	Msg  string
 }
 
+// ExitCode is 2: a configuration error is the user's to fix (report's
+// ExitUsage).
+func (e *Error) ExitCode() int { return 2 }
+
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
