@@ -30,7 +30,7 @@ type Decision struct {
 	// Action is install (nothing installed yet), upgrade, rollback (the
 	// installed release was halted with a way back), wait (a newer release
 	// exists but is not for this install yet) or none.
-	Action  string   `json:"action"`
+	Action  Action   `json:"action"`
 	From    string   `json:"from,omitempty"`
 	Target  string   `json:"target,omitempty"`
 	Path    []Hop    `json:"path"`
@@ -79,7 +79,7 @@ func Decide(sub *Subscription, st *LocalState, h *Head, now time.Time, o DecideO
 		if r := h.Find(st.Installed); r != nil && r.Halted && o.To == "" {
 			if r.RollbackTo != "" {
 				back := h.Find(r.RollbackTo)
-				d.Action, d.Target = "rollback", r.RollbackTo
+				d.Action, d.Target = ActionRollback, r.RollbackTo
 				d.Path = []Hop{hopOf(back)}
 				say("%s is halted on %s; the maintainers say to go back to %s", r.Version, h.Channel, r.RollbackTo)
 				return d, nil
@@ -128,9 +128,9 @@ func Decide(sub *Subscription, st *LocalState, h *Head, now time.Time, o DecideO
 			break
 		}
 		if target == nil {
-			d.Action = "none"
+			d.Action = ActionNone
 			if newer > 0 {
-				d.Action = "wait"
+				d.Action = ActionWait
 			} else if st.Installed != "" {
 				say("%s is the newest release on %s", st.Installed, h.Channel)
 			} else {
@@ -145,7 +145,7 @@ func Decide(sub *Subscription, st *LocalState, h *Head, now time.Time, o DecideO
 			}
 			if !w.open(now) {
 				next := w.next(now)
-				d.Action, d.Target, d.NextWindow = "wait", target.Version, &next
+				d.Action, d.Target, d.NextWindow = ActionWait, target.Version, &next
 				say("%s: outside the window (%s): next %s", target.Version, w, next.Format("Mon 2006-01-02 15:04 MST"))
 				return d, nil
 			}
@@ -153,12 +153,12 @@ func Decide(sub *Subscription, st *LocalState, h *Head, now time.Time, o DecideO
 	}
 	d.Target = target.Version
 	if st.Installed == "" {
-		d.Action = "install"
+		d.Action = ActionInstall
 		d.Path = []Hop{hopOf(target)}
 		say("%s is the newest release on %s for this install", target.Version, h.Channel)
 		return d, nil
 	}
-	d.Action = "upgrade"
+	d.Action = ActionUpgrade
 	path, err := Path(h, st.Installed, target.Version)
 	if err != nil {
 		return nil, err

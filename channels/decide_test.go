@@ -92,7 +92,7 @@ func TestDecide(t *testing.T) {
 		sub    *Subscription
 		st     LocalState
 		o      DecideOptions
-		action string
+		action Action
 		target string
 		reason string
 	}{

@@ -58,12 +58,12 @@ type BadMark struct {
 // operator's logs and metrics show, and the input of opt-in telemetry.
 type Outcome struct {
 	Time   time.Time `json:"time"`
-	Action string    `json:"action"` // install, upgrade, rollback, recover
+	Action Action    `json:"action"`
 	From   string    `json:"from,omitempty"`
 	To     string    `json:"to,omitempty"`
 	// Result is success, rolled_back (switched back after a failure) or
 	// failed (nothing changed).
-	Result string `json:"result"`
+	Result Result `json:"result"`
 	// ReasonClass is what failed: download, verify, pre, post, health.
 	ReasonClass string `json:"reasonClass,omitempty"`
 	Reason      string `json:"reason,omitempty"`
@@ -85,7 +85,7 @@ type HopError struct {
 func (e *HopError) ExitCode() int { return report.ExitFindings }
 
 func (e *HopError) Error() string {
-	return fmt.Sprintf("%s %s → %s %s (%s): %s", e.Outcome.Action, orNone(e.Outcome.From), e.Outcome.To, strings.ReplaceAll(e.Outcome.Result, "_", " "), e.Outcome.ReasonClass, e.Outcome.Reason)
+	return fmt.Sprintf("%s %s → %s %s (%s): %s", e.Outcome.Action, orNone(e.Outcome.From), e.Outcome.To, strings.ReplaceAll(string(e.Outcome.Result), "_", " "), e.Outcome.ReasonClass, e.Outcome.Reason)
 }
 
 func orNone(v string) string {
@@ -98,7 +98,7 @@ func orNone(v string) string {
 // journal is the operation in progress, written before every step so a
 // crash can be finished or undone.
 type journal struct {
-	Action  string    `json:"action"`
+	Action  Action    `json:"action"`
 	From    string    `json:"from,omitempty"`
 	To      string    `json:"to"`
 	Digest  string    `json:"digest"`
@@ -284,7 +284,7 @@ func (in *Installer) Apply(ctx context.Context, st *LocalState, d *Decision, hea
 		}
 		out.Hops++
 	}
-	out.Result = "success"
+	out.Result = Success
 	out.DurationMs = time.Since(start).Milliseconds()
 	st.LastSuccess = in.now()
 	in.record(st, *out)
@@ -300,7 +300,7 @@ func (in *Installer) record(st *LocalState, o Outcome) {
 	in.SaveState(st)
 	if in.Log != nil {
 		level := slog.LevelInfo
-		if o.Result != "success" {
+		if o.Result != Success {
 			level = slog.LevelError
 		}
 		in.Log.Log(context.Background(), level, "outcome", "event", "outcome", "action", o.Action, "from", o.From, "to", o.To,
@@ -315,11 +315,11 @@ func (in *Installer) logf(msg string, args ...any) {
 }
 
 // hop installs one release and switches to it.
-func (in *Installer) hop(ctx context.Context, st *LocalState, action string, hop Hop, headDigest string) error {
+func (in *Installer) hop(ctx context.Context, st *LocalState, action Action, hop Hop, headDigest string) error {
 	from := st.Installed
 	j := &journal{Action: action, From: from, To: hop.Version, Digest: hop.Digest, Started: in.now(), Head: headDigest}
 	fail := func(class string, err error) error {
-		return &HopError{Outcome: Outcome{Result: "failed", ReasonClass: class, Reason: err.Error()}}
+		return &HopError{Outcome: Outcome{Result: Failed, ReasonClass: class, Reason: err.Error()}}
 	}
 	if err := in.step(j, "download"); err != nil {
 		return err
@@ -413,7 +413,7 @@ func (in *Installer) undo(ctx context.Context, st *LocalState, j *journal, class
 		return err
 	}
 	os.Remove(in.meta("journal.json"))
-	return &HopError{Outcome: Outcome{Result: "rolled_back", ReasonClass: class, Reason: cause.Error()}}
+	return &HopError{Outcome: Outcome{Result: RolledBack, ReasonClass: class, Reason: cause.Error()}}
 }
 
 // hook runs a configured command with the hop in its environment.
@@ -684,12 +684,12 @@ func (in *Installer) Recover(ctx context.Context, st *LocalState) (*Outcome, err
 		return nil, err
 	}
 	start := in.now()
-	out := &Outcome{Time: start, Action: "recover", From: j.From, To: j.To, Hops: 1}
+	out := &Outcome{Time: start, Action: ActionRecover, From: j.From, To: j.To, Hops: 1}
 	cur, err := in.Current()
 	if err != nil {
 		return nil, err
 	}
-	in.logf("recovering an interrupted "+j.Action, "event", "recover", "from", j.From, "to", j.To, "step", j.Step, "current", cur)
+	in.logf("recovering an interrupted "+string(j.Action), "event", "recover", "from", j.From, "to", j.To, "step", j.Step, "current", cur)
 	switch {
 	case j.Step == "undo" || ((j.Step == "post" || j.Step == "health") && cur != j.To):
 		// An undo was under way (or had switched back already): finish it.
@@ -709,12 +709,12 @@ func (in *Installer) Recover(ctx context.Context, st *LocalState) (*Outcome, err
 		if err := os.Remove(in.meta("journal.json")); err != nil {
 			return nil, err
 		}
-		out.Result, out.ReasonClass, out.Reason = "failed", "interrupted", fmt.Sprintf("interrupted at %s, before the switch; %s stays", j.Step, orNone(j.From))
+		out.Result, out.ReasonClass, out.Reason = Failed, "interrupted", fmt.Sprintf("interrupted at %s, before the switch; %s stays", j.Step, orNone(j.From))
 	case j.Step == "commit":
 		if err := in.commit(st, j); err != nil {
 			return nil, err
 		}
-		out.Result = "success"
+		out.Result = Success
 	default:
 		// Switched: the post hook may not have finished; run it again
 		// (hooks must be idempotent), then the health check.
@@ -725,7 +725,7 @@ func (in *Installer) Recover(ctx context.Context, st *LocalState) (*Outcome, err
 		} else if err != nil {
 			return nil, err
 		} else {
-			out.Result = "success"
+			out.Result = Success
 			st.LastSuccess = in.now()
 		}
 	}
@@ -743,14 +743,14 @@ func (in *Installer) Rollback(ctx context.Context, st *LocalState) (*Outcome, er
 	if _, err := os.Stat(in.dir("versions", st.Previous)); err != nil {
 		return nil, inputErrorf("the previous version %s is no longer on disk", st.Previous)
 	}
-	d := &Decision{Action: "rollback", From: st.Installed, Target: st.Previous}
+	d := &Decision{Action: ActionRollback, From: st.Installed, Target: st.Previous}
 	start := in.now()
-	j := &journal{Action: "rollback", From: st.Installed, To: st.Previous, Digest: st.PreviousDigest, Started: start}
+	j := &journal{Action: ActionRollback, From: st.Installed, To: st.Previous, Digest: st.PreviousDigest, Started: start}
 	if err := in.hook(ctx, "pre", in.Sub.PreCmd, j.From, j.To); err != nil {
-		return nil, &HopError{Outcome: Outcome{Time: start, Action: "rollback", From: j.From, To: j.To, Result: "failed", ReasonClass: "pre", Reason: err.Error()}}
+		return nil, &HopError{Outcome: Outcome{Time: start, Action: ActionRollback, From: j.From, To: j.To, Result: Failed, ReasonClass: "pre", Reason: err.Error()}}
 	}
 	err := in.finish(ctx, st, j, true)
-	out := Outcome{Time: start, Action: "rollback", From: d.From, To: d.Target, Hops: 1, DurationMs: time.Since(start).Milliseconds()}
+	out := Outcome{Time: start, Action: ActionRollback, From: d.From, To: d.Target, Hops: 1, DurationMs: time.Since(start).Milliseconds()}
 	var he *HopError
 	if errors.As(err, &he) {
 		out.Result, out.ReasonClass, out.Reason = he.Outcome.Result, he.Outcome.ReasonClass, he.Outcome.Reason
@@ -761,7 +761,7 @@ func (in *Installer) Rollback(ctx context.Context, st *LocalState) (*Outcome, er
 	if err != nil {
 		return nil, err
 	}
-	out.Result = "success"
+	out.Result = Success
 	in.record(st, out)
 	return &out, nil
 }

@@ -112,7 +112,7 @@ func WriteMetrics(path string, sub *Subscription, st *LocalState) error {
 	w("Unix time of the last successful upgrade.", "gauge", "relcheck_last_success_timestamp_seconds", "", unix(st.LastSuccess))
 	if n := len(st.Outcomes); n > 0 {
 		o := st.Outcomes[n-1]
-		w("The last operation's outcome.", "gauge", "relcheck_last_outcome_info", lbl("action", o.Action, "result", o.Result, "reason_class", o.ReasonClass, "to", o.To), 1)
+		w("The last operation's outcome.", "gauge", "relcheck_last_outcome_info", lbl("action", string(o.Action), "result", string(o.Result), "reason_class", o.ReasonClass, "to", o.To), 1)
 		w("Unix time of the last operation.", "gauge", "relcheck_last_outcome_timestamp_seconds", "", unix(o.Time))
 	}
 	w("Releases that failed here and are not retried until the channel changes.", "gauge", "relcheck_bad_releases", "", float64(len(st.Bad)))

@@ -294,7 +294,7 @@ func (f demoFleet) upgrade(ctx context.Context, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			if d = chk.Decision; d.Action != "upgrade" {
+			if d = chk.Decision; d.Action != channels.ActionUpgrade {
 				return nil
 			}
 			_, applyErr = in.client.Installer.Apply(ctx, chk.State, d, chk.HeadDigest)
@@ -305,7 +305,7 @@ func (f demoFleet) upgrade(ctx context.Context, out io.Writer) error {
 		}
 		var he *channels.HopError
 		switch {
-		case d.Action != "upgrade":
+		case d.Action != channels.ActionUpgrade:
 			waiting++
 			fmt.Fprintf(out, "  %s  %s  waits: %s\n", in.name, d.From, strings.Join(d.Reasons, "; "))
 		case errors.As(applyErr, &he):

@@ -209,9 +209,9 @@ func orNothing(v string) string {
 
 func describeResult(o channels.Outcome) string {
 	switch o.Result {
-	case "success":
+	case channels.Success:
 		return "done"
-	case "rolled_back":
+	case channels.RolledBack:
 		return "rolled back (" + o.ReasonClass + ": " + o.Reason + ")"
 	}
 	return o.Reason
@@ -258,7 +258,7 @@ failed and was rolled back or verification refused the channel.`,
 					return err
 				}
 				d := chk.Decision
-				if d.Action == "none" || d.Action == "wait" {
+				if d.Action == channels.ActionNone || d.Action == channels.ActionWait {
 					if o.format == "json" {
 						return printDecision(s, o.format, c, chk, false)
 					}
@@ -337,9 +337,9 @@ func printDecision(s *streams, format string, c *channels.Client, chk *channels.
 	w := s.out
 	fmt.Fprintf(w, "%s of %s (head seq %d, verified): installed %s\n", c.Sub.Channel, c.Sub.Repo, chk.Head.Seq, orNothing(chk.State.Installed))
 	switch d.Action {
-	case "none":
+	case channels.ActionNone:
 		fmt.Fprintf(w, "nothing to do\n")
-	case "wait":
+	case channels.ActionWait:
 		fmt.Fprintf(w, "waiting\n")
 	default:
 		fmt.Fprintf(w, "%s to %s:\n", d.Action, d.Target)
@@ -354,7 +354,7 @@ func printDecision(s *streams, format string, c *channels.Client, chk *channels.
 		}
 		tw.Flush()
 	}
-	if explain || d.Action == "wait" || d.Action == "none" {
+	if explain || d.Action == channels.ActionWait || d.Action == channels.ActionNone {
 		for _, r := range d.Reasons {
 			fmt.Fprintf(w, "  - %s\n", r)
 		}
@@ -477,7 +477,7 @@ func newRecoverCmd(s *streams) *cobra.Command {
 				return nil
 			}
 			fmt.Fprintf(s.out, "recovered %s → %s: %s\n", orNothing(out.From), out.To, describeResult(*out))
-			if out.Result == "rolled_back" {
+			if out.Result == channels.RolledBack {
 				return &channels.HopError{Outcome: *out}
 			}
 			return nil
