@@ -116,14 +116,11 @@ func (o *chanOpts) writer(cmd *cobra.Command, s *streams, ref string) (channels.
 // password returns the key password: COSIGN_PASSWORD, or asked on the
 // terminal (twice when confirm is set).
 func password(s *streams, confirm bool) ([]byte, error) {
-	if pw, ok := os.LookupEnv("COSIGN_PASSWORD"); ok || s.getenv("COSIGN_PASSWORD") != "" {
-		if !ok {
-			pw = s.getenv("COSIGN_PASSWORD")
-		}
+	if pw, ok := s.lookup("COSIGN_PASSWORD"); ok {
 		return []byte(pw), nil
 	}
 	in, ok := s.in.(*os.File)
-	if !ok || !term.IsTerminal(int(in.Fd())) {
+	if !ok || !isTerminal(in) {
 		return nil, &report.InputError{Err: fmt.Errorf("no password for the key: set COSIGN_PASSWORD (it may be empty) or run on a terminal")}
 	}
 	fmt.Fprint(s.err, "Password for the key: ")

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relcheck/relcheck/internal/atomicfile"
+
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/check"
@@ -183,16 +185,8 @@ func writeFile(path string, rep *report.Report, f report.Format) error {
 			return err
 		}
 	}
-	// Write then rename, so a reader never sees half a report.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	// A reader never sees half a report.
+	return atomicfile.Write(path, buf.Bytes(), 0o644)
 }
 
 func appendFile(path string, data []byte) error {

@@ -23,7 +23,7 @@ var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Main(ctx, os.Args[1:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv})
+	code := Main(ctx, os.Args[1:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv, lookupEnv: os.LookupEnv})
 	stop()
 	os.Exit(code)
 }
@@ -35,8 +35,14 @@ type streams struct {
 	out    io.Writer
 	err    io.Writer
 	getenv func(string) string
+	// lookupEnv tells a variable set to "" from an unset one; nil: set
+	// means non-empty.
+	lookupEnv func(string) (string, bool)
 	// tty reports whether a stream is a terminal; nil means isTerminal.
 	tty func(io.Writer) bool
+	// afterStep is the installer's hook after each journal step: nil in
+	// relcheck; the test binary kills itself at a chosen step.
+	afterStep func(step string)
 }
 
 // isTerminal reports whether w is a terminal.
@@ -51,7 +57,7 @@ func isTerminal(w io.Writer) bool {
 
 // color reports whether text output to w should be coloured.
 func (s *streams) color(w io.Writer) bool {
-	if _, set := lookupEnv(s.getenv, "NO_COLOR"); set {
+	if _, set := s.lookup("NO_COLOR"); set {
 		return false
 	}
 	if s.getenv("TERM") == "dumb" {
@@ -63,8 +69,12 @@ func (s *streams) color(w io.Writer) bool {
 	return isTerminal(w)
 }
 
-func lookupEnv(getenv func(string) string, k string) (string, bool) {
-	v := getenv(k)
+// lookup is the environment variable k, and whether it is set.
+func (s *streams) lookup(k string) (string, bool) {
+	if s.lookupEnv != nil {
+		return s.lookupEnv(k)
+	}
+	v := s.getenv(k)
 	return v, v != ""
 }
 

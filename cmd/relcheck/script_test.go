@@ -33,9 +33,20 @@ import (
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"relcheck": func() {
+			// The crash-safety scripts: die (SIGKILL) right after the
+			// journal records this step.
+			s := &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv, lookupEnv: os.LookupEnv}
+			if at := os.Getenv("RELCHECK_TEST_CRASH_AT"); at != "" {
+				s.afterStep = func(step string) {
+					if step == at {
+						syscall.Kill(os.Getpid(), syscall.SIGKILL)
+						time.Sleep(time.Minute)
+					}
+				}
+			}
 			// As main does: SIGINT and SIGTERM cancel the context.
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			code := Main(ctx, os.Args[1:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv})
+			code := Main(ctx, os.Args[1:], s)
 			stop()
 			os.Exit(code)
 		},
@@ -48,7 +59,7 @@ func TestMain(m *testing.M) {
 				fmt.Fprintln(os.Stderr, "usage: relcheck-exit CODE ARGS...")
 				os.Exit(2)
 			}
-			got := Main(context.Background(), os.Args[2:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv})
+			got := Main(context.Background(), os.Args[2:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv, lookupEnv: os.LookupEnv})
 			if got != want {
 				fmt.Fprintf(os.Stderr, "relcheck exited with %d, want %d\n", got, want)
 				os.Exit(1)

@@ -186,7 +186,7 @@ func (o *opOpts) client(cmd *cobra.Command, s *streams) (*channels.Client, error
 	if err != nil {
 		return nil, err
 	}
-	c.Installer.CrashAt = os.Getenv("RELCHECK_TEST_CRASH_AT")
+	c.Installer.AfterStep = s.afterStep
 	return c, nil
 }
 
@@ -302,7 +302,7 @@ failed and was rolled back or verification refused the channel.`,
 // confirm asks a yes/no question on the terminal.
 func confirm(s *streams, q string) (bool, error) {
 	in, ok := s.in.(*os.File)
-	if !ok || !isTerminal(s.err) || !isTerminalFile(in) {
+	if !ok || !isTerminal(s.err) || !isTerminal(in) {
 		return false, &report.InputError{Err: errors.New("not a terminal: pass --yes to proceed without confirmation")}
 	}
 	fmt.Fprintf(s.err, "%s [y/N] ", q)
@@ -312,11 +312,6 @@ func confirm(s *streams, q string) (bool, error) {
 	}
 	a := strings.ToLower(strings.TrimSpace(line))
 	return a == "y" || a == "yes", nil
-}
-
-func isTerminalFile(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // decisionJSON is the machine-readable decision.
