@@ -85,7 +85,7 @@ func NextVersion(ctx context.Context, dir, channel, next string, published []str
 			return "", err
 		}
 		if rep.Version == nil || rep.Version.Next == "" {
-			return "", inputErrorf("the gates derived no next version (%s)", summaries(rep))
+			return "", inputErrorf("the gates derived no next version (%s)", Summaries(rep))
 		}
 		next = rep.Version.Next
 	}

@@ -706,8 +706,8 @@ func displayRepo(env *Env) string {
 	return env.Dir
 }
 
-// summaries is one line naming each check's status and summary.
-func summaries(rep *report.Report) string {
+// Summaries is one line naming each check's status and summary.
+func Summaries(rep *report.Report) string {
 	var parts []string
 	for _, c := range rep.Checks {
 		parts = append(parts, fmt.Sprintf("%s %s: %s", c.Name, c.Status, c.Summary))

@@ -1,22 +1,14 @@
 package main
 
 import (
-	"bytes"
-	"errors"
+	"context"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/relcheck/relcheck/internal/atomicfile"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/check"
-	"github.com/relcheck/relcheck/perf"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -38,7 +30,7 @@ type checkOptions struct {
 	Budget time.Duration
 }
 
-func newCheckCmd(s *streams, runF func(*checkOptions) error) *cobra.Command {
+func newCheckCmd(s *streams, runF func(context.Context, *checkOptions) error) *cobra.Command {
 	o := &checkOptions{streams: s}
 	var format string
 	cmd := &cobra.Command{
@@ -62,11 +54,11 @@ status, next-version and report go to $GITHUB_OUTPUT.`,
 			if err != nil {
 				return usagef(cmd, "--format: %v", err)
 			}
-			o.Format, o.Gates = f, args
-			if runF != nil {
-				return runF(o)
+			if o.Budget < 0 {
+				return usagef(cmd, "--budget: must not be negative")
 			}
-			return runCheck(cmd, o)
+			o.Format, o.Gates = f, args
+			return run(cmd, runF, runCheck, o)
 		},
 	}
 	fl := cmd.Flags()
@@ -84,11 +76,7 @@ status, next-version and report go to $GITHUB_OUTPUT.`,
 	return cmd
 }
 
-func runCheck(cmd *cobra.Command, o *checkOptions) error {
-	ctx := cmd.Context()
-	if o.Budget < 0 {
-		return usagef(cmd, "--budget: must not be negative")
-	}
+func runCheck(ctx context.Context, o *checkOptions) error {
 	env, err := check.Resolve(ctx, check.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config, DatabaseURL: o.DatabaseURL,
 		PerfSave: o.Save, PerfBudget: o.Budget})
 	if err != nil {
@@ -106,7 +94,7 @@ func runCheck(cmd *cobra.Command, o *checkOptions) error {
 		return err
 	}
 	if err := writeReport(o.streams, rep, o.Format, o.Output); err != nil {
-		return usageFlagError(cmd, "--output", err)
+		return writeError("--output", err)
 	}
 	for _, extra := range []struct {
 		flag, path string
@@ -116,7 +104,7 @@ func runCheck(cmd *cobra.Command, o *checkOptions) error {
 			continue
 		}
 		if err := writeFile(extra.path, rep, extra.format); err != nil {
-			return usageFlagError(cmd, extra.flag, err)
+			return writeError(extra.flag, err)
 		}
 	}
 	if err := writeStepOutputs(o.streams, rep, o.JSONReport); err != nil {
@@ -132,115 +120,4 @@ func runCheck(cmd *cobra.Command, o *checkOptions) error {
 		fmt.Fprintf(o.err, " (report in %s)\n", o.Output)
 	}
 	return outcome
-}
-
-// usageFlagError turns a failure to write where a flag points into a usage
-// error (exit 2) that names the flag.
-func usageFlagError(cmd *cobra.Command, flag string, err error) error {
-	var pe *fs.PathError
-	var le *os.LinkError
-	switch {
-	case errors.As(err, &pe):
-		return usagef(cmd, "%s: cannot write %s: %v", flag, pe.Path, pe.Err)
-	case errors.As(err, &le):
-		return usagef(cmd, "%s: cannot write %s: %v", flag, le.New, le.Err)
-	}
-	return err
-}
-
-// writeReport renders rep to the output file or standard output, and for the
-// github format appends the markdown summary to $GITHUB_STEP_SUMMARY.
-func writeReport(s *streams, rep *report.Report, f report.Format, output string) error {
-	if output != "" {
-		if err := writeFile(output, rep, f); err != nil {
-			return err
-		}
-	} else {
-		opts := report.Options{Color: f == report.FormatText && s.color(s.out), ToolVersion: versionString()}
-		if err := report.Render(s.out, rep, f, opts); err != nil {
-			return err
-		}
-	}
-	if f == report.FormatGitHub {
-		if path := s.getenv("GITHUB_STEP_SUMMARY"); path != "" {
-			var buf bytes.Buffer
-			if err := report.Markdown(&buf, rep); err != nil {
-				return err
-			}
-			if err := appendFile(path, buf.Bytes()); err != nil {
-				return fmt.Errorf("writing the step summary: %w", err)
-			}
-		}
-	}
-	return nil
-}
-
-func writeFile(path string, rep *report.Report, f report.Format) error {
-	var buf bytes.Buffer
-	if err := report.Render(&buf, rep, f, report.Options{ToolVersion: versionString()}); err != nil {
-		return err
-	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	// A reader never sees half a report.
-	return atomicfile.Write(path, buf.Bytes(), 0o644)
-}
-
-func appendFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, bytes.NewReader(data))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-// writeStepOutputs appends the step outputs status, next-version and report
-// to $GITHUB_OUTPUT when running as a GitHub Actions step (in any format).
-func writeStepOutputs(s *streams, rep *report.Report, jsonReport string) error {
-	path := s.getenv("GITHUB_OUTPUT")
-	if path == "" {
-		return nil
-	}
-	next := ""
-	if rep.Version != nil {
-		next = rep.Version.Next
-	}
-	if jsonReport != "" {
-		if abs, err := filepath.Abs(jsonReport); err == nil {
-			jsonReport = abs
-		}
-	}
-	out := fmt.Sprintf("status=%s\nnext-version=%s\nreport=%s\n", rep.Status, next, jsonReport)
-	if err := appendFile(path, []byte(out)); err != nil {
-		return fmt.Errorf("writing the step outputs: %w", err)
-	}
-	return nil
-}
-
-// perfProgress shows the perf gate's rounds: a bar redrawn in place on a
-// terminal, a plain line per round otherwise (CI logs).
-func perfProgress(w io.Writer, tty bool) func(perf.Progress) {
-	return func(p perf.Progress) {
-		left := ""
-		if p.Done < p.Total {
-			left = fmt.Sprintf(", about %s left", p.Left.Round(time.Second))
-		}
-		if !tty {
-			fmt.Fprintf(w, "relcheck: perf %s %d/%d done%s\n", p.Phase, p.Done, p.Total, left)
-			return
-		}
-		const width = 20
-		n := width * p.Done / max(1, p.Total)
-		fmt.Fprintf(w, "\r\033[Krelcheck: perf %s [%s%s] %d/%d%s", p.Phase, strings.Repeat("#", n), strings.Repeat(".", width-n), p.Done, p.Total, left)
-		if p.Done == p.Total {
-			fmt.Fprintln(w)
-		}
-	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,30 +11,41 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/report"
 )
 
-func newInitCmd(s *streams) *cobra.Command {
-	var dir string
-	var force bool
+// initOptions are the inputs of `relcheck init`.
+type initOptions struct {
+	*streams
+	Dir   string
+	Force bool
+}
+
+func newInitCmd(s *streams, runF func(context.Context, *initOptions) error) *cobra.Command {
+	o := &initOptions{streams: s}
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write a commented relcheck.yaml with every setting and its default",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := filepath.Join(dir, config.FileName)
-			if _, err := os.Stat(path); err == nil && !force {
-				return &usageError{msg: fmt.Sprintf("%s already exists; pass --force to overwrite it", path)}
-			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			if err := os.WriteFile(path, []byte(config.Template), 0o644); err != nil {
-				return usagef(cmd, "--repo: %v", err)
-			}
-			fmt.Fprintf(s.out, "wrote %s\n", path)
-			return nil
+			return run(cmd, runF, runInit, o)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "repo", ".", "directory to write relcheck.yaml into")
-	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing relcheck.yaml")
+	cmd.Flags().StringVar(&o.Dir, "repo", ".", "directory to write relcheck.yaml into")
+	cmd.Flags().BoolVar(&o.Force, "force", false, "overwrite an existing relcheck.yaml")
 	return cmd
+}
+
+func runInit(ctx context.Context, o *initOptions) error {
+	path := filepath.Join(o.Dir, config.FileName)
+	if _, err := os.Stat(path); err == nil && !o.Force {
+		return report.Inputf("%s already exists; pass --force to overwrite it", path)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := os.WriteFile(path, []byte(config.Template), 0o644); err != nil {
+		return report.Inputf("--repo: %v", err)
+	}
+	fmt.Fprintf(o.out, "wrote %s\n", path)
+	return nil
 }

@@ -1,13 +1,19 @@
 // Command relcheck is a continuous-release pipeline for open-source projects:
-// it checks every commit (API, schema migrations, performance) and tells the
-// maintainer what the next version must be.
+// it checks every commit (API, schema migrations, performance), publishes
+// releases to signed channels, and upgrades installs in phases.
+//
+// One file per command: its options struct (its inputs, and the streams it
+// writes to), newXCmd (flags into options, checked; a run seam for tests)
+// and runX (one call into the libraries, and the output). What several
+// commands share has a file of its own: streams.go, exit.go, output.go,
+// ghactions.go, progress.go, paths.go, releaserepo.go (the commands that
+// write channels), operator.go (upgrade, status, rollback, recover).
 package main
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -23,74 +29,9 @@ var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Main(ctx, os.Args[1:], &streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, getenv: os.Getenv, lookupEnv: os.LookupEnv})
+	code := Main(ctx, os.Args[1:], processStreams())
 	stop()
 	os.Exit(code)
-}
-
-// streams are the process's inputs and outputs, injected so commands are
-// testable without a subprocess.
-type streams struct {
-	in     io.Reader
-	out    io.Writer
-	err    io.Writer
-	getenv func(string) string
-	// lookupEnv tells a variable set to "" from an unset one; nil: set
-	// means non-empty.
-	lookupEnv func(string) (string, bool)
-	// tty reports whether a stream is a terminal; nil means isTerminal.
-	tty func(io.Writer) bool
-	// afterStep is the installer's hook after each journal step: nil in
-	// relcheck; the test binary kills itself at a chosen step.
-	afterStep func(step string)
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// color reports whether text output to w should be coloured.
-func (s *streams) color(w io.Writer) bool {
-	if _, set := s.lookup("NO_COLOR"); set {
-		return false
-	}
-	if s.getenv("TERM") == "dumb" {
-		return false
-	}
-	if s.tty != nil {
-		return s.tty(w)
-	}
-	return isTerminal(w)
-}
-
-// lookup is the environment variable k, and whether it is set.
-func (s *streams) lookup(k string) (string, bool) {
-	if s.lookupEnv != nil {
-		return s.lookupEnv(k)
-	}
-	v := s.getenv(k)
-	return v, v != ""
-}
-
-// usageError is a mistake in the command line (exit 2).
-type usageError struct {
-	msg string
-	cmd *cobra.Command
-}
-
-func (e *usageError) Error() string { return e.msg }
-
-// ExitCode is report.ExitUsage.
-func (e *usageError) ExitCode() int { return report.ExitUsage }
-
-func usagef(cmd *cobra.Command, format string, args ...any) error {
-	return &usageError{msg: fmt.Sprintf(format, args...), cmd: cmd}
 }
 
 // Main runs relcheck with args and returns the exit code.
@@ -104,7 +45,6 @@ func Main(ctx context.Context, args []string, s *streams) int {
 	if err == nil {
 		return report.ExitOK
 	}
-	code := exitCode(err)
 	var ue *usageError
 	switch {
 	case errors.As(err, &ue):
@@ -117,12 +57,8 @@ func Main(ctx context.Context, args []string, s *streams) int {
 	default:
 		fmt.Fprintf(s.err, "relcheck: %v\n", err)
 	}
-	return code
+	return exitCode(err)
 }
-
-// exitCode maps an error to the exit code of DESIGN.md: report.ExitCode,
-// which every error that decides one implements.
-func exitCode(err error) int { return report.ExitCode(err) }
 
 func versionString() string {
 	if version != "" {
@@ -160,41 +96,36 @@ Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 		return usagef(cmd, "%v", err)
 	})
 	root.AddCommand(
-		newInitCmd(s),
+		newInitCmd(s, nil),
 		newCheckCmd(s, nil),
 		newVersionCmd(s),
 		newAPICmd(s),
 		newPerfCmd(s),
-		newDemoCmd(s),
+		newDemoCmd(s, nil),
 		newKeysCmd(s),
-		newPublishCmd(s),
-		newPromoteCmd(s),
-		newRolloutCmd(s),
-		newHaltCmd(s),
+		newPublishCmd(s, nil),
+		newPromoteCmd(s, nil),
+		newRolloutCmd(s, nil),
+		newHaltCmd(s, nil),
 		newChannelCmd(s),
-		newSubscribeCmd(s),
-		newUpgradeCmd(s),
-		newStatusCmd(s),
-		newRollbackCmd(s),
-		newRecoverCmd(s),
+		newSubscribeCmd(s, nil),
+		newUpgradeCmd(s, nil),
+		newStatusCmd(s, nil),
+		newRollbackCmd(s, nil),
+		newRecoverCmd(s, nil),
 		newTelemetryCmd(s),
 	)
 	return root
 }
 
-// exactArgs is cobra.ExactArgs with a usage error.
-func exactArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) != n {
-			return usagef(cmd, "%s takes %d argument(s), got %d", cmd.CommandPath(), n, len(args))
-		}
-		return nil
+// parent is a command that only groups subcommands.
+func parent(use, short, hint string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usagef(cmd, "missing subcommand: try '%s'", hint)
+		},
 	}
-}
-
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) > 0 {
-		return usagef(cmd, "unexpected argument %q", args[0])
-	}
-	return nil
 }

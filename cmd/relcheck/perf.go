@@ -1,7 +1,7 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -14,18 +14,27 @@ import (
 )
 
 func newPerfCmd(s *streams) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "perf",
-		Short: "Work with saved perf results",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef(cmd, "missing subcommand: try 'relcheck perf compare'")
-		},
-	}
+	cmd := parent("perf", "Work with saved perf results", "relcheck perf compare")
+	cmd.AddCommand(newPerfCompareCmd(s, nil))
+	return cmd
+}
+
+// perfCompareOptions are the inputs of `relcheck perf compare`.
+type perfCompareOptions struct {
+	*streams
+	// Files are RESULTS, or OLD and NEW.
+	Files  []string
+	Format report.Format
+	// Threshold is the smallest slowdown that counts, a fraction (0.05).
+	Threshold float64
+	Alpha     float64
+}
+
+func newPerfCompareCmd(s *streams, runF func(context.Context, *perfCompareOptions) error) *cobra.Command {
+	o := &perfCompareOptions{streams: s}
 	def := config.Default().Perf.Benchmarks
 	var format, threshold string
-	var alpha float64
-	compare := &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "compare RESULTS | OLD NEW",
 		Short: "Recompute the perf verdict from saved results, or compare two runs",
 		Long: `With one file, recompute the verdict of a run saved with
@@ -54,42 +63,42 @@ Exit codes as for 'relcheck check': 0 no regression, 1 a regression,
 			if err != nil || th < 0 {
 				return usagef(cmd, "--threshold: %q is not a percentage like 5%%", threshold)
 			}
-			if alpha <= 0 || alpha >= 0.5 {
+			if o.Alpha <= 0 || o.Alpha >= 0.5 {
 				return usagef(cmd, "--alpha: must be above 0 and below 0.5")
 			}
-			var loaded []*perf.Results
-			for _, a := range args {
-				r, err := perf.Load(a)
-				var ie *report.InputError
-				if errors.As(err, &ie) {
-					return ie
-				}
-				if err != nil {
-					return err
-				}
-				loaded = append(loaded, r)
-			}
-			res, confirm := loaded[0], true
-			if len(loaded) == 2 {
-				res, confirm = perf.Against(loaded[0], loaded[1]), false
-			} else if res.Raw["base"] == "" && res.Base == "" {
-				return report.Inputf("%s has one side only: give an OLD and a NEW file to compare", args[0])
-			}
-			chk := &report.Check{Name: "perf", Findings: []report.Finding{}, Metrics: map[string]any{}}
-			perf.Evaluate(res, perf.Stats{Alpha: alpha, Threshold: th / 100}, confirm, chk)
-			rep := &report.Report{Repo: ".", Base: orName(res.Base, args[0]), Head: orName(res.Head, args[len(args)-1]), Checks: []*report.Check{chk}}
-			rep.Settle()
-			if err := writeReport(s, rep, f, ""); err != nil {
-				return err
-			}
-			return rep.Outcome()
+			o.Files, o.Format, o.Threshold = args, f, th/100
+			return run(cmd, runF, runPerfCompare, o)
 		},
 	}
-	compare.Flags().StringVar(&format, "format", "text", "output format: text, json, github, markdown or sarif")
-	compare.Flags().StringVar(&threshold, "threshold", fmt.Sprintf("%g%%", float64(def.Threshold)), "smallest slowdown that counts")
-	compare.Flags().Float64Var(&alpha, "alpha", def.Alpha, "one-sided significance level")
-	cmd.AddCommand(compare)
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json, github, markdown or sarif")
+	cmd.Flags().StringVar(&threshold, "threshold", fmt.Sprintf("%g%%", float64(def.Threshold)), "smallest slowdown that counts")
+	cmd.Flags().Float64Var(&o.Alpha, "alpha", def.Alpha, "one-sided significance level")
 	return cmd
+}
+
+func runPerfCompare(ctx context.Context, o *perfCompareOptions) error {
+	var loaded []*perf.Results
+	for _, a := range o.Files {
+		r, err := perf.Load(a)
+		if err != nil {
+			return err
+		}
+		loaded = append(loaded, r)
+	}
+	res, confirm := loaded[0], true
+	if len(loaded) == 2 {
+		res, confirm = perf.Against(loaded[0], loaded[1]), false
+	} else if res.Raw["base"] == "" && res.Base == "" {
+		return report.Inputf("%s has one side only: give an OLD and a NEW file to compare", o.Files[0])
+	}
+	chk := &report.Check{Name: "perf", Findings: []report.Finding{}, Metrics: map[string]any{}}
+	perf.Evaluate(res, perf.Stats{Alpha: o.Alpha, Threshold: o.Threshold}, confirm, chk)
+	rep := &report.Report{Repo: ".", Base: orName(res.Base, o.Files[0]), Head: orName(res.Head, o.Files[len(o.Files)-1]), Checks: []*report.Check{chk}}
+	rep.Settle()
+	if err := writeReport(o.streams, rep, o.Format, ""); err != nil {
+		return err
+	}
+	return rep.Outcome()
 }
 
 func orName(s, d string) string {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -12,18 +13,20 @@ import (
 )
 
 func newVersionCmd(s *streams) *cobra.Command {
+	cmd := parent("version", "Versions derived from the gates", "relcheck version next")
+	cmd.AddCommand(newVersionNextCmd(s, nil))
+	return cmd
+}
+
+// versionNextOptions are the inputs of `relcheck version next`.
+type versionNextOptions struct {
+	*streams
+	Repo, Base, Config, Format, Channel string
+}
+
+func newVersionNextCmd(s *streams, runF func(context.Context, *versionNextOptions) error) *cobra.Command {
+	o := &versionNextOptions{streams: s}
 	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "Versions derived from the gates",
-		Args:  noArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return usagef(cmd, "missing subcommand: try 'relcheck version next'")
-		},
-	}
-	var o struct {
-		repo, base, config, format, channel string
-	}
-	next := &cobra.Command{
 		Use:   "next",
 		Short: "Print the next version the gates allow (e.g. v1.5.0)",
 		Long: `Print the next version derived from the gates: a minor bump for compatible
@@ -36,77 +39,71 @@ current commit; beta gives the next -beta.N; stable (the default) the plain
 version.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.format != "text" && o.format != "json" {
-				return usagef(cmd, "--format must be text or json, not %q", o.format)
+			if err := formatFlag(cmd, o.Format); err != nil {
+				return err
 			}
-			switch o.channel {
+			switch o.Channel {
 			case "stable", "beta", "edge":
 			default:
-				return usagef(cmd, "--channel must be edge, beta or stable, not %q", o.channel)
+				return usagef(cmd, "--channel must be edge, beta or stable, not %q", o.Channel)
 			}
-			ctx := cmd.Context()
-			env, err := check.Resolve(ctx, check.Options{Dir: o.repo, Base: o.base, ConfigFile: o.config})
-			if err != nil {
-				return err
-			}
-			rep, err := check.Run(ctx, env, nil, nil)
-			if err != nil {
-				return err
-			}
-			outcome := rep.Outcome()
-			out := report.Version{}
-			if rep.Version != nil {
-				out = *rep.Version
-			} else {
-				out.Reasons = append(out.Reasons, "no gate derived a version: "+checkSummaries(rep))
-			}
-			if out.Next != "" {
-				ch, err := check.ChannelVersion(ctx, env, out.Next, o.channel, nil)
-				if err != nil {
-					return err
-				}
-				out.Next = ch
-			}
-			if o.format == "json" {
-				data, _ := json.MarshalIndent(struct {
-					report.Version
-					Channel string        `json:"channel"`
-					Status  report.Status `json:"status"`
-				}{out, o.channel, rep.Status}, "", "  ")
-				fmt.Fprintf(s.out, "%s\n", data)
-			} else if out.Next != "" {
-				fmt.Fprintln(s.out, out.Next)
-			}
-			if rep.Version == nil && outcome == nil {
-				return fmt.Errorf("no gate derived a version (%s)", checkSummaries(rep))
-			}
-			if outcome != nil {
-				if out.Next == "" {
-					fmt.Fprintf(s.err, "relcheck: no release is possible as is: %s (%s)\n", strings.Join(out.Reasons, "; "), checkSummaries(rep))
-				} else {
-					fmt.Fprintf(s.err, "relcheck: %s is not releasable as is: %s\n", out.Next, checkSummaries(rep))
-				}
-				return outcome
-			}
-			if out.Next == "" {
-				return fmt.Errorf("%s", strings.Join(out.Reasons, "; "))
-			}
-			return nil
+			return run(cmd, runF, runVersionNext, o)
 		},
 	}
-	next.Flags().StringVar(&o.repo, "repo", ".", "project directory")
-	next.Flags().StringVar(&o.base, "base", "", "ref to compare with (default: latest vX.Y.Z tag reachable from HEAD)")
-	next.Flags().StringVar(&o.config, "config", "", "configuration file (default: relcheck.yaml in --repo)")
-	next.Flags().StringVar(&o.format, "format", "text", "text or json")
-	next.Flags().StringVar(&o.channel, "channel", "stable", "edge, beta or stable")
-	cmd.AddCommand(next)
+	cmd.Flags().StringVar(&o.Repo, "repo", ".", "project directory")
+	cmd.Flags().StringVar(&o.Base, "base", "", "ref to compare with (default: latest vX.Y.Z tag reachable from HEAD)")
+	cmd.Flags().StringVar(&o.Config, "config", "", "configuration file (default: relcheck.yaml in --repo)")
+	cmd.Flags().StringVar(&o.Format, "format", "text", "text or json")
+	cmd.Flags().StringVar(&o.Channel, "channel", "stable", "edge, beta or stable")
 	return cmd
 }
 
-func checkSummaries(rep *report.Report) string {
-	var parts []string
-	for _, c := range rep.Checks {
-		parts = append(parts, fmt.Sprintf("%s %s: %s", c.Name, c.Status, c.Summary))
+func runVersionNext(ctx context.Context, o *versionNextOptions) error {
+	env, err := check.Resolve(ctx, check.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config})
+	if err != nil {
+		return err
 	}
-	return strings.Join(parts, "; ")
+	rep, err := check.Run(ctx, env, nil, nil)
+	if err != nil {
+		return err
+	}
+	outcome := rep.Outcome()
+	out := report.Version{}
+	if rep.Version != nil {
+		out = *rep.Version
+	} else {
+		out.Reasons = append(out.Reasons, "no gate derived a version: "+check.Summaries(rep))
+	}
+	if out.Next != "" {
+		ch, err := check.ChannelVersion(ctx, env, out.Next, o.Channel, nil)
+		if err != nil {
+			return err
+		}
+		out.Next = ch
+	}
+	if o.Format == "json" {
+		data, _ := json.MarshalIndent(struct {
+			report.Version
+			Channel string        `json:"channel"`
+			Status  report.Status `json:"status"`
+		}{out, o.Channel, rep.Status}, "", "  ")
+		fmt.Fprintf(o.out, "%s\n", data)
+	} else if out.Next != "" {
+		fmt.Fprintln(o.out, out.Next)
+	}
+	if rep.Version == nil && outcome == nil {
+		return fmt.Errorf("no gate derived a version (%s)", check.Summaries(rep))
+	}
+	if outcome != nil {
+		if out.Next == "" {
+			fmt.Fprintf(o.err, "relcheck: no release is possible as is: %s (%s)\n", strings.Join(out.Reasons, "; "), check.Summaries(rep))
+		} else {
+			fmt.Fprintf(o.err, "relcheck: %s is not releasable as is: %s\n", out.Next, check.Summaries(rep))
+		}
+		return outcome
+	}
+	if out.Next == "" {
+		return fmt.Errorf("%s", strings.Join(out.Reasons, "; "))
+	}
+	return nil
 }

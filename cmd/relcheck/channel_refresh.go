@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
+
+	"github.com/relcheck/relcheck/channels"
+	"github.com/relcheck/relcheck/report"
+)
+
+// channelRefreshOptions are the inputs of `relcheck channel refresh`.
+type channelRefreshOptions struct {
+	*streams
+	repoFlags
+	Repo string
+	// Channel is the one channel to refresh ("": every channel).
+	Channel string
+	// Collector is the collector URL to announce; nil keeps the heads'
+	// ("" removes it).
+	Collector *string
+}
+
+func newChannelRefreshCmd(s *streams, runF func(context.Context, *channelRefreshOptions) error) *cobra.Command {
+	o := &channelRefreshOptions{streams: s}
+	var collector string
+	cmd := &cobra.Command{
+		Use:   "refresh REPO",
+		Short: "Re-sign the channels' heads with a new seq and expiry (run it from a scheduled job)",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := formatFlag(cmd, o.Format); err != nil {
+				return err
+			}
+			if err := checkChannel(cmd, o.Channel, true); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("collector") {
+				o.Collector = &collector
+			}
+			o.Repo = args[0]
+			return run(cmd, runF, runChannelRefresh, o)
+		},
+	}
+	o.flags(cmd, channels.PrivateKeyFile)
+	cmd.Flags().StringVar(&o.Channel, "channel", "", "only this channel")
+	cmd.Flags().StringVar(&collector, "collector", "", "announce this telemetry collector URL in the heads (\"\" removes it)")
+	return cmd
+}
+
+func runChannelRefresh(ctx context.Context, o *channelRefreshOptions) error {
+	names := channels.Names
+	if o.Channel != "" {
+		names = []string{o.Channel}
+	}
+	st, pub, err := openWriter(o.streams, o.Repo, o.repoFlags)
+	if err != nil {
+		return err
+	}
+	done := 0
+	for _, c := range names {
+		h, err := pub.Refresh(ctx, c, o.Collector)
+		if errors.Is(err, channels.ErrNotFound) && o.Channel == "" {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		done++
+		if err := printHeadChange(o.streams, o.Format, st, h, "", v1.Hash{}, fmt.Sprintf("refreshed %s", c)); err != nil {
+			return err
+		}
+	}
+	if done == 0 {
+		return report.Inputf("%s has no channels to refresh", st)
+	}
+	return nil
+}
