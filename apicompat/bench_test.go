@@ -10,7 +10,6 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
-	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gittest"
 	"github.com/relcheck/relcheck/internal/gitx"
 )
@@ -66,8 +65,8 @@ func BenchmarkCheck(b *testing.B) {
 		b.Fatal(err)
 	}
 	tags, _ := repo.ReleaseTags(ctx, "", "HEAD")
-	opts := Options{Repo: repo, Root: repo.Root, ModDir: repo.Root, Base: "v1.0.0",
-		BaseVersion: semver.MustParse("1.0.0"), Tags: tags, Config: config.Default().API, ConfigFile: "relcheck.yaml"}
+	opts := Options{Root: repo.Root, ModDir: repo.Root, Base: "v1.0.0",
+		BaseVersion: semver.MustParse("1.0.0"), Tags: releases(tags), Config: DefaultConfig(), ConfigFile: "relcheck.yaml"}
 	b.ReportAllocs()
 	for b.Loop() {
 		res, err := Check(ctx, opts)
@@ -90,8 +89,8 @@ func TestSynthModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Check(ctx, Options{Repo: repo, Root: repo.Root, ModDir: repo.Root, Base: "v1.0.0",
-		BaseVersion: semver.MustParse("1.0.0"), Config: config.Default().API})
+	res, err := Check(ctx, Options{Root: repo.Root, ModDir: repo.Root, Base: "v1.0.0",
+		BaseVersion: semver.MustParse("1.0.0"), Config: DefaultConfig()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
-	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gitx"
 	"github.com/relcheck/relcheck/report"
 )
@@ -42,11 +41,9 @@ var Rules = []string{
 
 // Options are the inputs of Check.
 type Options struct {
-	// Repo is the git repository; nil for a directory outside git (then there
-	// is no base and no history).
-	Repo *gitx.Repo
-	// Root is the directory locations are reported relative to (the
-	// repository root).
+	// Root is the git repository's top-level directory, which locations
+	// are reported relative to. Outside git (no Base, no Tags) it is any
+	// directory above ModDir.
 	Root string
 	// ModDir is the module directory in the working tree (head).
 	ModDir string
@@ -56,16 +53,16 @@ type Options struct {
 	BaseVersion *semver.Version
 	// Tags are the release tags up to and including the base, ascending; the
 	// deprecation window is counted on them.
-	Tags []gitx.Tag
+	Tags []Release
 	// Config is the api section of relcheck.yaml; ConfigFile is its path
 	// relative to Root, for locations.
-	Config     config.API
+	Config     Config
 	ConfigFile string
 	// Now is the current time (for deprecation days and dated suppressions).
 	Now time.Time
 	// Tagged is the release tag on HEAD, when HEAD is a release commit: the
 	// tag must be a version the changes since Base allow.
-	Tagged *gitx.Tag
+	Tagged *Release
 }
 
 // Result is what the API gate decided.
@@ -141,7 +138,7 @@ func Check(ctx context.Context, opts Options) (*Result, error) {
 }
 
 func loadBase(ctx context.Context, opts Options, tmp string, patterns []string) (*Module, error) {
-	if err := opts.Repo.Archive(ctx, opts.Base, tmp); err != nil {
+	if err := (&gitx.Repo{Root: opts.Root}).Archive(ctx, opts.Base, tmp); err != nil {
 		return nil, err
 	}
 	rel, err := filepath.Rel(opts.Root, opts.ModDir)

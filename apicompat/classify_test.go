@@ -13,7 +13,6 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
-	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -36,7 +35,7 @@ func typecheck(t *testing.T, src string) *Module {
 
 // classify compares old and new source at the given base version and returns
 // "severity rule: message" lines and the bump.
-func classify(t *testing.T, base, old, new string, api config.API) ([]string, string) {
+func classify(t *testing.T, base, old, new string, api Config) ([]string, string) {
 	t.Helper()
 	c := &comparison{
 		opts: Options{Base: base, BaseVersion: semver.MustParse(base), Config: api, Root: "/repo"},
@@ -66,7 +65,7 @@ func TestClassify(t *testing.T) {
 		name     string
 		base     string
 		old, new string
-		api      config.API
+		api      Config
 		want     []string // substrings, one per finding, in sorted order of findings
 		bump     string
 	}{
@@ -124,13 +123,13 @@ func TestClassify(t *testing.T) {
 		// Methods of generic types and promoted methods.
 		{name: "deprecated method of a generic type removed", base: "v0.3.0",
 			old: "type Box[T any] struct{ v T }\n// Deprecated: Use Value.\nfunc (b *Box[T]) Get() T { return b.v }", new: "type Box[T any] struct{ v T }",
-			api:  config.API{Deprecation: config.Deprecation{MinReleases: 0}},
+			api:  Config{Deprecation: Deprecation{MinReleases: 0}},
 			want: []string{"note api/incompatible: Box.Get removed after its deprecation"}, bump: "minor"},
 		{name: "promoted method removed once", base: "v1.0.0",
 			old: "type Inner struct{}\nfunc (Inner) Old() {}\ntype Outer struct{ Inner }", new: "type Inner struct{}\ntype Outer struct{ Inner }",
 			want: []string{"error api/incompatible: Inner.Old: removed"}, bump: "major"},
 		{name: "experimental addition is a minor change", base: "v1.0.0",
-			old: "func F() {}", new: "func F() {}\nfunc G() {}", api: config.API{Experimental: []string{"./..."}},
+			old: "func F() {}", new: "func F() {}\nfunc G() {}", api: Config{Experimental: []string{"./..."}},
 			bump: "minor"},
 		// Generic types: apidiff reports any constraint change as incompatible.
 		{name: "type constraint widened", base: "v1.0.0",
@@ -148,10 +147,10 @@ func TestClassify(t *testing.T) {
 			want: []string{"error api/removed-without-deprecation: T.M removed; it was never marked Deprecated"}, bump: "minor"},
 		{name: "deprecated type's method removed, window of 0", base: "v0.3.0",
 			old: "// Deprecated: Use U.\ntype T struct{}\nfunc (*T) M() {}", new: "// Deprecated: Use U.\ntype T struct{}",
-			want: []string{"note api/incompatible: T.M removed after its deprecation"}, api: config.API{Deprecation: config.Deprecation{MinReleases: 0}}, bump: "minor"},
+			want: []string{"note api/incompatible: T.M removed after its deprecation"}, api: Config{Deprecation: Deprecation{MinReleases: 0}}, bump: "minor"},
 		{name: "deprecated but never released", base: "v0.3.0",
 			old: "// Deprecated: Use G.\nfunc F() {}", new: "",
-			want: []string{"error api/deprecation-window: F removed too early: deprecated no release yet"}, api: config.API{Deprecation: config.Deprecation{MinReleases: 1}}, bump: "minor"},
+			want: []string{"error api/deprecation-window: F removed too early: deprecated no release yet"}, api: Config{Deprecation: Deprecation{MinReleases: 1}}, bump: "minor"},
 		{name: "interface method added", base: "v1.0.0",
 			old: "type I interface{ A() }", new: "type I interface{ A(); B() }",
 			want: []string{"error api/incompatible: I.B: added"}, bump: "major"},
@@ -169,7 +168,7 @@ func TestClassify(t *testing.T) {
 			want: []string{"warning api/incompatible: F: changed from func(int) to func(string) (allowed before v1"}, bump: "minor"},
 		{name: "suppressed", base: "v1.0.0",
 			old: "func F(int) {}", new: "func F(string) {}",
-			api:  config.API{Ignore: []config.Ignore{{Rule: "api/incompatible", Symbol: "example.com/lib.F", Reason: "nobody calls it"}}},
+			api:  Config{Ignore: []Ignore{{Rule: "api/incompatible", Symbol: "example.com/lib.F", Reason: "nobody calls it"}}},
 			want: []string{"error api/incompatible: F: changed"}, bump: "minor"},
 		{name: "new deprecation without hint", base: "v1.0.0",
 			old: "func F() {}", new: "// Deprecated: do not.\nfunc F() {}",
@@ -199,7 +198,7 @@ func TestClassify(t *testing.T) {
 func TestSuppressedFindingIsMarked(t *testing.T) {
 	c := &comparison{
 		opts: Options{Base: "v1.0.0", BaseVersion: semver.MustParse("1.0.0"), Root: "/repo",
-			Config: config.API{Ignore: []config.Ignore{{Rule: "api/incompatible", Symbol: "example.com/lib.F", Reason: "nobody calls it"}}}},
+			Config: Config{Ignore: []Ignore{{Rule: "api/incompatible", Symbol: "example.com/lib.F", Reason: "nobody calls it"}}}},
 		base: typecheck(t, "func F(int) {}"), head: typecheck(t, "func F(string) {}"),
 	}
 	res, err := c.run(context.Background())

@@ -59,7 +59,7 @@ func (c *comparison) pathMoved() bool {
 }
 
 func (c *comparison) run(ctx context.Context) (*Result, error) {
-	hist := &History{Repo: c.opts.Repo, Tags: c.opts.Tags}
+	hist := &History{Root: c.opts.Root, Tags: c.opts.Tags}
 	if rel, err := filepath.Rel(c.opts.Root, c.opts.ModDir); err == nil && rel != "." {
 		hist.ModDir = filepath.ToSlash(rel)
 	}

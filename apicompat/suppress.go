@@ -5,7 +5,7 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
-	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/config"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -18,7 +18,7 @@ func (c *comparison) applySuppressions(v *report.Version) {
 		return
 	}
 	type entry struct {
-		ig      config.Ignore
+		ig      Ignore
 		until   config.Until
 		matched []*item
 	}

@@ -9,15 +9,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/relcheck/relcheck/internal/gitx"
 )
 
 // History answers "since which release has this symbol been deprecated?" from
 // the release tags, reading package sources at each tag without type-checking.
 type History struct {
-	Repo *gitx.Repo
+	// Root is the git repository's top-level directory.
+	Root string
 	// Tags are the release tags up to and including the base, ascending.
-	Tags []gitx.Tag
+	Tags []Release
 	// ModDir is the module directory relative to the repository root ("" or "sub").
 	ModDir string
 
@@ -27,11 +29,11 @@ type History struct {
 // DeprecatedSince returns the releases (ascending) in which sym of the package
 // at rel was marked deprecated, counting back from the newest tag until the
 // first one without the marker.
-func (h *History) DeprecatedSince(ctx context.Context, rel, sym string) []gitx.Tag {
-	if h == nil || h.Repo == nil {
+func (h *History) DeprecatedSince(ctx context.Context, rel, sym string) []Release {
+	if h == nil || h.Root == "" {
 		return nil
 	}
-	var since []gitx.Tag
+	var since []Release
 	for i := len(h.Tags) - 1; i >= 0; i-- {
 		ix := h.index(ctx, h.Tags[i], rel)
 		if ix == nil {
@@ -40,10 +42,20 @@ func (h *History) DeprecatedSince(ctx context.Context, rel, sym string) []gitx.T
 		if _, ok := ix.deprecated(sym); !ok || (sym != "" && !ix.has(sym) && !ix.has(parentSym(sym))) {
 			break
 		}
-		since = append([]gitx.Tag{h.Tags[i]}, since...)
+		since = append([]Release{h.Tags[i]}, since...)
 	}
 	return since
 }
+
+// Release is a release tag.
+type Release struct {
+	Name    string          // as in git, e.g. "v1.4.0" or "sub/v1.4.0"
+	Version *semver.Version // parsed from the name without its prefix
+	Time    time.Time       // tagger date for annotated tags, else commit date
+	Commit  string
+}
+
+func (h *History) repo() *gitx.Repo { return &gitx.Repo{Root: h.Root} }
 
 func parentSym(sym string) string {
 	if i := strings.IndexByte(sym, '.'); i >= 0 {
@@ -52,7 +64,7 @@ func parentSym(sym string) string {
 	return sym
 }
 
-func (h *History) index(ctx context.Context, tag gitx.Tag, rel string) *docIndex {
+func (h *History) index(ctx context.Context, tag Release, rel string) *docIndex {
 	dir := path.Join(h.ModDir, rel)
 	key := tag.Name + "\x00" + dir
 	if ix, ok := h.cache[key]; ok {
@@ -62,7 +74,7 @@ func (h *History) index(ctx context.Context, tag gitx.Tag, rel string) *docIndex
 		h.cache = map[string]*docIndex{}
 	}
 	var ix *docIndex
-	names, err := h.Repo.ListFiles(ctx, tag.Commit, dir)
+	names, err := h.repo().ListFiles(ctx, tag.Commit, dir)
 	if err == nil {
 		fset := token.NewFileSet()
 		var files []*ast.File
@@ -71,7 +83,7 @@ func (h *History) index(ctx context.Context, tag gitx.Tag, rel string) *docIndex
 			if !strings.HasSuffix(base, ".go") || strings.HasSuffix(base, "_test.go") {
 				continue
 			}
-			src, err := h.Repo.ReadFile(ctx, tag.Commit, path.Join(dir, base))
+			src, err := h.repo().ReadFile(ctx, tag.Commit, path.Join(dir, base))
 			if err != nil {
 				continue
 			}
@@ -91,7 +103,7 @@ func (h *History) index(ctx context.Context, tag gitx.Tag, rel string) *docIndex
 
 // windowMet reports whether a removal respects the deprecation window, and
 // if not, why.
-func windowMet(since []gitx.Tag, minReleases, minDays int, now time.Time) (ok bool, releases int, days int) {
+func windowMet(since []Release, minReleases, minDays int, now time.Time) (ok bool, releases int, days int) {
 	releases = len(since)
 	if releases > 0 {
 		days = int(now.Sub(since[0].Time).Hours() / 24)

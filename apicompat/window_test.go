@@ -15,13 +15,13 @@ import (
 func TestWindowMet(t *testing.T) {
 	day := 24 * time.Hour
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	tag := func(name string, daysAgo int) gitx.Tag {
-		return gitx.Tag{Name: name, Time: now.Add(-time.Duration(daysAgo) * day)}
+	tag := func(name string, daysAgo int) Release {
+		return Release{Name: name, Time: now.Add(-time.Duration(daysAgo) * day)}
 	}
-	since := []gitx.Tag{tag("v0.2.0", 40), tag("v0.3.0", 10)}
+	since := []Release{tag("v0.2.0", 40), tag("v0.3.0", 10)}
 	tests := []struct {
 		name          string
-		since         []gitx.Tag
+		since         []Release
 		releases, min int
 		want          bool
 	}{
@@ -66,8 +66,8 @@ func TestDeprecatedSince(t *testing.T) {
 		t.Fatal(err)
 	}
 	tags, _ := repo.ReleaseTags(ctx, "", "HEAD")
-	h := &History{Repo: repo, Tags: tags}
-	names := func(ts []gitx.Tag) string {
+	h := &History{Root: repo.Root, Tags: releases(tags)}
+	names := func(ts []Release) string {
 		var n []string
 		for _, t := range ts {
 			n = append(n, t.Name)
@@ -84,4 +84,13 @@ func TestDeprecatedSince(t *testing.T) {
 	if got := names(h.DeprecatedSince(ctx, "sub", "Missing")); got != "" {
 		t.Errorf("Missing deprecated in %q, want none", got)
 	}
+}
+
+// releases converts git's release tags.
+func releases(tags []gitx.Tag) []Release {
+	out := make([]Release, len(tags))
+	for i, t := range tags {
+		out[i] = Release(t)
+	}
+	return out
 }

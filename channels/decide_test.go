@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/config"
 )
 
 // TestPhasingShares: over 10,000 install ids, the share offered a release

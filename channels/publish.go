@@ -16,7 +16,19 @@ import (
 
 // RefusedError is an operation a policy refused: a halted release, one
 // that has not soaked long enough (exit 1).
-type RefusedError struct{ Msg string }
+type RefusedError struct {
+	Msg string
+	// Option, when set, is the option Msg names (report.OptionNamer).
+	Option string
+}
+
+// RenameOption implements report.OptionNamer.
+func (e *RefusedError) RenameOption(name func(string) string) {
+	if e.Option != "" {
+		e.Msg = strings.Replace(e.Msg, e.Option, name(e.Option), 1)
+		e.Option = ""
+	}
+}
 
 // ExitCode is report.ExitFindings.
 func (e *RefusedError) ExitCode() int { return report.ExitFindings }
@@ -132,7 +144,7 @@ type PromoteOptions struct {
 // stable) — the same digest, never rebuilt. It returns the new version.
 func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOptions) (string, *Head, error) {
 	if o.To != "beta" && o.To != "stable" {
-		return "", nil, inputErrorf("--to must be beta or stable, not %q", o.To)
+		return "", nil, report.OptionErrorf("To", "must be beta or stable, not %q", o.To)
 	}
 	v, err := p.Signer.Verifier()
 	if err != nil {
@@ -164,7 +176,7 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 		return "", nil, &RefusedError{Msg: fmt.Sprintf("%s is halted on %s: it cannot be promoted", version, fromCh)}
 	}
 	if soak := p.now().Sub(from.Published); soak < o.MinSoak {
-		return "", nil, &RefusedError{Msg: fmt.Sprintf("%s has been on %s for %s, less than --min-soak %s", version, fromCh, soak.Round(time.Second), o.MinSoak)}
+		return "", nil, &RefusedError{Msg: fmt.Sprintf("%s has been on %s for %s, less than MinSoak %s", version, fromCh, soak.Round(time.Second), o.MinSoak), Option: "MinSoak"}
 	}
 	if o.Gate != nil {
 		if err := o.Gate(from, fromHead); err != nil {
@@ -284,7 +296,7 @@ func NextBeta(core string, tags []string) string {
 // (e.g. from shared telemetry, as PromoteOptions.Gate); an error refuses.
 func (p *Publisher) Rollout(ctx context.Context, version, channel string, percent float64, gate func(*Release, *Head) error) (*Head, error) {
 	if !(percent >= 0 && percent <= 100) { // also NaN
-		return nil, inputErrorf("--percent %v is not between 0 and 100", percent)
+		return nil, report.OptionErrorf("percent", "%v is not between 0 and 100", percent)
 	}
 	if gate != nil {
 		v, err := p.Signer.Verifier()
@@ -331,11 +343,11 @@ func (p *Publisher) Halt(ctx context.Context, version, channel, rollbackTo strin
 			to := h.Find(rollbackTo)
 			switch {
 			case to == nil:
-				return inputErrorf("--rollback-to %s is not on %s", rollbackTo, channel)
+				return report.OptionErrorf("rollbackTo", "%s is not on %s", rollbackTo, channel)
 			case to.Halted:
-				return inputErrorf("--rollback-to %s is halted too", rollbackTo)
+				return report.OptionErrorf("rollbackTo", "%s is halted too", rollbackTo)
 			case compareVersions(rollbackTo, version) >= 0:
-				return inputErrorf("--rollback-to %s is not older than %s", rollbackTo, version)
+				return report.OptionErrorf("rollbackTo", "%s is not older than %s", rollbackTo, version)
 			}
 		}
 		r.Halted, r.RollbackTo = true, rollbackTo
@@ -365,7 +377,7 @@ func (p *Publisher) Refresh(ctx context.Context, channel string, collector *stri
 // versions dropped.
 func (p *Publisher) Prune(ctx context.Context, channel string, keep int) ([]string, *Head, error) {
 	if keep < 1 {
-		return nil, nil, inputErrorf("--keep must be at least 1")
+		return nil, nil, report.OptionErrorf("keep", "must be at least 1")
 	}
 	var dropped []string
 	h, err := p.Update(ctx, channel, func(h *Head) error {

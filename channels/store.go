@@ -474,14 +474,14 @@ func RemoteImage(ctx context.Context, ref string, insecure bool) (v1.Image, erro
 	}
 	r, err := name.ParseReference(ref, opts...)
 	if err != nil {
-		return nil, &report.InputError{Err: fmt.Errorf("--image %q: %v", ref, err)}
+		return nil, report.OptionErrorf("Image", "%q: %v", ref, err)
 	}
 	img, err := remote.Image(r, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain))
 	if notFound(err) {
-		return nil, &report.InputError{Err: fmt.Errorf("--image %s: no such image", ref)}
+		return nil, report.OptionErrorf("Image", "%s: no such image", ref)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--image %s: %w", ref, err)
+		return nil, fmt.Errorf("image %s: %w", ref, err)
 	}
 	return img, nil
 }

@@ -24,7 +24,7 @@ func ChannelVersion(ctx context.Context, env *Env, next, channel string, publish
 	case "", "stable":
 		return next, nil
 	case "beta":
-		out, err := env.Repo.Git(ctx, "tag", "--list", env.TagPrefix+next+"-beta.*")
+		out, err := env.repo.Git(ctx, "tag", "--list", env.TagPrefix+next+"-beta.*")
 		if err != nil {
 			return "", err
 		}
@@ -41,7 +41,7 @@ func ChannelVersion(ctx context.Context, env *Env, next, channel string, publish
 		if err != nil {
 			return fmt.Sprintf("v%d.%d.%d-0.worktree", v.Major(), v.Minor(), v.Patch()), nil
 		}
-		if !env.Repo.IsClean(ctx, env.Dir) {
+		if !env.repo.IsClean(ctx, env.Dir) {
 			ver += ".dirty" // not the commit's content: never publish it as that commit
 		}
 		return ver, nil
@@ -56,7 +56,7 @@ func EdgeVersion(ctx context.Context, env *Env, next, rev string) (string, error
 	if err != nil {
 		return "", fmt.Errorf("next version %q: %w", next, err)
 	}
-	out, err := env.Repo.Git(ctx, "log", "-1", "--format=%ct %h", "--abbrev=12", rev)
+	out, err := env.repo.Git(ctx, "log", "-1", "--format=%ct %h", "--abbrev=12", rev)
 	if err != nil {
 		return "", err
 	}

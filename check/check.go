@@ -20,7 +20,6 @@ import (
 	"golang.org/x/mod/module"
 
 	"github.com/relcheck/relcheck/apicompat"
-	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gitx"
 	"github.com/relcheck/relcheck/migrations"
 	"github.com/relcheck/relcheck/perf"
@@ -47,23 +46,23 @@ type Options struct {
 
 // Env is a resolved repository: what every gate needs.
 type Env struct {
-	Repo        *gitx.Repo
+	repo        *gitx.Repo
 	Root        string // repository root
 	Dir         string // the project directory (--repo), absolute
 	Display     string // the project directory as the user gave it
 	TagPrefix   string // "sub/" when Dir is a subdirectory of Root
-	Config      *config.Config
+	Config      *Config
 	ConfigFile  string // path relative to Root
 	Base        string // a tag name or ref, empty for a first release
 	BaseVersion *semver.Version
-	Tags        []gitx.Tag // release tags up to the base, ascending
+	tags        []gitx.Tag // release tags up to the base, ascending
 	Head        string
 	Now         time.Time
 	// BaseNote explains a surprising base decision (shown in the version reasons).
 	BaseNote string
-	// Tagged is the release tag on HEAD when HEAD is a clean release commit;
+	// tagged is the release tag on HEAD when HEAD is a clean release commit;
 	// the base is then the release before it.
-	Tagged *gitx.Tag
+	tagged *gitx.Tag
 	// ReleaseBase is the base of the gates that look at the application
 	// rather than its Go API (migrations, perf): the highest vX.Y.Z tag
 	// reachable from HEAD whatever the module path says (an application
@@ -101,7 +100,7 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 		return nil, err
 	}
 	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-		return nil, inputErrorf("--repo %s: not a directory", dir)
+		return nil, report.OptionErrorf("Dir", "%s: not a directory", dir)
 	}
 	if r, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = r
@@ -113,7 +112,7 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 		}
 		return nil, err
 	}
-	env := &Env{Repo: repo, Root: repo.Root, Dir: abs, Display: dir, Now: opts.Now}
+	env := &Env{repo: repo, Root: repo.Root, Dir: abs, Display: dir, Now: opts.Now}
 	if env.Now.IsZero() {
 		env.Now = time.Now()
 	}
@@ -135,7 +134,7 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 		}
 	}
 
-	cfg, cfgPath, err := config.LoadFor(abs, opts.ConfigFile)
+	cfg, cfgPath, err := LoadConfigFor(abs, opts.ConfigFile)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +143,7 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 		cfg.Migrations.DatabaseURL = opts.DatabaseURL
 	}
 	env.PerfSave, env.PerfBudget = opts.PerfSave, opts.PerfBudget
-	env.ConfigFile = config.FileName
+	env.ConfigFile = ConfigFileName
 	if opts.ConfigFile != "" {
 		env.ConfigFile = cfgPath
 	}
@@ -154,9 +153,6 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 		}
 	}
 
-	if err := checkGateConfig(env); err != nil {
-		return nil, err
-	}
 	env.Head = repo.Describe(ctx)
 	if err := env.resolveBase(ctx, opts.Base); err != nil {
 		return nil, err
@@ -178,15 +174,15 @@ func (env *Env) resolveReleaseBase(ctx context.Context, base string) error {
 		env.ReleaseBase = base
 		return nil
 	}
-	if !env.Repo.HasHead(ctx) {
+	if !env.repo.HasHead(ctx) {
 		return nil
 	}
-	tags, err := env.Repo.ReleaseTags(ctx, env.TagPrefix, "HEAD")
+	tags, err := env.repo.ReleaseTags(ctx, env.TagPrefix, "HEAD")
 	if err != nil {
 		return err
 	}
-	if len(tags) > 0 && env.Repo.IsClean(ctx, env.Dir) {
-		if head, err := env.Repo.ResolveCommit(ctx, "HEAD"); err == nil {
+	if len(tags) > 0 && env.repo.IsClean(ctx, env.Dir) {
+		if head, err := env.repo.ResolveCommit(ctx, "HEAD"); err == nil {
 			for _, t := range tags {
 				if t.Commit == head {
 					env.releaseTag = t.Name // the highest on HEAD
@@ -210,7 +206,7 @@ func (env *Env) resolveReleaseBase(ctx context.Context, base string) error {
 // (v0 and v1 without a /vN suffix, vN with one; v2+ tags on a path without
 // a suffix are +incompatible and never a base).
 func (env *Env) releaseTags(ctx context.Context, rev string) ([]gitx.Tag, error) {
-	tags, err := env.Repo.ReleaseTags(ctx, env.TagPrefix, rev)
+	tags, err := env.repo.ReleaseTags(ctx, env.TagPrefix, rev)
 	if err != nil {
 		return nil, err
 	}
@@ -261,9 +257,9 @@ func (env *Env) baseCandidates(tags []gitx.Tag) []gitx.Tag {
 }
 
 func (env *Env) resolveBase(ctx context.Context, base string) error {
-	if !env.Repo.HasHead(ctx) {
+	if !env.repo.HasHead(ctx) {
 		if base != "" {
-			return inputErrorf("--base %s: the repository has no commits yet", base)
+			return report.OptionErrorf("Base", "%s: the repository has no commits yet", base)
 		}
 		return nil
 	}
@@ -275,28 +271,28 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 		// HEAD may be the release commit itself (a tag push): check the
 		// lowest tag on it against the release before it.
 		tags := all
-		if len(all) > 0 && env.Repo.IsClean(ctx, env.Dir) {
-			if head, err := env.Repo.ResolveCommit(ctx, "HEAD"); err == nil {
+		if len(all) > 0 && env.repo.IsClean(ctx, env.Dir) {
+			if head, err := env.repo.ResolveCommit(ctx, "HEAD"); err == nil {
 				var before []gitx.Tag
 				for i := range all {
 					if all[i].Commit != head {
 						before = append(before, all[i])
-					} else if env.Tagged == nil && env.majorAllowed(all[i].Version) {
-						env.Tagged = &all[i]
+					} else if env.tagged == nil && env.majorAllowed(all[i].Version) {
+						env.tagged = &all[i]
 					}
 				}
 				tags = before
 			}
 		}
 		cands := env.baseCandidates(tags)
-		if len(cands) == 0 && env.Repo.IsShallow(ctx) {
+		if len(cands) == 0 && env.repo.IsShallow(ctx) {
 			return inputErrorf("%s is a shallow clone without an earlier release tag, so the last release cannot be found: fetch the full history and tags (actions/checkout with fetch-depth: 0, or git fetch --unshallow --tags), or pass --base", env.Display)
 		}
 		if len(cands) == 0 {
 			if env.TagPrefix != "" {
 				// A module in a subdirectory is versioned by tags with the
 				// directory as prefix; say so if only plain tags exist.
-				if plain, err := env.Repo.ReleaseTags(ctx, "", "HEAD"); err == nil && len(plain) > 0 {
+				if plain, err := env.repo.ReleaseTags(ctx, "", "HEAD"); err == nil && len(plain) > 0 {
 					env.BaseNote = fmt.Sprintf("no %svX.Y.Z tag: the module in %s is versioned by tags like %s%s (tags like %s belong to a module at the repository root)",
 						env.TagPrefix, strings.TrimSuffix(env.TagPrefix, "/"), env.TagPrefix, plain[len(plain)-1].Name, plain[len(plain)-1].Name)
 				}
@@ -305,12 +301,12 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 		}
 		last := cands[len(cands)-1]
 		env.Base, env.BaseVersion = last.Name, last.Version
-		env.Tags = upTo(tags, last.Version)
+		env.tags = upTo(tags, last.Version)
 		return nil
 	}
-	commit, err := env.Repo.ResolveCommit(ctx, base)
+	commit, err := env.repo.ResolveCommit(ctx, base)
 	if err != nil {
-		return inputErrorf("--base %s: %v", base, err)
+		return report.OptionErrorf("Base", "%s: %v", base, err)
 	}
 	env.Base = base
 	name := strings.TrimPrefix(base, "refs/tags/")
@@ -318,7 +314,7 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 		if !env.majorAllowed(v) && !env.previousMajor(v) {
 			// Fine for the gates that look at the application; the api
 			// gate refuses it when it runs.
-			env.baseErr = inputErrorf("--base %s: a v%d tag is not a release of this module's path (its major version is %s); pick a tag of this major, or of the one before it", base, v.Major(), env.majorName())
+			env.baseErr = report.OptionErrorf("Base", "%s: a v%d tag is not a release of this module's path (its major version is %s); pick a tag of this major, or of the one before it", base, v.Major(), env.majorName())
 			env.Base = ""
 			return nil
 		}
@@ -337,7 +333,7 @@ func (env *Env) resolveBase(ctx context.Context, base string) error {
 		env.BaseVersion = last.Version
 		env.BaseNote = fmt.Sprintf("base %s is not a release tag: version policy and next version follow %s, the newest release it contains", base, last.Name)
 	}
-	env.Tags = tags
+	env.tags = tags
 	return nil
 }
 
@@ -357,48 +353,6 @@ func upTo(tags []gitx.Tag, v *semver.Version) []gitx.Tag {
 		}
 	}
 	return out
-}
-
-// checkGateConfig checks what only the gates know: the rule ids of
-// api.ignore and migrations.ignore, fully qualified symbols in api
-// suppressions, and a report file inside the project.
-func checkGateConfig(env *Env) error {
-	api := env.Config.API
-	bad := func(line int, key, format string, args ...any) error {
-		return &config.Error{File: env.ConfigFile, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
-	}
-	for i, ig := range api.Ignore {
-		key := fmt.Sprintf("api.ignore[%d]", i)
-		if strings.HasPrefix(ig.Rule, "api/") && !slices.Contains(apicompat.Rules, ig.Rule) {
-			msg := fmt.Sprintf("unknown rule %q", ig.Rule)
-			if s := config.Suggest(ig.Rule, apicompat.Rules); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			} else {
-				msg += " (api rules: " + strings.Join(apicompat.Rules, ", ") + ")"
-			}
-			return bad(ig.Line, key, "%s", msg)
-		}
-		if ig.Symbol != "" && !strings.Contains(ig.Symbol, ".") {
-			return bad(ig.Line, key, "symbol %q must be fully qualified, like example.com/lib.%s", ig.Symbol, ig.Symbol)
-		}
-	}
-	for i, ig := range env.Config.Migrations.Ignore {
-		if !slices.Contains(migrations.Rules, ig.Rule) {
-			msg := fmt.Sprintf("unknown rule %q", ig.Rule)
-			if s := config.Suggest(ig.Rule, migrations.Rules); s != "" {
-				msg += fmt.Sprintf(" (did you mean %q?)", s)
-			} else {
-				msg += " (migrations rules: " + strings.Join(migrations.Rules, ", ") + ")"
-			}
-			return bad(ig.Line, fmt.Sprintf("migrations.ignore[%d]", i), "%s", msg)
-		}
-	}
-	if r := api.Report; r != "" {
-		if filepath.IsAbs(r) || strings.HasPrefix(filepath.ToSlash(filepath.Clean(r)), "../") {
-			return bad(0, "api.report", "%q must be a path inside the project, relative to %s", r, env.Display)
-		}
-	}
-	return nil
 }
 
 // Gate is one entry of the pipeline.
@@ -444,11 +398,15 @@ func apiGate() Gate {
 			if env.baseErr != nil {
 				return nil, nil, env.baseErr
 			}
+			var tagged *apicompat.Release
+			if env.tagged != nil {
+				tagged = &releases(*env.tagged)[0]
+			}
 			res, err := apicompat.Check(ctx, apicompat.Options{
-				Repo: env.Repo, Root: env.Root, ModDir: env.Dir,
-				Base: env.Base, BaseVersion: env.BaseVersion, Tags: env.Tags,
+				Root: env.Root, ModDir: env.Dir,
+				Base: env.Base, BaseVersion: env.BaseVersion, Tags: releases(env.tags...),
 				Config: env.Config.API, ConfigFile: env.ConfigFile, Now: env.Now,
-				Tagged: env.Tagged,
+				Tagged: tagged,
 			})
 			var pe *apicompat.PatternError
 			if errors.As(err, &pe) {
@@ -484,7 +442,7 @@ func migrationsGate() Gate {
 				next, _ = semver.NewVersion(env.next)
 			}
 			chk, err := migrations.Check(ctx, migrations.Options{
-				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.ReleaseBase, ConfigFile: env.ConfigFile,
+				Root: env.Root, Dir: env.Dir, Base: env.ReleaseBase, ConfigFile: env.ConfigFile,
 				Next: next, BaseVersion: baseVersion, Now: env.Now,
 				Config: env.Config.Migrations, SLO: env.Config.SLO, BaseConfig: env.baseMigrationsConfig(ctx),
 				NewEngine: func(ctx context.Context, dialect string) (migrations.Engine, error) {
@@ -499,7 +457,7 @@ func migrationsGate() Gate {
 			}
 			var ue *migrations.DatabaseURLError
 			if errors.As(err, &ue) {
-				return nil, nil, report.Inputf("--database-url or migrations.databaseURL: %w", ue)
+				return nil, nil, report.OptionErrorf("DatabaseURL", "or migrations.databaseURL: %w", ue)
 			}
 			return chk, nil, err
 		},
@@ -524,8 +482,8 @@ func perfGate() Gate {
 				return nil, nil, &report.InputError{Err: err}
 			}
 			chk, err := perf.Check(ctx, perf.Options{
-				Repo: env.Repo, Root: env.Root, Dir: env.Dir, Base: env.ReleaseBase, Head: env.Head,
-				Config: env.Config.Perf.Benchmarks, Budget: env.PerfBudget, Save: env.PerfSave,
+				Root: env.Root, Dir: env.Dir, Base: env.ReleaseBase, Head: env.Head,
+				Benchmarks: env.Config.Perf.Benchmarks, Budget: env.PerfBudget, Save: env.PerfSave,
 				Progress: env.PerfProgress, Scenarios: scenarios, ConfigFile: env.ConfigFile,
 			})
 			return chk, nil, err
@@ -535,19 +493,19 @@ func perfGate() Gate {
 
 // baseMigrationsConfig reads the migrations section of relcheck.yaml as it
 // was at the base: its deprecated list is what allows a drop now.
-func (env *Env) baseMigrationsConfig(ctx context.Context) *config.Migrations {
+func (env *Env) baseMigrationsConfig(ctx context.Context) *migrations.Config {
 	if env.ReleaseBase == "" {
 		return nil
 	}
-	rel, err := filepath.Rel(env.Root, filepath.Join(env.Dir, config.FileName))
+	rel, err := filepath.Rel(env.Root, filepath.Join(env.Dir, ConfigFileName))
 	if err != nil {
 		return nil
 	}
-	data, err := env.Repo.ReadFile(ctx, env.ReleaseBase, filepath.ToSlash(rel))
+	data, err := env.repo.ReadFile(ctx, env.ReleaseBase, filepath.ToSlash(rel))
 	if err != nil {
 		return nil
 	}
-	cfg, err := config.Parse(config.FileName, data)
+	cfg, err := parseConfig(ConfigFileName, data, false)
 	if err != nil {
 		return nil
 	}
@@ -637,7 +595,7 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 			why = append(why, c.Name+": "+c.Summary)
 		}
 		if !ran {
-			return nil, inputErrorf("nothing to check in %s (%s): point --repo (the Action's working-directory) at the project", displayRepo(env), strings.Join(why, "; "))
+			return nil, &report.InputError{Option: "Dir", Inline: true, Err: fmt.Errorf("nothing to check in %s (%s): point Dir (the Action's working-directory) at the project", displayRepo(env), strings.Join(why, "; "))}
 		}
 	}
 	rep.Settle()
@@ -713,4 +671,13 @@ func Summaries(rep *report.Report) string {
 		parts = append(parts, fmt.Sprintf("%s %s: %s", c.Name, c.Status, c.Summary))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// releases are the api gate's view of release tags.
+func releases(tags ...gitx.Tag) []apicompat.Release {
+	out := make([]apicompat.Release, len(tags))
+	for i, t := range tags {
+		out[i] = apicompat.Release(t)
+	}
+	return out
 }

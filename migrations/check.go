@@ -20,7 +20,7 @@ import (
 	pg "github.com/pganalyze/pg_query_go/v6"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/config"
 	"github.com/relcheck/relcheck/internal/gitx"
 	"github.com/relcheck/relcheck/report"
 )
@@ -43,21 +43,21 @@ var Rules = []string{RuleModified, RuleOrder, RuleFailed, RuleIrreversible, Rule
 
 // Options are the inputs of Check.
 type Options struct {
-	Repo *gitx.Repo
-	// Root is the repository root; Dir the project directory in it.
+	// Root is the git repository's top-level directory; Dir the project
+	// directory in it.
 	Root, Dir string
 	// Base is the ref of the base release; empty for a first release.
 	Base   string
-	Config config.Migrations
+	Config Config
 	// ConfigFile is the configuration file's path relative to Root, for
 	// the locations of migrations.ignore entries.
 	ConfigFile string
 	// SLO is the availability objective whose error budget the blocking
 	// time of a release's migrations is charged to.
-	SLO config.SLO
+	SLO SLO
 	// BaseConfig is the migrations section of relcheck.yaml at the base
 	// (its deprecated list is what allows a drop); nil when there was none.
-	BaseConfig *config.Migrations
+	BaseConfig *Config
 	// NewEngine opens the database engine to replay on.
 	NewEngine func(ctx context.Context, dialect string) (Engine, error)
 	// SeedRows is how many rows each table gets before the new migrations.
@@ -96,7 +96,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	}
 	base := &Set{Dir: relDir, Migrations: map[uint]*Migration{}}
 	if opts.Base != "" {
-		if base, err = loadAt(ctx, opts.Repo, opts.Base, relDir); err != nil {
+		if base, err = loadAt(ctx, &gitx.Repo{Root: opts.Root}, opts.Base, relDir); err != nil {
 			return nil, fmt.Errorf("reading the migrations at %s: %w", opts.Base, err)
 		}
 	}

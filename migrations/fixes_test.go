@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gittest"
 	"github.com/relcheck/relcheck/internal/gitx"
+	"github.com/relcheck/relcheck/internal/yamlfile"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -83,9 +83,17 @@ func checkRepo(t *testing.T, eng Engine, base, head map[string]string) *report.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	load := func(data string) *config.Config {
-		cfg, err := config.Parse("relcheck.yaml", []byte(data))
-		if err != nil {
+	// The sections of relcheck.yaml this gate reads.
+	type file struct {
+		Migrations Config `yaml:"migrations"`
+		SLO        SLO    `yaml:"slo"`
+	}
+	load := func(data string) *file {
+		cfg := &file{DefaultConfig(), DefaultSLO()}
+		if _, err := yamlfile.Decode("relcheck.yaml", []byte(data), cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err := cfg.Migrations.Validate(); err != nil {
 			t.Fatal(err)
 		}
 		return cfg
@@ -95,7 +103,7 @@ func checkRepo(t *testing.T, eng Engine, base, head map[string]string) *report.C
 		cfg = load(base["relcheck.yaml"])
 	}
 	baseCfg := load(base["relcheck.yaml"])
-	chk, err := Check(ctx, Options{Repo: repo, Root: repo.Root, Dir: repo.Root, Base: "v1.0.0", Config: cfg.Migrations, SLO: cfg.SLO,
+	chk, err := Check(ctx, Options{Root: repo.Root, Dir: repo.Root, Base: "v1.0.0", Config: cfg.Migrations, SLO: cfg.SLO,
 		BaseConfig: &baseCfg.Migrations, ConfigFile: "relcheck.yaml", SeedRows: 3, Now: time.Now(),
 		NewEngine: func(context.Context, string) (Engine, error) { return eng, nil }})
 	if err != nil {

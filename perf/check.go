@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/internal/gitx"
 	"github.com/relcheck/relcheck/report"
 )
@@ -27,12 +26,12 @@ var Rules = []string{RuleRegression, RuleSLO}
 
 // Options are the inputs of Check.
 type Options struct {
-	Repo *gitx.Repo
-	// Root is the repository root; Dir the module directory in it.
+	// Root is the git repository's top-level directory; Dir the module
+	// directory in it.
 	Root, Dir string
 	// Base is the ref of the base release; empty for a first release.
 	Base, Head string
-	Config     config.Benchmarks
+	Benchmarks BenchmarkConfig
 	// Budget caps the time of the whole run (0: no cap); what it leaves out
 	// is reported.
 	Budget time.Duration
@@ -80,17 +79,17 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 			return nil, err
 		}
 	}
-	if err := opts.Repo.Archive(ctx, opts.Base, baseTree); err != nil {
+	if err := (&gitx.Repo{Root: opts.Root}).Archive(ctx, opts.Base, baseTree); err != nil {
 		return nil, fmt.Errorf("checking out %s: %w", opts.Base, err)
 	}
-	headPkgs, failed, err := binaries(ctx, opts.Dir, opts.Config.Packages, filepath.Join(work, "head"))
+	headPkgs, failed, err := binaries(ctx, opts.Dir, opts.Benchmarks.Packages, filepath.Join(work, "head"))
 	if err != nil {
 		return nil, err
 	}
 	if len(failed) > 0 {
 		return nil, failed[0]
 	}
-	basePkgs, failed, err := binaries(ctx, filepath.Join(baseTree, rel), opts.Config.Packages, filepath.Join(work, "base"))
+	basePkgs, failed, err := binaries(ctx, filepath.Join(baseTree, rel), opts.Benchmarks.Packages, filepath.Join(work, "base"))
 	if err != nil {
 		chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityWarning,
 			Message: fmt.Sprintf("the benchmarks at %s could not be listed, so none were compared: %v", opts.Base, err),
@@ -104,7 +103,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	}
 
 	res := &Results{Version: ResultsVersion, Environment: environment(), Base: opts.Base, Head: opts.Head,
-		Benchtime: opts.Config.Benchtime, Rounds: opts.Config.Rounds, Raw: map[string]string{}}
+		Benchtime: opts.Benchmarks.Benchtime, Rounds: opts.Benchmarks.Rounds, Raw: map[string]string{}}
 	r := &runner{opts: opts, res: res, start: start, raw: map[Side]*strings.Builder{Base: {}, Head: {}}, bins: map[string]*[2]*pkgBin{}}
 	for side, pkgs := range [][]*pkgBin{basePkgs, headPkgs} {
 		for _, p := range pkgs {
@@ -117,13 +116,13 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	}
 	// Interleaved rounds: base, head | head, base | base, head ...
 	if len(r.order) > 0 {
-		res.Benchmarks, res.RoundsRun, err = r.rounds(ctx, "rounds", opts.Config.Rounds, nil)
+		res.Benchmarks, res.RoundsRun, err = r.rounds(ctx, "rounds", opts.Benchmarks.Rounds, nil)
 		if err != nil {
 			return nil, err
 		}
 	}
-	if len(r.order) > 0 && res.RoundsRun < opts.Config.Rounds {
-		res.Skipped = append(res.Skipped, fmt.Sprintf("rounds %d–%d of %d (time budget %s)", res.RoundsRun+1, opts.Config.Rounds, opts.Config.Rounds, opts.Budget))
+	if len(r.order) > 0 && res.RoundsRun < opts.Benchmarks.Rounds {
+		res.Skipped = append(res.Skipped, fmt.Sprintf("rounds %d–%d of %d (time budget %s)", res.RoundsRun+1, opts.Benchmarks.Rounds, opts.Benchmarks.Rounds, opts.Budget))
 	}
 	st := opts.stats()
 	// Candidates are re-run in fresh rounds; only confirmed ones count.
@@ -142,12 +141,12 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds for %s (time budget %s)", strings.Join(names, ", "), opts.Budget))
 	} else if len(candidates) > 0 {
 		var done int
-		res.Confirm, done, err = r.rounds(ctx, "confirmation", opts.Config.Rounds, candidates)
+		res.Confirm, done, err = r.rounds(ctx, "confirmation", opts.Benchmarks.Rounds, candidates)
 		if err != nil {
 			return nil, err
 		}
-		if done < opts.Config.Rounds {
-			res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds %d–%d of %d for %s (time budget %s)", done+1, opts.Config.Rounds, opts.Config.Rounds, strings.Join(names, ", "), opts.Budget))
+		if done < opts.Benchmarks.Rounds {
+			res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds %d–%d of %d for %s (time budget %s)", done+1, opts.Benchmarks.Rounds, opts.Benchmarks.Rounds, strings.Join(names, ", "), opts.Budget))
 		}
 	}
 	for i, sc := range opts.Scenarios {
@@ -174,7 +173,7 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 }
 
 func (opts Options) stats() Stats {
-	return Stats{Alpha: opts.Config.Alpha, Threshold: float64(opts.Config.Threshold) / 100}
+	return Stats{Alpha: opts.Benchmarks.Alpha, Threshold: float64(opts.Benchmarks.Threshold) / 100}
 }
 
 type runner struct {
@@ -218,7 +217,7 @@ func (r *runner) rounds(ctx context.Context, phase string, n int, only map[strin
 				if p == nil {
 					continue
 				}
-				pattern := r.opts.Config.Pattern
+				pattern := r.opts.Benchmarks.Pattern
 				if only != nil {
 					names := only[p.Rel]
 					if len(names) == 0 {
@@ -226,7 +225,7 @@ func (r *runner) rounds(ctx context.Context, phase string, n int, only map[strin
 					}
 					pattern = anchored(names)
 				}
-				out, err := runBinary(ctx, p, pattern, r.opts.Config.Benchtime)
+				out, err := runBinary(ctx, p, pattern, r.opts.Benchmarks.Benchtime)
 				if out != nil {
 					r.benchTime += out.Elapsed
 					if only == nil {

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/config"
 )
 
 // Requirement is one condition on shared data: installs>=20,

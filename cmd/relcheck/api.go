@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/apicompat"
-	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -33,12 +33,12 @@ func (m *apiModule) flags(cmd *cobra.Command) {
 
 // load type-checks the module's public packages, warning about those that
 // do not type-check.
-func (m *apiModule) load(ctx context.Context, s *streams) (*apicompat.Module, *config.Config, string, error) {
+func (m *apiModule) load(ctx context.Context, s *streams) (*apicompat.Module, *check.Config, string, error) {
 	dir, err := filepath.Abs(m.Repo)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	cfg, _, err := config.LoadFor(dir, m.Config)
+	cfg, _, err := check.LoadConfigFor(dir, m.Config)
 	if err != nil {
 		return nil, nil, "", err
 	}

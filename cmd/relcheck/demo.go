@@ -14,6 +14,7 @@ import (
 	"github.com/relcheck/relcheck/channels"
 	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/internal/demo"
+	"github.com/relcheck/relcheck/internal/gitx"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -142,7 +143,7 @@ func demoChannels(ctx context.Context, s *streams, env *check.Env, keep bool) er
 		return err
 	}
 	src := filepath.Join(root, "src")
-	if err := env.Repo.Archive(ctx, "v0.3.0", src); err != nil {
+	if err := (&gitx.Repo{Root: env.Root}).Archive(ctx, "v0.3.0", src); err != nil {
 		return err
 	}
 	bin := filepath.Join(root, "textkitd")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -76,4 +78,31 @@ func run[O any](cmd *cobra.Command, runF, runX func(context.Context, *O) error, 
 		return runF(cmd.Context(), o)
 	}
 	return runX(cmd.Context(), o)
+}
+
+// optionFlags are the flags whose names are not their library option's
+// name in kebab case.
+var optionFlags = map[string]string{"Dir": "--repo"}
+
+// flagName is the flag that sets a library's option: the libraries name
+// their Options fields (report.OptionNamer), the CLI its flags.
+// "DatabaseURL" is --database-url, "rollbackTo" --rollback-to.
+func flagName(option string) string {
+	if f, ok := optionFlags[option]; ok {
+		return f
+	}
+	var b strings.Builder
+	rs := []rune(option)
+	for i, r := range rs {
+		if unicode.IsUpper(r) {
+			// A word starts at an upper-case letter after a lower-case one,
+			// or before a lower-case one at the end of an acronym.
+			if i > 0 && (unicode.IsLower(rs[i-1]) || i+1 < len(rs) && unicode.IsLower(rs[i+1])) {
+				b.WriteByte('-')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return "--" + b.String()
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/config"
 	"github.com/relcheck/relcheck/report"
 	"github.com/relcheck/relcheck/telemetry"
 )
@@ -246,4 +246,15 @@ func TestTelemetryFlags(t *testing.T) {
 		{args: nil, err: "give --db"},
 		{args: []string{"--db", "t.db", "--min-installs", "0"}, err: "--min-installs"},
 	})
+}
+
+func TestFlagName(t *testing.T) {
+	for option, want := range map[string]string{
+		"Dir": "--repo", "Base": "--base", "DatabaseURL": "--database-url", "MinSoak": "--min-soak",
+		"rollbackTo": "--rollback-to", "percent": "--percent", "URLFile": "--url-file",
+	} {
+		if got := flagName(option); got != want {
+			t.Errorf("flagName(%q) = %q, want %q", option, got, want)
+		}
+	}
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/check"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -37,13 +37,13 @@ func newInitCmd(s *streams, runF func(context.Context, *initOptions) error) *cob
 }
 
 func runInit(ctx context.Context, o *initOptions) error {
-	path := filepath.Join(o.Dir, config.FileName)
+	path := filepath.Join(o.Dir, check.ConfigFileName)
 	if _, err := os.Stat(path); err == nil && !o.Force {
 		return report.Inputf("%s already exists; pass --force to overwrite it", path)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if err := os.WriteFile(path, []byte(config.Template), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(check.ConfigTemplate), 0o644); err != nil {
 		return report.Inputf("--repo: %v", err)
 	}
 	fmt.Fprintf(o.out, "wrote %s\n", path)

@@ -45,6 +45,7 @@ func Main(ctx context.Context, args []string, s *streams) int {
 	if err == nil {
 		return report.ExitOK
 	}
+	report.RenameOptions(err, flagName)
 	var ue *usageError
 	switch {
 	case errors.As(err, &ue):

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/relcheck/relcheck/internal/config"
 	"github.com/relcheck/relcheck/perf"
 	"github.com/relcheck/relcheck/report"
 )
@@ -32,7 +31,7 @@ type perfCompareOptions struct {
 
 func newPerfCompareCmd(s *streams, runF func(context.Context, *perfCompareOptions) error) *cobra.Command {
 	o := &perfCompareOptions{streams: s}
-	def := config.Default().Perf.Benchmarks
+	def := perf.DefaultConfig().Benchmarks
 	var format, threshold string
 	cmd := &cobra.Command{
 		Use:   "compare RESULTS | OLD NEW",

@@ -17,6 +17,7 @@ import (
 
 	"github.com/relcheck/relcheck/channels"
 	"github.com/relcheck/relcheck/check"
+	"github.com/relcheck/relcheck/internal/gitx"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -232,15 +233,15 @@ func existingProject(ctx context.Context, st channels.Store) string {
 
 // headCommit is the commit dir's HEAD names, or "".
 func headCommit(ctx context.Context, dir string) string {
-	env, err := check.Resolve(ctx, check.Options{Dir: dir})
+	repo, err := gitx.Open(ctx, dir)
 	if err != nil {
 		return ""
 	}
-	out, err := env.Repo.Git(ctx, "rev-parse", "HEAD")
+	commit, err := repo.ResolveCommit(ctx, "HEAD")
 	if err != nil {
 		return ""
 	}
-	return strings.TrimSpace(out)
+	return commit
 }
 
 // projectName is the Go module's last path element, or the repository's.

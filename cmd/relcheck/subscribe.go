@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/channels"
-	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/config"
 )
 
 // subscribeOptions are the inputs of `relcheck subscribe`. The optional

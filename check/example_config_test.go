@@ -1,20 +1,20 @@
-package config_test
+package check_test
 
 import (
 	"fmt"
 
-	"github.com/relcheck/relcheck/internal/config"
+	"github.com/relcheck/relcheck/check"
 )
 
-func ExampleParse() {
-	cfg, err := config.Parse("relcheck.yaml", []byte("api:\n  deprecation: {minReleases: 2}\nslo:\n  window: 28d\n"))
+func ExampleParseConfig() {
+	cfg, err := check.ParseConfig("relcheck.yaml", []byte("api:\n  deprecation: {minReleases: 2}\nslo:\n  window: 28d\n"))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(cfg.API.Deprecation.MinReleases, cfg.SLO.Window, cfg.API.Packages)
 
-	_, err = config.Parse("relcheck.yaml", []byte("api:\n  deprecaton: {}\n"))
+	_, err = check.ParseConfig("relcheck.yaml", []byte("api:\n  deprecaton: {}\n"))
 	fmt.Println(err)
 	// Output:
 	// 2 28d [./...]

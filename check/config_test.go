@@ -1,4 +1,4 @@
-package config
+package check
 
 import (
 	"errors"
@@ -8,15 +8,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Masterminds/semver/v3"
+	"github.com/relcheck/relcheck/config"
 )
 
 func TestTemplateIsDefault(t *testing.T) {
-	got, err := Parse("relcheck.yaml", []byte(Template))
+	got, err := ParseConfig("relcheck.yaml", []byte(ConfigTemplate))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Default()
+	want := DefaultConfig()
 	got.Perf.Scenarios, want.Perf.Scenarios = nil, nil
 	got.Migrations.Sizes, want.Migrations.Sizes = nil, nil
 	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
@@ -37,7 +37,7 @@ slo:
 perf:
   benchmarks: {threshold: 7.5%}
 `
-	c, err := Parse("relcheck.yaml", []byte(src))
+	c, err := ParseConfig("relcheck.yaml", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +82,8 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("relcheck.yaml", []byte(tt.src))
-			var ce *Error
+			_, err := ParseConfig("relcheck.yaml", []byte(tt.src))
+			var ce *config.Error
 			if !errors.As(err, &ce) {
 				t.Fatalf("err = %v (%T), want *Error", err, err)
 			}
@@ -102,7 +102,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestEmptyFile(t *testing.T) {
 	for _, src := range []string{"", "\n# only comments\n", "~\n"} {
-		c, err := Parse("relcheck.yaml", []byte(src))
+		c, err := ParseConfig("relcheck.yaml", []byte(src))
 		if err != nil {
 			t.Fatalf("%q: %v", src, err)
 		}
@@ -112,50 +112,19 @@ func TestEmptyFile(t *testing.T) {
 	}
 }
 
-func TestUntil(t *testing.T) {
-	u, err := ParseUntil("v1.6.0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u.Expired(semver.MustParse("1.5.9"), time.Now()) || !u.Expired(semver.MustParse("1.6.0"), time.Now()) {
-		t.Error("version expiry wrong")
-	}
-	d, err := ParseUntil("2026-12-31")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.Expired(nil, time.Date(2026, 12, 30, 23, 0, 0, 0, time.UTC)) || !d.Expired(nil, time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC)) {
-		t.Error("date expiry wrong")
-	}
-}
-
-func TestParseDuration(t *testing.T) {
-	for in, want := range map[string]time.Duration{"30d": 720 * time.Hour, "1d12h": 36 * time.Hour, "90m": 90 * time.Minute} {
-		got, err := ParseDuration(in)
-		if err != nil || got != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "d", "-1d", "1x", "xd"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) succeeded", in)
-		}
-	}
-}
-
-// FuzzParse checks that no input crashes the parser and that every rejection
+// FuzzParseConfig checks that no input crashes the parser and that every rejection
 // is an *Error that names the file.
-func FuzzParse(f *testing.F) {
-	f.Add([]byte(Template))
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(ConfigTemplate))
 	f.Add([]byte("api:\n  ignore:\n    - {rule: api/x, reason: r, until: v1.0.0}\n"))
 	f.Add([]byte("slo: {window: 1d2h}\nperf: {benchmarks: {threshold: 5%}}\n"))
 	f.Add([]byte("a: &x [1]\nb: *x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse("relcheck.yaml", data)
+		c, err := ParseConfig("relcheck.yaml", data)
 		if err != nil {
-			var ce *Error
+			var ce *config.Error
 			if !errors.As(err, &ce) {
-				t.Fatalf("error %v is %T, not *Error", err, err)
+				t.Fatalf("error %v is %T, not *config.Error", err, err)
 			}
 			if !strings.HasPrefix(err.Error(), "relcheck.yaml") {
 				t.Fatalf("error %q does not name the file", err)

@@ -1,8 +1,8 @@
-package config
+package check
 
-// Template is what `relcheck init` writes: every key with its default and a
-// comment saying what it does. Parsing it yields Default().
-const Template = `# relcheck.yaml — settings of relcheck's release gates.
+// ConfigTemplate is what `relcheck init` writes: every key with its default and a
+// comment saying what it does. Parsing it yields DefaultConfig().
+const ConfigTemplate = `# relcheck.yaml — settings of relcheck's release gates.
 # Every key is optional; the values below are the defaults.
 # Durations use Go syntax plus d for days (30d, 1h30m).
 
