@@ -1,6 +1,8 @@
 // Package relcheck holds what the relcheck binary ships inside itself: the
 // sample project `relcheck demo` runs the gates on. The tool's code lives in
-// apicompat, internal/… and cmd/relcheck.
+// cmd/relcheck (the CLI), check (the orchestrator), the gates apicompat,
+// migrations and perf, channels, telemetry and report; README.md's
+// Development section maps them.
 package relcheck
 
 import "embed"

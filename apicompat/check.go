@@ -3,6 +3,18 @@
 // (golang.org/x/exp/apidiff plus the type-parameter rules apidiff lacks),
 // decides the next semantic version as gorelease does, enforces the project's
 // deprecation policy from its tag history, and keeps an API report file.
+//
+// Where things are:
+//
+//	check.go     Options, Check, the rule ids (each names its file)
+//	load.go      loading a module's public packages (go/packages)
+//	compare.go   the comparison: apidiff plus generics.go, findings
+//	policy.go    the version decision and the tag on HEAD
+//	window.go    the deprecation window from the release history
+//	suppress.go  api.ignore entries and their expiry
+//	apifile.go   the API report file; features.go its lines
+//	config.go    the api section of relcheck.yaml
+//	metrics.go   the figures and the summary line
 package apicompat
 
 import (
@@ -21,16 +33,16 @@ import (
 	"github.com/relcheck/relcheck/report"
 )
 
-// Rule ids of the API gate.
+// Rule ids of the API gate, with the file that raises each.
 const (
-	RuleIncompatible        = "api/incompatible"
-	RuleRemovedUndeprecated = "api/removed-without-deprecation"
-	RuleDeprecationWindow   = "api/deprecation-window"
-	RuleReportMismatch      = "api/report-mismatch"
-	RuleDeprecationHint     = "api/deprecation-hint"
-	RulePackageBroken       = "api/package-broken"
-	RuleSuppressionExpired  = "api/suppression-expired"
-	RuleTagVersion          = "api/tag-version"
+	RuleIncompatible        = "api/incompatible"                // compare.go
+	RuleRemovedUndeprecated = "api/removed-without-deprecation" // compare.go, window.go
+	RuleDeprecationWindow   = "api/deprecation-window"          // compare.go, window.go
+	RuleReportMismatch      = "api/report-mismatch"             // apifile.go
+	RuleDeprecationHint     = "api/deprecation-hint"            // compare.go
+	RulePackageBroken       = "api/package-broken"              // compare.go
+	RuleSuppressionExpired  = "api/suppression-expired"         // suppress.go
+	RuleTagVersion          = "api/tag-version"                 // policy.go
 )
 
 // Rules lists the rule ids of the API gate.

@@ -1,6 +1,20 @@
 // Package channels publishes releases as signed OCI artifacts and keeps
 // signed channel heads (edge, beta, stable) next to them, in any OCI
 // registry or in a local OCI image layout.
+//
+// Where things are:
+//
+//	store.go         registries and local layouts (Store)
+//	artifact.go      a release: files and metadata as an OCI artifact
+//	sign.go          cosign-compatible keys and signatures
+//	head.go          signed channel heads; verify.go verifying them
+//	publish.go       Publisher: publish, promote, rollout, halt, prune
+//	trust.go         what an install has seen (no rollback of heads)
+//	subscription.go  an operator's subscription (subscription.yaml)
+//	decide.go        the upgrade decision and its path of hops
+//	install.go       Installer: journaled, crash-safe hops, health, rollback
+//	upgrade.go       Client: check a channel; run.go one operator run
+//	outcome.go       the typed actions and results
 package channels
 
 import (

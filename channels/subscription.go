@@ -17,8 +17,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/relcheck/relcheck/internal/atomicfile"
 	"github.com/relcheck/relcheck/config"
+	"github.com/relcheck/relcheck/internal/atomicfile"
 	"github.com/relcheck/relcheck/report"
 	"github.com/relcheck/relcheck/telemetry"
 )

@@ -2,6 +2,13 @@
 // base release, loads the configuration, runs each applicable gate in order
 // and assembles the report and the version decision. Gates are data: a list
 // of entries that each say whether they apply, and run.
+//
+// It sits above the gates (apicompat, migrations, perf) and below the CLI:
+//
+//	check.go     Resolve (repository, configuration, base), the gate list, Run
+//	config.go    relcheck.yaml: each gate's own section, strictly decoded
+//	template.go  the commented relcheck.yaml that relcheck init writes
+//	channel.go   NextVersion and ChannelVersion for publish and version next
 package check
 
 import (

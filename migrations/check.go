@@ -25,7 +25,9 @@ import (
 	"github.com/relcheck/relcheck/report"
 )
 
-// Rule ids of the migrations gate.
+// Rule ids of the migrations gate, all raised in this file (Check and
+// its helpers) from what set.go, lint.go, replay.go, schema.go and
+// measure.go find.
 const (
 	RuleModified             = "migrations/modified"
 	RuleOrder                = "migrations/order"

@@ -4,6 +4,18 @@
 // missing downs), replays them on a real throwaway database (SQLite
 // in-process, or PostgreSQL), and compares the schemas so that release N-1
 // of the application keeps working while operators upgrade.
+//
+// Where things are:
+//
+//	check.go    Options, Check, the rule ids and the findings
+//	set.go      golang-migrate file sets; parse.go the PostgreSQL parser
+//	lint.go     what the statements do (effects.go: lock modes, rewrites)
+//	replay.go   up, down, up on a scratch database (engine.go, postgres.go,
+//	            sqlite.go, open.go)
+//	schema.go   schema snapshots and the N-1 compatibility diff
+//	seed.go     seeding tables to the probe sizes
+//	measure.go  blocking time per size (trace.go: one quiet run), budget
+//	config.go   the migrations and slo sections of relcheck.yaml
 package migrations
 
 import (

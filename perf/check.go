@@ -15,7 +15,8 @@ import (
 	"github.com/relcheck/relcheck/report"
 )
 
-// Rule ids of the perf gate.
+// Rule ids of the perf gate, raised in this file from the statistics of
+// stats.go (benchmarks) and the runs of scenario.go.
 const (
 	RuleRegression = "perf/regression"
 	RuleSLO        = "perf/slo"

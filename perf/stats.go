@@ -2,6 +2,15 @@
 // benchmarks, built at the base and at the head and run in interleaved
 // rounds on the same machine, compared with statistics that say how much
 // they can see.
+//
+// Where things are:
+//
+//	check.go     Options, Check, the rule ids, the rounds
+//	bench.go     building and running the benchmark binaries
+//	stats.go     the statistics (x/perf/benchmath) and the verdicts
+//	scenario.go  load scenarios (vegeta) and their SLO thresholds
+//	results.go   saved results and perf compare
+//	config.go    the perf section of relcheck.yaml
 package perf
 
 import (

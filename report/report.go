@@ -2,6 +2,10 @@
 // renderers that turn it into text, JSON, GitHub workflow commands, markdown
 // and SARIF. The JSON form is a stable interface: scripts and the GitHub Action
 // read it, so fields are only ever added.
+//
+//	report.go    Report, Check, Finding, Version
+//	errors.go    exit codes and the errors that decide them (InputError)
+//	render.go    the formats: text.go, github.go, markdown.go, sarif.go
 package report
 
 import (

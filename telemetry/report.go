@@ -7,6 +7,14 @@
 // Nothing is recorded unless the operator chose local or on; nothing is
 // sent unless on; DO_NOT_TRACK=1 forces off. A report carries counters
 // from the fixed list below and no identifier that outlives it.
+//
+// Where things are:
+//
+//	report.go     the weekly report and its counters
+//	client.go     modes, local records, preview and upload
+//	server.go     the collector's HTTP API; store.go its database
+//	dashboard.go  the collector's page
+//	gate.go       Gate: requirements judged on a collector's figures
 package telemetry
 
 import (

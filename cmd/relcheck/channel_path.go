@@ -49,11 +49,7 @@ marked — then V2. The head is verified first, as channel show does.`,
 }
 
 func runChannelPath(ctx context.Context, o *channelPathOptions) error {
-	st, err := openRepo(o.Repo, o.Insecure)
-	if err != nil {
-		return err
-	}
-	heads, err := verifiedHeads(ctx, o.streams, st, o.Channel, o.Key)
+	heads, err := readHeads(ctx, o.streams, o.Repo, o.Insecure, o.Channel, o.Key)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,8 @@ type promoteOptions struct {
 
 func newPromoteCmd(s *streams, runF func(context.Context, *promoteOptions) error) *cobra.Command {
 	o := &promoteOptions{streams: s}
-	var soak, require, collector string
+	var soak string
+	var gf gateFlags
 	cmd := &cobra.Command{
 		Use:   "promote REPO VERSION --to beta|stable",
 		Short: "Put a release on a safer channel: the same digest, the channel's version",
@@ -52,7 +53,7 @@ installs first ('relcheck rollout' widens it).`,
 			if o.MinSoak, err = config.ParseDuration(soak); err != nil {
 				return usagef(cmd, "--min-soak: %v", err)
 			}
-			if o.Gate, err = parseGate(cmd, require, collector); err != nil {
+			if o.Gate, err = gf.gate(cmd); err != nil {
 				return err
 			}
 			o.Repo, o.Version = args[0], args[1]
@@ -63,8 +64,7 @@ installs first ('relcheck rollout' widens it).`,
 	cmd.Flags().StringVar(&o.To, "to", "", "the channel: beta or stable")
 	cmd.Flags().Float64Var(&o.Rollout, "rollout", 100, "percentage of installs offered the release")
 	cmd.Flags().StringVar(&soak, "min-soak", "0s", "time the release must have spent on the lower channel (e.g. 72h, 3d)")
-	cmd.Flags().StringVar(&require, "require", "", "what the shared telemetry must say first, e.g. 'installs>=20,rollback_rate<1%,soak>=72h'")
-	cmd.Flags().StringVar(&collector, "collector", "", "the telemetry collector (default: the one the lower channel's head announces)")
+	gf.add(cmd, "installs>=20,rollback_rate<1%,soak>=72h", "the lower channel's head")
 	return cmd
 }
 

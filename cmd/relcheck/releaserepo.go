@@ -118,11 +118,23 @@ func publisher(s *streams, st channels.Store, key, project string) (*channels.Pu
 }
 
 // parseGate parses --require into a telemetry gate ("": none).
-func parseGate(cmd *cobra.Command, require, collector string) (*telemetry.Gate, error) {
-	if require == "" {
+// gateFlags are --require and --collector: the shared-telemetry gate of
+// promote and rollout.
+type gateFlags struct{ require, collector string }
+
+// add declares the flags; example is a --require value, head the head
+// whose collector is the default.
+func (g *gateFlags) add(cmd *cobra.Command, example, head string) {
+	cmd.Flags().StringVar(&g.require, "require", "", "what the shared telemetry must say first, e.g. '"+example+"'")
+	cmd.Flags().StringVar(&g.collector, "collector", "", "the telemetry collector (default: the one "+head+" announces)")
+}
+
+// gate is the gate the flags ask for, nil without --require.
+func (g *gateFlags) gate(cmd *cobra.Command) (*telemetry.Gate, error) {
+	if g.require == "" {
 		return nil, nil
 	}
-	gate, err := telemetry.NewGate(require, collector)
+	gate, err := telemetry.NewGate(g.require, g.collector)
 	if err != nil {
 		return nil, usagef(cmd, "--require: %v", err)
 	}
@@ -194,6 +206,15 @@ func printHeadChange(s *streams, format string, st channels.Store, h *channels.H
 // verifiedHeads verifies the heads of a channel (all present ones when
 // channel is empty) with the key, as channels.VerifyHeads does, in this
 // user's trust store.
+// readHeads opens a repository and reads its verified heads.
+func readHeads(ctx context.Context, s *streams, repo string, insecure bool, channel, key string) ([]channels.VerifiedHead, error) {
+	st, err := openRepo(repo, insecure)
+	if err != nil {
+		return nil, err
+	}
+	return verifiedHeads(ctx, s, st, channel, key)
+}
+
 func verifiedHeads(ctx context.Context, s *streams, st channels.Store, channel, key string) ([]channels.VerifiedHead, error) {
 	v, err := channels.LoadVerifier(key)
 	if err != nil {

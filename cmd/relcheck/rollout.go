@@ -23,7 +23,7 @@ type rolloutOptions struct {
 
 func newRolloutCmd(s *streams, runF func(context.Context, *rolloutOptions) error) *cobra.Command {
 	o := &rolloutOptions{streams: s}
-	var require, collector string
+	var gf gateFlags
 	cmd := &cobra.Command{
 		Use:   "rollout REPO VERSION --channel C --percent P",
 		Short: "Widen a phased rollout",
@@ -39,7 +39,7 @@ func newRolloutCmd(s *streams, runF func(context.Context, *rolloutOptions) error
 				return usagef(cmd, "give --percent")
 			}
 			var err error
-			if o.Gate, err = parseGate(cmd, require, collector); err != nil {
+			if o.Gate, err = gf.gate(cmd); err != nil {
 				return err
 			}
 			o.Repo, o.Version = args[0], args[1]
@@ -49,8 +49,7 @@ func newRolloutCmd(s *streams, runF func(context.Context, *rolloutOptions) error
 	o.flags(cmd, channels.PrivateKeyFile)
 	cmd.Flags().StringVar(&o.Channel, "channel", "", "the channel")
 	cmd.Flags().Float64Var(&o.Percent, "percent", 0, "percentage of installs offered the release")
-	cmd.Flags().StringVar(&require, "require", "", "what the shared telemetry must say first, e.g. 'installs>=50,rollback_rate<1%'")
-	cmd.Flags().StringVar(&collector, "collector", "", "the telemetry collector (default: the one the head announces)")
+	gf.add(cmd, "installs>=50,rollback_rate<1%", "the head")
 	return cmd
 }
 
