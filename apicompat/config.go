@@ -57,11 +57,11 @@ func (c Config) Validate() error {
 	bad := func(line int, key, format string, args ...any) error {
 		return &config.Error{Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
 	}
-	if c.Deprecation.MinReleases < 0 {
-		return bad(0, "deprecation.minReleases", "must be 0 or more")
+	if c.Deprecation.MinReleases < 0 || c.Deprecation.MinReleases > 1000 {
+		return bad(0, "deprecation.minReleases", "must be between 0 and 1000")
 	}
-	if c.Deprecation.MinDays < 0 {
-		return bad(0, "deprecation.minDays", "must be 0 or more")
+	if c.Deprecation.MinDays < 0 || c.Deprecation.MinDays > 36500 {
+		return bad(0, "deprecation.minDays", "must be between 0 and 36500")
 	}
 	for _, p := range c.Packages {
 		if strings.TrimSpace(p) == "" {

@@ -230,6 +230,12 @@ staging: [{days: 2, percent: 25}, {days: 7, percent: 100}]
 		strings.Replace(good, "Europe/Berlin", "Mars/Olympus", 1): "window: timezone",
 		strings.Replace(good, "percent: 100", "percent: 120", 1):  "staging[1]",
 		strings.Replace(good, "0123456789abcdef0123", "x", 1):     "installID",
+		// Numbers have ranges, checked when the file is read.
+		good + "keep: 9000000000000000000\n":                     "keep: must be between 2 and 1000",
+		good + "healthRetries: 9000000000000000000\n":            "healthRetries: must be between 0 and 100",
+		good + "healthTimeout: 100000d\n":                        "healthTimeout: must be between 0 and 24h",
+		strings.Replace(good, "minAge: 3d", "minAge: 99999d", 1): "minAge: must be between 0 and 3660d",
+		strings.Replace(good, "days: 7", "days: 1e300", 1):       "staging[1]",
 	} {
 		if _, err := ParseSubscription([]byte(bad), "sub.yaml"); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v, want %q", err, want)

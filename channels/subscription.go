@@ -183,10 +183,14 @@ func (s *Subscription) Validate() error {
 		return bad("installDir", "missing")
 	case len(s.InstallID) < 16:
 		return bad("installID", "must be a random id of at least 16 characters")
-	case s.HealthRetries < 0:
-		return bad("healthRetries", "must not be negative")
-	case s.Keep != 0 && s.Keep < 2:
-		return bad("keep", "must be at least 2: the running and the previous version stay")
+	case s.HealthRetries < 0 || s.HealthRetries > 100:
+		return bad("healthRetries", "must be between 0 and 100")
+	case s.HealthTimeout < 0 || time.Duration(s.HealthTimeout) > 24*time.Hour:
+		return bad("healthTimeout", "must be between 0 and 24h")
+	case s.MinAge < 0 || time.Duration(s.MinAge) > 3660*24*time.Hour:
+		return bad("minAge", "must be between 0 and 3660d")
+	case s.Keep != 0 && (s.Keep < 2 || s.Keep > 1000):
+		return bad("keep", "must be between 2 and 1000: the running and the previous version stay")
 	}
 	if _, err := Open(s.Repo, s.Insecure); err != nil {
 		return bad("repo", "%v", err)
@@ -213,8 +217,8 @@ func (s *Subscription) Validate() error {
 	}
 	last := -1.0
 	for i, st := range s.Staging {
-		if st.Days < 0 || st.Percent < 0 || st.Percent > 100 || st.Days <= last {
-			return bad(fmt.Sprintf("staging[%d]", i), "days must grow and percent be between 0 and 100")
+		if st.Days < 0 || st.Days > 3660 || st.Percent < 0 || st.Percent > 100 || st.Days <= last {
+			return bad(fmt.Sprintf("staging[%d]", i), "days must grow (up to 3660) and percent be between 0 and 100")
 		}
 		last = st.Days
 	}

@@ -78,7 +78,15 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate key", "api:\n  report: a\n  report: b\n", 3, "api.report", "key given twice"},
 		{"syntax", "api:\n  packages: [\n", 0, "", ""},
 		{"top not mapping", "- a\n", 1, "", "expected a mapping"},
-		{"negative releases", "api:\n  deprecation:\n    minReleases: -1\n", 3, "api.deprecation.minReleases", "0 or more"},
+		{"negative releases", "api:\n  deprecation:\n    minReleases: -1\n", 3, "api.deprecation.minReleases", "between 0 and 1000"},
+		// Huge values are refused at parse time, before anything loops on
+		// them (rounds once hung every command that loaded the file).
+		{"huge rounds", "perf:\n  benchmarks:\n    rounds: 9000000000000000000\n", 3, "perf.benchmarks.rounds", "between 6 and 1000"},
+		{"huge days", "api:\n  deprecation:\n    minDays: 9000000000000000000\n", 3, "api.deprecation.minDays", "between 0 and 36500"},
+		{"huge size", "migrations:\n  sizes: {users: 9000000000000000000}\n", 2, "migrations.sizes", "between 0 and"},
+		{"huge window", "slo:\n  window: 99999d\n", 2, "slo.window", "at most 3660d"},
+		{"huge threshold", "perf:\n  benchmarks:\n    threshold: 1e300%\n", 3, "perf.benchmarks.threshold", "between 0% and 1000%"},
+		{"overflowing rounds", "perf:\n  benchmarks:\n    rounds: 99999999999999999999\n", 3, "perf.benchmarks.rounds", "not a valid whole number"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +127,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("api:\n  ignore:\n    - {rule: api/x, reason: r, until: v1.0.0}\n"))
 	f.Add([]byte("slo: {window: 1d2h}\nperf: {benchmarks: {threshold: 5%}}\n"))
 	f.Add([]byte("a: &x [1]\nb: *x\n"))
+	f.Add([]byte("perf: {benchmarks: {rounds: 9000000000000000000}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig("relcheck.yaml", data)
 		if err != nil {

@@ -17,9 +17,9 @@ api:
   deprecation:
     # Releases in which a deprecated identifier must still exist before it
     # may be removed (counted from the first release tag that marked it
-    # "// Deprecated:").
+    # "// Deprecated:"); 0 to 1000.
     minReleases: 1
-    # And days since that first release.
+    # And days since that first release (0 to 36500).
     minDays: 0
   # Package patterns exempt from the gate: reported, never failing.
   experimental: []
@@ -42,11 +42,13 @@ migrations:
   # declared at 10000 rows or more is busy: a lock that blocks it, taken
   # without a lock_timeout, is an error there (a warning elsewhere).
   sizes: {}
-  # Share of the remaining error budget one release may spend.
+  # Share of the remaining error budget one release may spend (above 0,
+  # at most 1).
   budgetShare: 0.1
   # Row counts the touched tables are seeded with to measure how long
   # the new migrations block the application (a concurrent probe); the
-  # measurements are extrapolated to sizes. [] turns this off.
+  # measurements are extrapolated to sizes (each 1 to 100000000; sizes:
+  # 0 to 10^12). [] turns this off.
   probeSizes: [10000, 100000, 1000000]
   # Larger sizes are skipped once the extrapolation is at least twice over
   # or under the budget; true measures them all, and reports how well the
@@ -61,10 +63,11 @@ migrations:
   ignore: []
 
 slo:
-  # Availability objective in percent.
+  # Availability objective in percent (between 0 and 100).
   objective: 99.9
+  # Up to 3660d.
   window: 30d
-  # Fraction of this window's error budget still unspent.
+  # Fraction of this window's error budget still unspent (0 to 1).
   budgetRemaining: 1.0
 
 perf:
@@ -72,10 +75,11 @@ perf:
     packages: ["./..."]
     pattern: "."
     # Interleaved rounds per side (base, head, head, base, ...); more
-    # rounds see smaller changes.
+    # rounds see smaller changes (6 to 1000).
     rounds: 10
     # A slowdown counts when it is significant (one-sided p below alpha)
-    # and above threshold, and fresh rounds confirm it.
+    # and above threshold (0% to 1000%), and fresh rounds confirm it;
+    # alpha is above 0 and below 0.5.
     threshold: 5%
     alpha: 0.01
     # -test.benchtime of each run.

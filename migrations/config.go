@@ -71,6 +71,9 @@ func DefaultSLO() SLO {
 	return SLO{Objective: 99.9, Window: config.Duration(30 * 24 * time.Hour), BudgetRemaining: 1}
 }
 
+// maxRows bounds a declared table size: a trillion rows.
+const maxRows = 1e12
+
 // Validate checks values whose type is right but whose meaning is not. Its
 // error is a *config.Error whose Key is relative to the section.
 func (c Config) Validate() error {
@@ -119,8 +122,8 @@ func (c Config) Validate() error {
 		}
 	}
 	for t, n := range c.Sizes {
-		if n < 0 {
-			return bad(0, "sizes", "row count for %q must not be negative", t)
+		if n < 0 || n > maxRows {
+			return bad(0, "sizes", "row count for %q must be between 0 and %d", t, int64(maxRows))
 		}
 	}
 	return nil
@@ -132,8 +135,8 @@ func (s SLO) Validate() error {
 	if s.Objective <= 0 || s.Objective >= 100 {
 		return bad("objective", "must be a percentage between 0 and 100, like 99.9")
 	}
-	if s.Window <= 0 {
-		return bad("window", "must be a positive duration, like 30d")
+	if s.Window <= 0 || s.Window > config.Duration(3660*24*time.Hour) {
+		return bad("window", "must be a positive duration of at most 3660d, like 30d")
 	}
 	if s.BudgetRemaining < 0 || s.BudgetRemaining > 1 {
 		return bad("budgetRemaining", "must be a fraction between 0 and 1")

@@ -48,8 +48,8 @@ func (c Config) Validate() error {
 	bad := func(key, format string, args ...any) error {
 		return &config.Error{Key: "benchmarks." + key, Msg: fmt.Sprintf(format, args...)}
 	}
-	if b.Rounds < 6 {
-		return bad("rounds", "must be at least 6: fewer samples per side cannot show a significant change")
+	if b.Rounds < 6 || b.Rounds > 1000 {
+		return bad("rounds", "must be between 6 and 1000: fewer samples per side cannot show a significant change")
 	}
 	if !reBenchtime.MatchString(b.Benchtime) {
 		return bad("benchtime", "must be a duration like 100ms or 2s, or an iteration count like 1000x")
@@ -60,8 +60,8 @@ func (c Config) Validate() error {
 	if p := minOneSidedP(b.Rounds); b.Alpha <= p {
 		return bad("alpha", "with %d rounds the smallest possible p-value is %.2g, so no slowdown could ever be significant: raise rounds or alpha", b.Rounds, p)
 	}
-	if b.Threshold < 0 {
-		return bad("threshold", "must not be negative")
+	if b.Threshold < 0 || b.Threshold > 1000 {
+		return bad("threshold", "must be between 0%% and 1000%%")
 	}
 	if _, err := regexp.Compile(b.Pattern); err != nil {
 		return bad("pattern", "not a valid regular expression: %v", err)

@@ -159,8 +159,10 @@ func ParseScenarios(file string, nodes []yaml.Node) ([]*Scenario, error) {
 			return nil, bad(at("warmup"), ".warmup", "must be between 0 and 1h")
 		case sc.Rounds < minSamples || sc.Rounds > 1000:
 			return nil, bad(at("rounds"), ".rounds", "must be between %d and 1000: fewer rounds per side cannot show a significant change", minSamples)
-		case sc.Threshold < 0:
-			return nil, bad(at("threshold"), ".threshold", "must not be negative")
+		case sc.Threshold < 0 || sc.Threshold > 1000:
+			return nil, bad(at("threshold"), ".threshold", "must be between 0%% and 1000%%")
+		case sc.ReadyTimeout <= 0 || time.Duration(sc.ReadyTimeout) > time.Hour:
+			return nil, bad(at("readyTimeout"), ".readyTimeout", "must be between 0 and 1h")
 		case !strings.HasPrefix(sc.Ready, "/"):
 			return nil, bad(at("ready"), ".ready", "must be a path starting with /")
 		}
