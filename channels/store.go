@@ -25,8 +25,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -208,6 +210,10 @@ func (s *layoutStore) path(create bool) (layout.Path, error) {
 		if err != nil {
 			return "", fmt.Errorf("%s: not an OCI image layout: %w", s.ref, ErrNotFound)
 		}
+		// ggcr reads index.json whole, at every look-up: bound it first.
+		if err := s.checkFile("index.json", maxIndex); err != nil {
+			return "", err
+		}
 		return p, nil
 	}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
@@ -311,6 +317,9 @@ func (s *layoutStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
 	if _, err := os.Stat(filepath.Join(s.dir, "blobs", d.Algorithm, d.Hex)); err != nil {
 		return nil, fmt.Errorf("%s@%s: %w", s.ref, d, ErrNotFound)
 	}
+	if err := s.checkFile(path.Join("blobs", d.Algorithm, d.Hex), maxManifest); err != nil {
+		return nil, err
+	}
 	var img v1.Image
 	err := s.rlocked(func(p layout.Path) (err error) {
 		img, err = p.Image(d)
@@ -321,9 +330,6 @@ func (s *layoutStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
 	}
 	// A registry checks that a manifest hashes to its digest; a directory
 	// does not, so check here (the image keeps these bytes).
-	if fi, err := os.Stat(filepath.Join(s.dir, "blobs", d.Algorithm, d.Hex)); err != nil || fi.Size() > maxManifest {
-		return nil, fmt.Errorf("%s@%s: a manifest larger than %d bytes", s.ref, d, maxManifest)
-	}
 	raw, err := img.RawManifest()
 	if err != nil {
 		return nil, err
@@ -334,8 +340,29 @@ func (s *layoutStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
 	return img, nil
 }
 
-// maxManifest bounds a manifest read from a layout.
-const maxManifest = 4 << 20
+// maxManifest bounds a manifest read from a layout, maxIndex its
+// index.json (about 40,000 tags).
+const (
+	maxManifest = 4 << 20
+	maxIndex    = 16 << 20
+)
+
+// checkFile refuses a file of the layout (name relative to it) that is
+// not a regular file (a symlink to /dev/zero, a FIFO) or is larger than
+// max bytes (a sparse file, JSON padded with blanks): what the layout's
+// reader would load whole into memory.
+func (s *layoutStore) checkFile(name string, max int64) error {
+	fi, err := os.Stat(filepath.Join(s.dir, filepath.FromSlash(name)))
+	switch {
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return &VerifyError{Msg: fmt.Sprintf("%s: %s is not a regular file (%s)", s.ref, name, fi.Mode().Type())}
+	case fi.Size() > max:
+		return &VerifyError{Msg: fmt.Sprintf("%s: %s has %d bytes, more than the %d a layout may hold there", s.ref, name, fi.Size(), max)}
+	}
+	return nil
+}
 
 func (s *layoutStore) manifests() ([]v1.Descriptor, error) {
 	var ms []v1.Descriptor
@@ -418,6 +445,9 @@ type blobRanger interface {
 }
 
 func (s *layoutStore) BlobFrom(ctx context.Context, d v1.Hash, offset int64) (io.ReadCloser, error) {
+	if err := s.checkFile(path.Join("blobs", d.Algorithm, d.Hex), math.MaxInt64); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	f, err := os.Open(filepath.Join(s.dir, "blobs", d.Algorithm, d.Hex))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s@%s: %w", s.ref, d, ErrNotFound)

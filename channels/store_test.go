@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -137,5 +138,78 @@ func TestLayoutConcurrentWriters(t *testing.T) {
 	}
 	if tags, _ := s.Tags(ctx); len(tags) != 8 {
 		t.Errorf("tags after 8 concurrent writers: %v", tags)
+	}
+}
+
+// TestLayoutHostileFiles replaces the files of a published layout with
+// what a hostile mirror could serve: each is refused with a message, and
+// nothing is read whole into memory.
+func TestLayoutHostileFiles(t *testing.T) {
+	ctx := context.Background()
+	signer, _, _ := testKeys(t)
+	v, err := signer.Verifier()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		// spoil changes the layout in dir; the manifest is the head's.
+		spoil func(t *testing.T, dir, manifest string)
+		want  string
+	}{
+		{"index symlink to /dev/zero", func(t *testing.T, dir, _ string) {
+			os.Remove(filepath.Join(dir, "index.json"))
+			if err := os.Symlink("/dev/zero", filepath.Join(dir, "index.json")); err != nil {
+				t.Fatal(err)
+			}
+		}, "index.json is not a regular file"},
+		{"sparse 1.5 GB index", func(t *testing.T, dir, _ string) {
+			if err := os.Truncate(filepath.Join(dir, "index.json"), 1536<<20); err != nil {
+				t.Fatal(err)
+			}
+		}, "index.json has 1610612736 bytes"},
+		{"index padded with blanks", func(t *testing.T, dir, _ string) {
+			raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			padded := append(raw, strings.Repeat(" ", maxIndex)...)
+			if err := os.WriteFile(filepath.Join(dir, "index.json"), padded, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "index.json has"},
+		{"manifest symlink to /dev/zero", func(t *testing.T, dir, manifest string) {
+			os.Remove(manifest)
+			if err := os.Symlink("/dev/zero", manifest); err != nil {
+				t.Fatal(err)
+			}
+		}, "is not a regular file"},
+		{"manifest as a FIFO", func(t *testing.T, dir, manifest string) {
+			os.Remove(manifest)
+			if err := syscall.Mkfifo(manifest, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, "is not a regular file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "layout")
+			st, err := Open("oci:"+dir, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := newPublisher(t, st)
+			if _, _, err := p.Publish(ctx, release(t, "v1.0.0", nil), PublishOptions{Version: "v1.0.0", Channel: "stable", Rollout: 100}); err != nil {
+				t.Fatal(err)
+			}
+			d, err := st.Resolve(ctx, HeadTag("stable"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.spoil(t, dir, filepath.Join(dir, "blobs", d.Algorithm, d.Hex))
+			_, _, err = ReadHead(ctx, st, "stable", v)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ReadHead: %v, want an error with %q", err, tc.want)
+			}
+		})
 	}
 }
