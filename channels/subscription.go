@@ -26,8 +26,12 @@ import (
 // Subscription is an operator's choice of what to install from which
 // channel, and when: written by relcheck subscribe, read by upgrade.
 type Subscription struct {
-	Repo     string `yaml:"repo"`
-	Channel  string `yaml:"channel"`
+	Repo    string `yaml:"repo"`
+	Channel string `yaml:"channel"`
+	// Project is the project whose heads this install accepts: a head of
+	// another project, even signed by the same key, is refused. Empty in
+	// subscriptions written before it existed: the first head seen binds.
+	Project  string `yaml:"project,omitempty"`
 	Insecure bool   `yaml:"insecure,omitempty"`
 	// Key is the maintainers' public key (cosign.pub), as a path.
 	Key        string `yaml:"key"`

@@ -59,6 +59,9 @@ func (c *Client) Check(ctx context.Context, o DecideOptions, record bool) (*Chec
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckProject(h, c.Sub.Project); err != nil {
+		return nil, err
+	}
 	if st.FirstSeen == nil {
 		st.FirstSeen = map[string]time.Time{}
 	}

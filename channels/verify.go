@@ -29,6 +29,29 @@ func VerifyHead(ctx context.Context, st Store, repo, channel string, v *Verifier
 	return h, d, nil
 }
 
+// CheckProject refuses a head of another project than the one an install
+// subscribed to (none: any). A key several projects share signs heads of
+// each; without this, one project's repository could serve another's.
+func CheckProject(h *Head, project string) error {
+	if project != "" && h.Project != project {
+		return verifyErrorf("the %s head is of project %q, but this install follows %q: refusing it", h.Channel, h.Project, project)
+	}
+	return nil
+}
+
+// HeadProject reads a channel's head, checks its signature and expiry, and
+// returns the project it is of: what a new subscription binds to.
+func HeadProject(ctx context.Context, st Store, channel string, v *Verifier, now time.Time) (string, error) {
+	h, _, err := ReadHead(ctx, st, channel, v)
+	if err != nil {
+		return "", err
+	}
+	if err := CheckFresh(h, now); err != nil {
+		return "", err
+	}
+	return h.Project, nil
+}
+
 // VerifiedHead is a channel's head that passed verification.
 type VerifiedHead struct {
 	*Head

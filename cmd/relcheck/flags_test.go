@@ -200,8 +200,8 @@ func TestChannelFlags(t *testing.T) {
 func TestSubscribeFlags(t *testing.T) {
 	testFlags(t, newSubscribeCmd, []flagCase[subscribeOptions]{
 		{args: []string{"oci:d", "--install-dir", "/opt/app"}, want: subscribeOptions{Repo: "oci:d", Key: "cosign.pub", InstallDir: "/opt/app"}},
-		{args: []string{"oci:d", "--install-dir", "i", "--channel", "beta", "--pre-cmd", "backup", "--health-cmd", "check", "--pin", "1.4", "--min-age", "3d", "--keep", "2", "--insecure", "--config", "s.yaml"},
-			want: subscribeOptions{Repo: "oci:d", Channel: ptr("beta"), Key: "cosign.pub", InstallDir: "i", Config: "s.yaml", Pre: ptr("backup"), Health: ptr("check"), Pin: ptr("1.4"),
+		{args: []string{"oci:d", "--install-dir", "i", "--channel", "beta", "--pre-cmd", "backup", "--health-cmd", "check", "--pin", "1.4", "--min-age", "3d", "--keep", "2", "--insecure", "--config", "s.yaml", "--project", "textkit"},
+			want: subscribeOptions{Repo: "oci:d", Channel: ptr("beta"), Project: "textkit", Key: "cosign.pub", InstallDir: "i", Config: "s.yaml", Pre: ptr("backup"), Health: ptr("check"), Pin: ptr("1.4"),
 				MinAge: ptr(config.Duration(72 * time.Hour)), Keep: ptr(2), Insecure: ptr(true)}},
 		{args: []string{"oci:d"}, err: "give --install-dir"},
 		{args: []string{"oci:d", "--install-dir", "i", "--min-age", "later"}, err: "--min-age"},

@@ -2,14 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/channels"
 	"github.com/relcheck/relcheck/config"
+	"github.com/relcheck/relcheck/report"
 )
 
 // subscribeOptions are the inputs of `relcheck subscribe`. The optional
@@ -20,7 +23,10 @@ type subscribeOptions struct {
 	Repo string
 	// Channel is the channel to follow; nil keeps the subscription's (or
 	// stable for a new one).
-	Channel    *string
+	Channel *string
+	// Project is the project whose heads the install accepts; "": the
+	// one the channel's signed head names now.
+	Project    string
 	Key        string
 	InstallDir string
 	// Config is the subscription file ("": the default place).
@@ -95,6 +101,7 @@ or --config) takes more options by editing it:
 	f := cmd.Flags()
 	f.StringVar(&v.channel, "channel", "stable", "channel: edge, beta or stable")
 	f.StringVar(&o.Key, "key", channels.PublicKeyFile, "the maintainers' public key")
+	f.StringVar(&o.Project, "project", "", "the project whose releases to accept (default: the one the channel's signed head names)")
 	f.StringVar(&o.InstallDir, "install-dir", "", "where versions are installed (DIR/current links to the running one)")
 	f.StringVar(&o.Config, "config", "", "subscription file")
 	f.StringVar(&v.pre, "pre-cmd", "", "shell command before switching (e.g. a backup)")
@@ -159,12 +166,56 @@ func runSubscribe(ctx context.Context, o *subscribeOptions) error {
 	if err := sub.Validate(); err != nil {
 		return err
 	}
+	bound, err := bindProject(ctx, o, sub)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(sub.InstallDir, 0o755); err != nil {
 		return err
 	}
 	if err := sub.Save(path); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.out, "subscribed to %s of %s\n  subscription  %s\n  install dir   %s\n  install id    %s\n", sub.Channel, sub.Repo, path, sub.InstallDir, sub.InstallID)
+	fmt.Fprintf(o.out, "subscribed to %s of %s\n  project       %s\n  subscription  %s\n  install dir   %s\n  install id    %s\n", sub.Channel, sub.Repo, bound, path, sub.InstallDir, sub.InstallID)
 	return nil
+}
+
+// bindProject sets the project the subscription accepts heads of: --project,
+// else what it already says, else the project the channel's signed head
+// names now (shown, and asked about on a terminal). It says how it was
+// bound.
+func bindProject(ctx context.Context, o *subscribeOptions, sub *channels.Subscription) (string, error) {
+	if o.Project != "" {
+		sub.Project = o.Project
+		return sub.Project, nil
+	}
+	if sub.Project != "" {
+		return sub.Project, nil
+	}
+	st, err := channels.Open(sub.Repo, sub.Insecure)
+	if err != nil {
+		return "", err
+	}
+	v, err := channels.LoadVerifier(sub.Key)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	project, err := channels.HeadProject(ctx, st, sub.Channel, v, time.Now())
+	var ve *channels.VerifyError
+	switch {
+	case errors.As(err, &ve):
+		return "", err
+	case err != nil:
+		fmt.Fprintf(o.err, "relcheck: warning: the %s head cannot be read now (%v): the first head an upgrade verifies decides the project; pass --project to state it\n", sub.Channel, err)
+		return "(not known yet)", nil
+	}
+	if in, ok := o.in.(*os.File); ok && isTerminal(in) && isTerminal(o.err) {
+		if yes, err := confirm(o.streams, fmt.Sprintf("The signed %s head is of project %q. Accept only its releases?", sub.Channel, project)); err != nil || !yes {
+			return "", report.Inputf("not subscribed: pass --project NAME with the project you expect")
+		}
+	}
+	sub.Project = project
+	return project + " (from the signed " + sub.Channel + " head; --project states it)", nil
 }
