@@ -525,16 +525,24 @@ func (in *Installer) download(ctx context.Context, hop Hop, project string) erro
 	if err := os.MkdirAll(partial, 0o755); err != nil {
 		return err
 	}
+	seen := map[string]bool{}
 	for _, l := range m.Layers {
 		name := l.Annotations[AnnotationTitle]
 		if name == "" || name != filepath.Base(name) || name == "." || name == ".." || strings.ContainsAny(name, `/\`) {
 			return verifyErrorf("%s: a file named %q", hop.Version, name)
 		}
+		if seen[name] {
+			return verifyErrorf("%s: two files named %q", hop.Version, name)
+		}
+		seen[name] = true
+	}
+	for _, l := range m.Layers {
+		name := l.Annotations[AnnotationTitle]
 		mode, err := strconv.ParseUint(l.Annotations[AnnotationMode], 8, 32)
 		if err != nil {
 			mode = 0o644
 		}
-		if err := in.fetch(img, l, filepath.Join(partial, name), os.FileMode(mode)&0o777); err != nil {
+		if err := in.fetch(ctx, img, l, filepath.Join(partial, name), os.FileMode(mode)&0o777); err != nil {
 			return err
 		}
 	}
@@ -562,7 +570,7 @@ func syncDir(dir string) error {
 // there from an earlier attempt. An interrupted download (path.part) is
 // resumed from where it stopped when the store can read a blob from an
 // offset; the whole file is verified against the signed digest either way.
-func (in *Installer) fetch(img v1.Image, l v1.Descriptor, path string, mode os.FileMode) error {
+func (in *Installer) fetch(ctx context.Context, img v1.Image, l v1.Descriptor, path string, mode os.FileMode) error {
 	if fi, err := os.Stat(path); err == nil && fi.Size() == l.Size {
 		if h, err := fileDigest(path); err == nil && h == l.Digest.Hex {
 			return os.Chmod(path, mode)
@@ -588,12 +596,17 @@ func (in *Installer) fetch(img v1.Image, l v1.Descriptor, path string, mode os.F
 	}
 	var rc io.ReadCloser
 	var err error
-	if have > 0 {
-		rc, err = ranger.BlobFrom(context.Background(), l.Digest, have)
+	switch {
+	case have > 0:
+		rc, err = ranger.BlobFrom(ctx, l.Digest, have)
 		if err == nil {
 			in.logf("resuming a download", "event", "download", "file", filepath.Base(path), "offset", have)
 		}
-	} else {
+	case canResume:
+		// Straight from the store: the image's LayerByDigest parses the
+		// manifest again for every layer.
+		rc, err = ranger.BlobFrom(ctx, l.Digest, 0)
+	default:
 		var layer v1.Layer
 		if layer, err = img.LayerByDigest(l.Digest); err == nil {
 			rc, err = layer.Compressed()

@@ -2,15 +2,20 @@ package channels
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 
 	"github.com/relcheck/relcheck/config"
 )
@@ -243,5 +248,124 @@ func TestHealthDeadline(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("the health check took %s with a 300ms deadline", d)
+	}
+}
+
+// manyFiles builds a release of n files, then renames the files' titles
+// with rename (a hostile publisher's manifest).
+func manyFiles(t *testing.T, version string, n int, rename func(i int) string) v1.Image {
+	t.Helper()
+	dir := t.TempDir()
+	var files []string
+	for i := range n {
+		f := filepath.Join(dir, fmt.Sprintf("f%04d", i))
+		os.WriteFile(f, []byte(fmt.Sprintf("file %d of %s\n", i, version)), 0o644)
+		files = append(files, f)
+	}
+	img, err := NewRelease(Metadata{Project: "textkit", Version: version, Created: time.Now()}, files, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &artifact{layers: map[v1.Hash]partial.CompressedLayer{}}
+	m, _ := img.Manifest()
+	a.manifest = *m.DeepCopy()
+	for i := range a.manifest.Layers {
+		l := &a.manifest.Layers[i]
+		layer, err := img.LayerByDigest(l.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.layers[l.Digest] = layer
+		l.Annotations[AnnotationTitle] = rename(i)
+	}
+	a.config, _ = img.RawConfigFile()
+	a.raw, _ = json.Marshal(a.manifest)
+	out, err := partial.CompressedToImage(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// countingStore counts how often the images it returns parse their
+// manifest or look a layer up.
+type countingStore struct {
+	Store
+	calls *atomic.Int64
+}
+
+func (s countingStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
+	img, err := s.Store.Get(ctx, d)
+	return countingImage{img, s.calls}, err
+}
+
+func (s countingStore) BlobFrom(ctx context.Context, d v1.Hash, offset int64) (io.ReadCloser, error) {
+	return s.Store.(blobRanger).BlobFrom(ctx, d, offset)
+}
+
+type countingImage struct {
+	v1.Image
+	calls *atomic.Int64
+}
+
+func (i countingImage) Manifest() (*v1.Manifest, error) { i.calls.Add(1); return i.Image.Manifest() }
+func (i countingImage) RawManifest() ([]byte, error)    { i.calls.Add(1); return i.Image.RawManifest() }
+func (i countingImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
+	i.calls.Add(1)
+	return i.Image.LayerByDigest(h)
+}
+
+// TestInstallFiles installs a release of 300 files with the manifest read
+// a constant number of times (not once per file), and refuses a release
+// whose manifest names two files alike, as publish does.
+func TestInstallFiles(t *testing.T) {
+	ctx := context.Background()
+	_, _, pub := testKeys(t)
+	st, err := Open("oci:"+filepath.Join(t.TempDir(), "layout"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPublisher(t, st)
+	many := manyFiles(t, "v1.0.0", 300, func(i int) string { return fmt.Sprintf("f%04d", i) })
+	dup := manyFiles(t, "v1.1.0", 3, func(i int) string { return "app" })
+	for v, img := range map[string]v1.Image{"v1.0.0": many, "v1.1.0": dup} {
+		if _, _, err := p.Publish(ctx, img, PublishOptions{Version: v, Channel: "stable", Rollout: 100}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub := &Subscription{Repo: st.String(), Channel: "stable", Key: pub, InstallDir: t.TempDir(), InstallID: NewInstallID()}
+	c, err := NewClient(sub, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := &atomic.Int64{}
+	c.Store = countingStore{st, calls}
+	c.Installer.Store = c.Store
+
+	chk, err := c.Check(ctx, DecideOptions{To: "v1.0.0"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(sub.InstallDir, "current"))
+	if len(entries) != 300 {
+		t.Fatalf("%d files installed, want 300", len(entries))
+	}
+	if n := calls.Load(); n > 10 {
+		t.Errorf("the manifest was read or searched %d times for 300 files: once per file, not once per release", n)
+	}
+
+	chk, err = c.Check(ctx, DecideOptions{}, true)
+	if err != nil || chk.Decision.Target != "v1.1.0" {
+		t.Fatalf("%+v %v", chk, err)
+	}
+	out, err := c.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest)
+	if err == nil || !strings.Contains(err.Error(), `v1.1.0: two files named "app"`) {
+		t.Fatalf("a release with two files named alike: %+v, %v", out, err)
+	}
+	if cur, _ := c.Installer.Current(); cur != "v1.0.0" {
+		t.Errorf("running %s after the refused release, want v1.0.0", cur)
 	}
 }
