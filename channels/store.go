@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -73,6 +74,11 @@ type Store interface {
 // (REGISTRY/REPO). insecure allows plain HTTP (loopback registries use it
 // anyway).
 func Open(ref string, insecure bool) (Store, error) {
+	return OpenWith(ref, insecure, DefaultNetwork)
+}
+
+// OpenWith is Open with the network operations of a registry bounded by n.
+func OpenWith(ref string, insecure bool, n Network) (Store, error) {
 	if dir, ok := strings.CutPrefix(ref, "oci:"); ok {
 		if dir == "" {
 			return nil, fmt.Errorf("%q: give a directory after oci:", ref)
@@ -87,26 +93,35 @@ func Open(ref string, insecure bool) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%q is not a repository (REGISTRY/NAME, or oci:DIR): %v", ref, err)
 	}
-	return &registryStore{ref: ref, repo: repo}, nil
+	return &registryStore{ref: ref, repo: repo, net: n}, nil
 }
 
 // registryStore is a repository in an OCI registry.
 type registryStore struct {
 	ref  string
 	repo name.Repository
+	net  Network
 
 	// One puller and one pusher for all calls: token exchanges and
 	// connections are reused instead of pinging the registry every time.
-	once   sync.Once
-	puller *remote.Puller
-	pusher *remote.Pusher
+	once     sync.Once
+	rt       http.RoundTripper
+	pullOnce sync.Once
+	puller   *remote.Puller
+	pusher   *remote.Pusher
 }
 
 func (s *registryStore) String() string { return s.ref }
 
+// roundTripper is the store's bounded HTTP transport.
+func (s *registryStore) roundTripper() http.RoundTripper {
+	s.once.Do(func() { s.rt = s.net.transport() })
+	return s.rt
+}
+
 func (s *registryStore) opts(ctx context.Context) []remote.Option {
-	base := []remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}
-	s.once.Do(func() {
+	base := append([]remote.Option{remote.WithAuthFromKeychain(authn.DefaultKeychain)}, s.net.remoteOptions(s.roundTripper())...)
+	s.pullOnce.Do(func() {
 		s.puller, _ = remote.NewPuller(base...)
 		s.pusher, _ = remote.NewPusher(base...)
 	})
@@ -223,11 +238,11 @@ func (s *layoutStore) path(create bool) (layout.Path, error) {
 }
 
 // locked runs f holding an exclusive lock on the layout.
-func (s *layoutStore) locked(f func(layout.Path) error) error {
+func (s *layoutStore) locked(ctx context.Context, f func(layout.Path) error) error {
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return err
 	}
-	unlock, err := s.flock(syscall.LOCK_EX)
+	unlock, err := s.flock(ctx, syscall.LOCK_EX)
 	if err != nil {
 		return err
 	}
@@ -241,11 +256,11 @@ func (s *layoutStore) locked(f func(layout.Path) error) error {
 
 // rlocked runs f holding a shared lock on an existing layout: writers
 // rewrite index.json in place.
-func (s *layoutStore) rlocked(f func(layout.Path) error) error {
+func (s *layoutStore) rlocked(ctx context.Context, f func(layout.Path) error) error {
 	if _, err := os.Stat(s.dir); err != nil {
 		return fmt.Errorf("%s: %w", s.ref, ErrNotFound)
 	}
-	unlock, err := s.flock(syscall.LOCK_SH)
+	unlock, err := s.flock(ctx, syscall.LOCK_SH)
 	if err != nil {
 		return err
 	}
@@ -260,7 +275,7 @@ func (s *layoutStore) rlocked(f func(layout.Path) error) error {
 // flock takes the layout's lock file in mode how. A reader of a layout
 // it cannot write (no lock file, a read-only directory) reads unlocked:
 // nobody can be writing it through relcheck either.
-func (s *layoutStore) flock(how int) (func(), error) {
+func (s *layoutStore) flock(ctx context.Context, how int) (func(), error) {
 	lf, err := os.OpenFile(filepath.Join(s.dir, ".relcheck.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil && how == syscall.LOCK_SH {
 		if lf, err = os.Open(filepath.Join(s.dir, ".relcheck.lock")); err != nil {
@@ -270,9 +285,9 @@ func (s *layoutStore) flock(how int) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(lf.Fd()), how); err != nil {
+	if err := waitFlock(ctx, lf, how, LayoutLockWait); err != nil {
 		lf.Close()
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", s.ref, err)
 	}
 	return func() { syscall.Flock(int(lf.Fd()), syscall.LOCK_UN); lf.Close() }, nil
 }
@@ -282,7 +297,7 @@ func (s *layoutStore) Put(ctx context.Context, img v1.Image, tag string) (v1.Has
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	err = s.locked(func(p layout.Path) error {
+	err = s.locked(ctx, func(p layout.Path) error {
 		if tag != "" {
 			return p.ReplaceImage(img, match.Annotation(refName, tag), layout.WithAnnotations(map[string]string{refName: tag}))
 		}
@@ -321,7 +336,7 @@ func (s *layoutStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
 		return nil, err
 	}
 	var img v1.Image
-	err := s.rlocked(func(p layout.Path) (err error) {
+	err := s.rlocked(ctx, func(p layout.Path) (err error) {
 		img, err = p.Image(d)
 		return err
 	})
@@ -338,6 +353,33 @@ func (s *layoutStore) Get(ctx context.Context, d v1.Hash) (v1.Image, error) {
 		return nil, &VerifyError{Msg: fmt.Sprintf("%s@%s: the manifest stored there has digest sha256:%x", s.ref, d, got)}
 	}
 	return img, nil
+}
+
+// LayoutLockWait bounds the wait for a layout's lock: a writer that hangs
+// (or a reader stopped with SIGSTOP) cannot hold every other command.
+var LayoutLockWait = 30 * time.Second
+
+// waitFlock takes f's lock in mode how, waiting at most wait (or until
+// ctx ends).
+func waitFlock(ctx context.Context, f *os.File, how int, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still locked by another process after %s (see %s): try again once it ends", wait, f.Name())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // maxManifest bounds a manifest read from a layout, maxIndex its
@@ -364,9 +406,9 @@ func (s *layoutStore) checkFile(name string, max int64) error {
 	return nil
 }
 
-func (s *layoutStore) manifests() ([]v1.Descriptor, error) {
+func (s *layoutStore) manifests(ctx context.Context) ([]v1.Descriptor, error) {
 	var ms []v1.Descriptor
-	err := s.rlocked(func(p layout.Path) (err error) {
+	err := s.rlocked(ctx, func(p layout.Path) (err error) {
 		ms, err = indexManifests(p)
 		return err
 	})
@@ -377,7 +419,7 @@ func (s *layoutStore) manifests() ([]v1.Descriptor, error) {
 }
 
 func (s *layoutStore) Resolve(ctx context.Context, tag string) (v1.Hash, error) {
-	ms, err := s.manifests()
+	ms, err := s.manifests(ctx)
 	if err != nil {
 		return v1.Hash{}, err
 	}
@@ -390,7 +432,7 @@ func (s *layoutStore) Resolve(ctx context.Context, tag string) (v1.Hash, error) 
 }
 
 func (s *layoutStore) Tags(ctx context.Context) ([]string, error) {
-	ms, err := s.manifests()
+	ms, err := s.manifests(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -416,7 +458,7 @@ func (s *layoutStore) Tag(ctx context.Context, tag string, d v1.Hash) error {
 // SwapTag moves tag from old (zero: no such tag yet) to the manifest new,
 // under the layout's lock: a compare-and-swap.
 func (s *layoutStore) SwapTag(ctx context.Context, tag string, old, new v1.Hash) error {
-	return s.locked(func(p layout.Path) error {
+	return s.locked(ctx, func(p layout.Path) error {
 		ms, err := indexManifests(p)
 		if err != nil {
 			return err
@@ -470,7 +512,7 @@ func (s *registryStore) BlobFrom(ctx context.Context, d v1.Hash, offset int64) (
 	if err != nil {
 		return nil, err
 	}
-	tr, err := transport.NewWithContext(ctx, s.repo.Registry, auth, remote.DefaultTransport, []string{s.repo.Scope(transport.PullScope)})
+	tr, err := transport.NewWithContext(ctx, s.repo.Registry, auth, s.roundTripper(), []string{s.repo.Scope(transport.PullScope)})
 	if err != nil {
 		return nil, err
 	}

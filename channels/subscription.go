@@ -66,8 +66,36 @@ type Subscription struct {
 	// Require makes upgrades wait until the shared telemetry says a
 	// release is healthy.
 	Require *Require `yaml:"require,omitempty"`
+	// Network bounds the registry operations; unset keys keep
+	// DefaultNetwork's.
+	Network *NetworkConfig `yaml:"network,omitempty"`
 
 	file string
+}
+
+// NetworkConfig is the network section of a subscription.
+type NetworkConfig struct {
+	ConnectTimeout  config.Duration `yaml:"connectTimeout,omitempty"`
+	ResponseTimeout config.Duration `yaml:"responseTimeout,omitempty"`
+	// StallTimeout is the window in which a transfer must move at least
+	// 1 KiB.
+	StallTimeout config.Duration `yaml:"stallTimeout,omitempty"`
+}
+
+// network is the subscription's bounds on registry operations.
+func (s *Subscription) network() Network {
+	n := DefaultNetwork
+	if c := s.Network; c != nil {
+		for _, set := range []struct {
+			dst *time.Duration
+			v   config.Duration
+		}{{&n.Connect, c.ConnectTimeout}, {&n.Response, c.ResponseTimeout}, {&n.Stall, c.StallTimeout}} {
+			if set.v > 0 {
+				*set.dst = time.Duration(set.v)
+			}
+		}
+	}
+	return n
 }
 
 // Hold stops upgrades: until a date, or forever.
@@ -198,6 +226,13 @@ func (s *Subscription) Validate() error {
 	}
 	if _, err := Open(s.Repo, s.Insecure); err != nil {
 		return bad("repo", "%v", err)
+	}
+	if c := s.Network; c != nil {
+		for key, d := range map[string]config.Duration{"connectTimeout": c.ConnectTimeout, "responseTimeout": c.ResponseTimeout, "stallTimeout": c.StallTimeout} {
+			if d != 0 && (d < config.Duration(100*time.Millisecond) || d > config.Duration(time.Hour)) {
+				return bad("network."+key, "must be between 100ms and 1h")
+			}
+		}
 	}
 	if s.Pin != "" {
 		if _, err := parsePin(s.Pin); err != nil {

@@ -24,7 +24,7 @@ type Client struct {
 
 // NewClient opens the repository and key of a subscription.
 func NewClient(sub *Subscription, log *slog.Logger) (*Client, error) {
-	st, err := Open(sub.Repo, sub.Insecure)
+	st, err := OpenWith(sub.Repo, sub.Insecure, sub.network())
 	if err != nil {
 		return nil, err
 	}

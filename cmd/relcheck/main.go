@@ -18,20 +18,49 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/report"
 )
 
+// stopGrace is how long a command may take to stop after SIGINT or
+// SIGTERM.
+const stopGrace = 5 * time.Second
+
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = ""
 
 func main() {
+	os.Exit(runProcess(os.Args[1:], processStreams()))
+}
+
+// runProcess runs relcheck as a process: SIGINT and SIGTERM cancel the
+// command's context.
+func runProcess(args []string, s *streams) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Main(ctx, os.Args[1:], processStreams())
-	stop()
-	os.Exit(code)
+	defer stop()
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
+		// A command stops at the first signal: everything it waits on
+		// takes the context. Should anything not, the process still ends
+		// a little later; an interrupted upgrade is journaled, and the
+		// next run (or relcheck recover) finishes or undoes it.
+		select {
+		case <-finished:
+			return
+		case <-ctx.Done():
+		}
+		select {
+		case <-finished:
+		case <-time.After(stopGrace):
+			fmt.Fprintf(s.err, "relcheck: still running %s after the signal: exiting\n", stopGrace)
+			os.Exit(report.ExitUndecided)
+		}
+	}()
+	return Main(ctx, args, s)
 }
 
 // Main runs relcheck with args and returns the exit code.

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,11 +43,7 @@ func TestMain(m *testing.M) {
 					}
 				}
 			}
-			// As main does: SIGINT and SIGTERM cancel the context.
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			code := Main(ctx, os.Args[1:], s)
-			stop()
-			os.Exit(code)
+			os.Exit(runProcess(os.Args[1:], s))
 		},
 		// relcheck-exit N ARGS... runs relcheck ARGS and succeeds only if it
 		// exits with exactly N, so scripts can assert the exit codes of
@@ -168,6 +163,7 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 			"freeport":  cmdFreePort,
 			"waithttp":  cmdWaitHTTP,
 			"crashload": cmdCrashLoad,
+			"blackhole": cmdBlackhole,
 		},
 	}
 }
@@ -448,4 +444,36 @@ func cmdCrashLoad(ts *testscript.TestScript, neg bool, args []string) {
 	if missing > 0 {
 		ts.Fatalf("%d reports answered 2xx are not in the store", missing)
 	}
+}
+
+// blackhole NAME: listen on 127.0.0.1 and accept connections without ever
+// answering, for the rest of the script; NAME is set to its host:port.
+func cmdBlackhole(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: blackhole NAME")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	ts.Defer(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	ts.Setenv(args[0], ln.Addr().String())
 }

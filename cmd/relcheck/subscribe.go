@@ -65,7 +65,10 @@ or --config) takes more options by editing it:
   healthRetries: 5
   keep: 3                        # versions kept on disk
   metricsFile: /var/lib/node_exporter/textfile/relcheck.prom
-  require: {installs: 50, rollbackRate: "<2%"}   # wait for the shared telemetry`,
+  require: {installs: 50, rollbackRate: "<2%"}   # wait for the shared telemetry
+  network: {connectTimeout: 10s, responseTimeout: 30s, stallTimeout: 30s}
+                                 # bounds on every registry operation (a transfer
+                                 # moving less than 1 KiB per stallTimeout is abandoned)`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.InstallDir == "" {
