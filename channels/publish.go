@@ -55,6 +55,10 @@ type Publisher struct {
 	Settle time.Duration
 	// Attempts bounds the retries of a head write that lost a race.
 	Attempts int
+	// Trust, when set, is the maintainer's local record of the heads
+	// signed (and seen) on this machine: a head older than one of them is
+	// not built on, even when the repository's record was deleted.
+	Trust *Trust
 
 	metas map[v1.Hash]*Metadata
 }
@@ -100,6 +104,9 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 			}
 		}
 	} else if !errors.Is(err, ErrNotFound) {
+		return v1.Hash{}, nil, err
+	}
+	if err := p.precheck(ctx, o.Channel); err != nil {
 		return v1.Hash{}, nil, err
 	}
 	d, err := p.Store.Put(ctx, img, version)
@@ -435,6 +442,19 @@ func (p *Publisher) Update(ctx context.Context, channel string, change func(*Hea
 		if err != nil && !fresh {
 			return nil, err
 		}
+		var base *Head
+		if !fresh {
+			base = cur
+		}
+		if err := p.checkRecords(ctx, channel, base, curD, v); err != nil {
+			// A writer that moved the head (and recorded it) since it was
+			// read is a race, not a rollback: read it again.
+			var re *RollbackError
+			if now, rerr := p.Store.Resolve(ctx, HeadTag(channel)); errors.As(err, &re) && rerr == nil && now != curD && attempt < attempts {
+				continue
+			}
+			return nil, err
+		}
 		h := &Head{Project: p.Project, Channel: channel, Epoch: 1}
 		if !fresh {
 			h = cur
@@ -478,6 +498,14 @@ func (p *Publisher) Update(ctx context.Context, channel string, change func(*Hea
 		}
 		if err != nil {
 			return nil, err
+		}
+		if err := p.Store.Tag(ctx, RecordTag(channel, h.Seq), d); err != nil {
+			return h, fmt.Errorf("the %s head (seq %d) is written, but its record %s is not: %w", channel, h.Seq, RecordTag(channel, h.Seq), err)
+		}
+		if p.Trust != nil {
+			if err := p.Trust.Record(p.Store.String(), h, d.String(), p.now()); err != nil {
+				return h, err
+			}
 		}
 		return h, p.followTag(ctx, channel)
 	}

@@ -18,8 +18,8 @@ type Trust struct {
 	path string
 }
 
-// seenHead is what Trust keeps of an accepted head.
-type seenHead struct {
+// SeenHead is what Trust keeps of an accepted head.
+type SeenHead struct {
 	Project string    `json:"project,omitempty"`
 	Epoch   uint64    `json:"epoch"`
 	Seq     uint64    `json:"seq"`
@@ -32,8 +32,8 @@ func OpenTrust(dir string) *Trust {
 	return &Trust{path: filepath.Join(dir, "heads.json")}
 }
 
-func (t *Trust) load() (map[string]seenHead, error) {
-	m := map[string]seenHead{}
+func (t *Trust) load() (map[string]SeenHead, error) {
+	m := map[string]SeenHead{}
 	raw, err := os.ReadFile(t.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return m, nil
@@ -77,6 +77,16 @@ func (t *Trust) Check(repo string, h *Head, digest string) error {
 	return nil
 }
 
+// Last is the newest head recorded for a repository's channel.
+func (t *Trust) Last(repo, channel string) (SeenHead, bool, error) {
+	m, err := t.load()
+	if err != nil {
+		return SeenHead{}, false, err
+	}
+	s, ok := m[trustKey(repo, channel)]
+	return s, ok, nil
+}
+
 // Record remembers h as the newest accepted head.
 func (t *Trust) Record(repo string, h *Head, digest string, now time.Time) error {
 	m, err := t.load()
@@ -87,7 +97,7 @@ func (t *Trust) Record(repo string, h *Head, digest string, now time.Time) error
 	if s, ok := m[k]; ok && (s.Epoch > h.Epoch || (s.Epoch == h.Epoch && s.Seq >= h.Seq)) {
 		return nil
 	}
-	m[k] = seenHead{Project: h.Project, Epoch: h.Epoch, Seq: h.Seq, Digest: digest, Seen: now.UTC()}
+	m[k] = SeenHead{Project: h.Project, Epoch: h.Epoch, Seq: h.Seq, Digest: digest, Seen: now.UTC()}
 	raw, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err

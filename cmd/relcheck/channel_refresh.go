@@ -22,6 +22,9 @@ type channelRefreshOptions struct {
 	// Collector is the collector URL to announce; nil keeps the heads'
 	// ("" removes it).
 	Collector *string
+	// Restore moves a head tag that was moved back forward to the newest
+	// signed head of the repository's record first.
+	Restore bool
 }
 
 func newChannelRefreshCmd(s *streams, runF func(context.Context, *channelRefreshOptions) error) *cobra.Command {
@@ -47,6 +50,7 @@ func newChannelRefreshCmd(s *streams, runF func(context.Context, *channelRefresh
 	}
 	o.flags(cmd, channels.PrivateKeyFile)
 	cmd.Flags().StringVar(&o.Channel, "channel", "", "only this channel")
+	cmd.Flags().BoolVar(&o.Restore, "restore", false, "first move a head tag that was moved back to the newest head signed before (after a refusal naming two seqs)")
 	cmd.Flags().StringVar(&collector, "collector", "", "announce this telemetry collector URL in the heads (\"\" removes it)")
 	return cmd
 }
@@ -62,6 +66,15 @@ func runChannelRefresh(ctx context.Context, o *channelRefreshOptions) error {
 	}
 	done := 0
 	for _, c := range names {
+		if o.Restore {
+			rec, err := pub.Restore(ctx, c)
+			if err != nil {
+				return err
+			}
+			if rec != nil {
+				fmt.Fprintf(o.err, "relcheck: restored the %s head to seq %d, the newest signed before\n", c, rec.Seq)
+			}
+		}
 		h, err := pub.Refresh(ctx, c, o.Collector)
 		if errors.Is(err, channels.ErrNotFound) && o.Channel == "" {
 			continue

@@ -114,7 +114,9 @@ func publisher(s *streams, st channels.Store, key, project string) (*channels.Pu
 	case strings.HasPrefix(ref, "127.0.0.1:"), strings.HasPrefix(ref, "localhost:"), strings.HasPrefix(ref, "[::1]:"):
 		settle = 250 * time.Millisecond
 	}
-	return &channels.Publisher{Store: st, Signer: signer, Project: project, Settle: settle}, nil
+	// The heads signed here are remembered beside those seen here: a head
+	// tag moved back behind either is not signed again.
+	return &channels.Publisher{Store: st, Signer: signer, Project: project, Settle: settle, Trust: channels.OpenTrust(stateDir(s))}, nil
 }
 
 // parseGate parses --require into a telemetry gate ("": none).

@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -164,6 +166,8 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 			"waithttp":  cmdWaitHTTP,
 			"crashload": cmdCrashLoad,
 			"blackhole": cmdBlackhole,
+			"retag":     cmdRetag,
+			"untag":     cmdUntag,
 		},
 	}
 }
@@ -476,4 +480,37 @@ func cmdBlackhole(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	})
 	ts.Setenv(args[0], ln.Addr().String())
+}
+
+// retag REPO SRC DST: point tag DST of the repository (oci:DIR or
+// REGISTRY/NAME) at the manifest tag SRC names, as someone who can write
+// the registry's tags (and nothing else) can.
+func cmdRetag(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: retag REPO SRC DST")
+	}
+	st, err := channels.Open(repoArg(ts, args[0]), true)
+	ts.Check(err)
+	ctx := context.Background()
+	d, err := st.Resolve(ctx, args[1])
+	ts.Check(err)
+	ts.Check(st.Tag(ctx, args[2], d))
+}
+
+// untag DIR TAG: delete a tag of the OCI layout DIR.
+func cmdUntag(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: untag DIR TAG")
+	}
+	p, err := layout.FromPath(workPath(ts, args[0]))
+	ts.Check(err)
+	ts.Check(p.RemoveDescriptors(match.Annotation("org.opencontainers.image.ref.name", args[1])))
+}
+
+// repoArg is a repository argument with oci: paths relative to $WORK.
+func repoArg(ts *testscript.TestScript, ref string) string {
+	if dir, ok := strings.CutPrefix(ref, "oci:"); ok {
+		return "oci:" + workPath(ts, dir)
+	}
+	return ref
 }
