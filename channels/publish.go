@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -95,7 +96,17 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 	}
 	if d, err := p.Store.Resolve(ctx, version); err == nil {
 		if d != want {
-			return v1.Hash{}, nil, inputErrorf("%s is already published in %s (as %s): versions are immutable, publish a new one", version, p.Store, d)
+			// A publish that stopped half-way pushed this version already,
+			// with another creation time: the same files and facts go on
+			// from there.
+			same, err := p.sameRelease(ctx, d, img)
+			if err != nil {
+				return v1.Hash{}, nil, err
+			}
+			if !same {
+				return v1.Hash{}, nil, inputErrorf("%s is already published in %s (as %s): versions are immutable, publish a new one", version, p.Store, d)
+			}
+			want = d
 		}
 		// The same artifact: a publish that stopped half-way goes on.
 		if h, _, err := ReadHead(ctx, p.Store, o.Channel, nil); err == nil {
@@ -109,9 +120,11 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 	if err := p.precheck(ctx, o.Channel); err != nil {
 		return v1.Hash{}, nil, err
 	}
-	d, err := p.Store.Put(ctx, img, version)
-	if err != nil {
-		return v1.Hash{}, nil, err
+	d := want
+	if existing, err := p.Store.Resolve(ctx, version); err != nil || existing != want {
+		if d, err = p.Store.Put(ctx, img, version); err != nil {
+			return v1.Hash{}, nil, err
+		}
 	}
 	if err := p.Signer.Sign(ctx, p.Store, d); err != nil {
 		return d, nil, err
@@ -124,6 +137,37 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 		return nil
 	})
 	return d, h, err
+}
+
+// sameRelease reports whether the release at d has the files and the
+// metadata of img, but for when it was created.
+func (p *Publisher) sameRelease(ctx context.Context, d v1.Hash, img v1.Image) (bool, error) {
+	old, err := p.Store.Get(ctx, d)
+	if err != nil {
+		return false, err
+	}
+	facts := func(img v1.Image) (string, error) {
+		meta, err := ReadMetadata(img)
+		if err != nil {
+			return "", err
+		}
+		meta.Created = time.Time{}
+		m, err := img.Manifest()
+		if err != nil {
+			return "", err
+		}
+		raw, err := json.Marshal(struct {
+			Meta   *Metadata
+			Layers []v1.Descriptor
+		}{meta, m.Layers})
+		return string(raw), err
+	}
+	a, err := facts(old)
+	if err != nil {
+		return false, nil // not a relcheck release: not the same
+	}
+	b, err := facts(img)
+	return a == b, err
 }
 
 // lower lists the channels a release is promoted from to reach to, the
@@ -439,6 +483,10 @@ func (p *Publisher) Update(ctx context.Context, channel string, change func(*Hea
 	for attempt := 1; ; attempt++ {
 		cur, curD, err := ReadHead(ctx, p.Store, channel, v)
 		fresh := errors.Is(err, ErrNotFound)
+		var ve *VerifyError
+		if errors.As(err, &ve) {
+			return nil, verifyErrorf("%v (if its signature was deleted: 'relcheck channel refresh --channel %s --resign' signs a head you recognise again)", err, channel)
+		}
 		if err != nil && !fresh {
 			return nil, err
 		}

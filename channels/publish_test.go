@@ -604,3 +604,46 @@ func TestTrust(t *testing.T) {
 		t.Errorf("a newer head: %v", err)
 	}
 }
+
+// TestPublishResumes: a publish that stopped after pushing the release
+// (before signing it or writing the head) goes on when run again with the
+// same files, although the new build has another creation time; other
+// files under the same version are still refused.
+func TestPublishResumes(t *testing.T) {
+	ctx := context.Background()
+	st, err := Open("oci:"+filepath.Join(t.TempDir(), "layout"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPublisher(t, st)
+	dir := t.TempDir()
+	f := filepath.Join(dir, "textkitd")
+	os.WriteFile(f, []byte("#!/bin/sh\necho v1\n"), 0o755)
+	build := func(created time.Time) v1.Image {
+		img, err := NewRelease(Metadata{Project: "textkit", Version: "v1.0.0", Created: created}, []string{f}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	first := build(time.Now().Add(-time.Hour))
+	if _, err := st.Put(ctx, first, "v1.0.0"); err != nil { // pushed, then the job died
+		t.Fatal(err)
+	}
+	firstD, _ := first.Digest()
+	d, h, err := p.Publish(ctx, build(time.Now()), PublishOptions{Version: "v1.0.0", Channel: "stable", Rollout: 100})
+	if err != nil {
+		t.Fatalf("resuming the publish: %v", err)
+	}
+	if d != firstD || h.Find("v1.0.0") == nil || h.Find("v1.0.0").Digest != firstD.String() {
+		t.Fatalf("published %s (head %+v), want the artifact pushed first, %s", d, h.Releases, firstD)
+	}
+	if v, _ := p.Signer.Verifier(); v.Verify(ctx, st, firstD) != nil {
+		t.Fatal("the resumed release is not signed")
+	}
+
+	os.WriteFile(f, []byte("#!/bin/sh\necho other\n"), 0o755)
+	if _, _, err := p.Publish(ctx, build(time.Now()), PublishOptions{Version: "v1.0.0", Channel: "beta"}); err == nil || !strings.Contains(err.Error(), "versions are immutable") {
+		t.Fatalf("other files under a published version: %v", err)
+	}
+}

@@ -187,3 +187,48 @@ func (p *Publisher) Restore(ctx context.Context, channel string) (*Head, error) 
 	}
 	return rec, nil
 }
+
+// Resign signs a channel's current head again after its signature was
+// deleted (which blocks every later write): only a head the maintainer
+// recognises, by the digest given or as the head this machine signed
+// last. It returns the head, or nil when it is signed already.
+func (p *Publisher) Resign(ctx context.Context, channel, digest string) (*Head, error) {
+	v, err := p.Signer.Verifier()
+	if err != nil {
+		return nil, err
+	}
+	d, err := p.Store.Resolve(ctx, HeadTag(channel))
+	if err != nil {
+		return nil, err
+	}
+	if err := v.Verify(ctx, p.Store, d); err == nil {
+		return nil, nil
+	}
+	h, err := readHeadAt(ctx, p.Store, d)
+	if err != nil {
+		return nil, err
+	}
+	if h.Channel != channel {
+		return nil, verifyErrorf("the head at %s is the head of channel %s, not %s", HeadTag(channel), h.Channel, channel)
+	}
+	switch {
+	case digest != "":
+		if digest != d.String() {
+			return nil, verifyErrorf("the %s head is %s, not the %s you recognised: not signing it", channel, d, digest)
+		}
+	case p.Trust != nil:
+		last, ok, err := p.Trust.Last(p.Store.String(), channel)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || last.Digest != d.String() {
+			return nil, verifyErrorf("the %s head %s (seq %d) is unsigned and is not the head this machine signed last: compare it with what you published, then name it: --head-digest %s", channel, d, h.Seq, d)
+		}
+	default:
+		return nil, verifyErrorf("the %s head %s is unsigned: name the digest you recognise", channel, d)
+	}
+	if err := p.Signer.Sign(ctx, p.Store, d); err != nil {
+		return nil, err
+	}
+	return h, p.Store.Tag(ctx, RecordTag(channel, h.Seq), d)
+}

@@ -25,6 +25,10 @@ type channelRefreshOptions struct {
 	// Restore moves a head tag that was moved back forward to the newest
 	// signed head of the repository's record first.
 	Restore bool
+	// Resign signs a head whose signature was deleted first: the one
+	// this machine signed last, or HeadDigest.
+	Resign     bool
+	HeadDigest string
 }
 
 func newChannelRefreshCmd(s *streams, runF func(context.Context, *channelRefreshOptions) error) *cobra.Command {
@@ -50,6 +54,8 @@ func newChannelRefreshCmd(s *streams, runF func(context.Context, *channelRefresh
 	}
 	o.flags(cmd, channels.PrivateKeyFile)
 	cmd.Flags().StringVar(&o.Channel, "channel", "", "only this channel")
+	cmd.Flags().BoolVar(&o.Resign, "resign", false, "first sign a head whose signature was deleted again: the one this machine signed last, or --head-digest")
+	cmd.Flags().StringVar(&o.HeadDigest, "head-digest", "", "with --resign: the digest of the head you recognise (sha256:...)")
 	cmd.Flags().BoolVar(&o.Restore, "restore", false, "first move a head tag that was moved back to the newest head signed before (after a refusal naming two seqs)")
 	cmd.Flags().StringVar(&collector, "collector", "", "announce this telemetry collector URL in the heads (\"\" removes it)")
 	return cmd
@@ -66,6 +72,15 @@ func runChannelRefresh(ctx context.Context, o *channelRefreshOptions) error {
 	}
 	done := 0
 	for _, c := range names {
+		if o.Resign {
+			h, err := pub.Resign(ctx, c, o.HeadDigest)
+			if err != nil && !(errors.Is(err, channels.ErrNotFound) && o.Channel == "") {
+				return err
+			}
+			if h != nil {
+				fmt.Fprintf(o.err, "relcheck: signed the %s head (seq %d) again\n", c, h.Seq)
+			}
+		}
 		if o.Restore {
 			rec, err := pub.Restore(ctx, c)
 			if err != nil {

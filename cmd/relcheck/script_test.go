@@ -168,6 +168,7 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 			"blackhole": cmdBlackhole,
 			"retag":     cmdRetag,
 			"untag":     cmdUntag,
+			"unsign":    cmdUnsign,
 		},
 	}
 }
@@ -513,4 +514,17 @@ func repoArg(ts *testscript.TestScript, ref string) string {
 		return "oci:" + workPath(ts, dir)
 	}
 	return ref
+}
+
+// unsign DIR TAG: delete the signature of the manifest TAG names in the
+// OCI layout DIR.
+func cmdUnsign(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: unsign DIR TAG")
+	}
+	st, err := channels.Open("oci:"+workPath(ts, args[0]), false)
+	ts.Check(err)
+	d, err := st.Resolve(context.Background(), args[1])
+	ts.Check(err)
+	cmdUntag(ts, false, []string{args[0], channels.SignatureTag(d)})
 }
