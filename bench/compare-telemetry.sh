@@ -129,7 +129,7 @@ start_collector() {
 	for _ in 1 2 3 4 5; do
 		port=$(random_port)
 		"$TIME" -o "$WORK/out/$name.rss" -f '%M %U %S' "$RELCHECK" telemetry serve --listen "127.0.0.1:$port" \
-			--db "$db" --rate-limit 0 >"$WORK/out/$name.log" 2>&1 &
+			--db "$db" --rate-limit 0 --per-network-day -1 >"$WORK/out/$name.log" 2>&1 &
 		TIME_PID=$!
 		URL=http://127.0.0.1:$port
 		for _ in $(seq 1 300); do # 30 s: migrating a store is quick

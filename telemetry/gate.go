@@ -104,6 +104,9 @@ type Figures struct {
 	RolledBack int64 `json:"rolledBack"`
 	// Withheld cells had too few reports to be shown.
 	Withheld int `json:"withheld"`
+	// Networks is the most distinct source networks one week's reports
+	// came from (counted per day): what the figures rest on.
+	Networks int64 `json:"networks"`
 }
 
 // FiguresFor sums the cells of version.
@@ -118,6 +121,7 @@ func FiguresFor(cells []Cell, version string) Figures {
 			continue
 		}
 		f.Installs = max(f.Installs, c.Installs)
+		f.Networks = max(f.Networks, c.Networks)
 		for name, n := range c.Counters {
 			switch {
 			case name == "upgrade.success":
@@ -205,6 +209,9 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%s: too few upgrades to tell)", r, obs))
 			}
 		}
+	}
+	if f.Networks > 0 && len(reqs) > 0 {
+		v.Lines = append(v.Lines, fmt.Sprintf("these figures rest on reports from %d source network(s) in a week (each network counts a limited number of reports a day)", f.Networks))
 	}
 	return v
 }

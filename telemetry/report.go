@@ -97,6 +97,10 @@ type Report struct {
 	// Running is the version installed when the report was made.
 	Running  string    `json:"running,omitempty"`
 	Counters []Counter `json:"counters"`
+
+	// newNetwork: the collector received the first report of its source
+	// network today with this one.
+	newNetwork bool
 }
 
 // Counter is a count about one version.

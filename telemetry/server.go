@@ -26,6 +26,7 @@ type Server struct {
 	// MinInstalls suppresses summary cells fewer reports speak of.
 	minInstalls int
 	limiter     *limiter
+	quota       *netQuota
 	now         func() time.Time
 	log         *slog.Logger
 
@@ -56,6 +57,10 @@ type ServerOptions struct {
 	// minute (0: no limit). Addresses are only held in memory, keyed by a
 	// per-process secret, and forgotten when idle.
 	RateLimit int
+	// PerNetworkDay is how many reports one source network (an IPv4 /24,
+	// an IPv6 /48) may have counted per day (DefaultPerNetworkDay when 0,
+	// no limit when negative).
+	PerNetworkDay int
 	// MaxBatch and BatchWait bound a write batch: at most MaxBatch
 	// reports (256), and after taking what is queued the writer waits at
 	// most BatchWait (200 µs) for more. Every sender waits for its batch,
@@ -97,6 +102,12 @@ func NewServer(store *Store, o ServerOptions) *Server {
 	}
 	if o.RateLimit > 0 {
 		s.limiter = newLimiter(o.RateLimit)
+	}
+	switch {
+	case o.PerNetworkDay == 0:
+		s.quota = newNetQuota(DefaultPerNetworkDay)
+	default:
+		s.quota = newNetQuota(max(o.PerNetworkDay, 0))
 	}
 	if n, err := store.Count(context.Background()); err == nil {
 		s.stats.inStore.Store(n)
@@ -215,6 +226,13 @@ func (s *Server) postReport(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	ok, first := s.quota.take(clientNetwork(req), s.now())
+	if !ok {
+		s.stats.limited.Add(1)
+		httpError(w, http.StatusTooManyRequests, "this network's reports for today are counted (%d): no one network decides the shared figures", s.quota.perDay)
+		return
+	}
+	r.newNetwork = first
 	p := &pending{r: r, reply: make(chan result, 1)}
 	s.mu.RLock()
 	if s.stopping {

@@ -171,6 +171,9 @@ func (b *batch) add(r *Report) {
 		k := cellKey{r.Program, r.Channel, r.Week, v}
 		c := b.cells[k]
 		b.cells[k] = [2]int64{c[0] + 1, c[1] + running}
+		if r.newNetwork {
+			b.counters[counterKey{k, networksCounter}]++
+		}
 	}
 	for _, c := range r.Counters {
 		b.counters[counterKey{cellKey{r.Program, r.Channel, r.Week, c.Version}, c.Name}] += c.Value
@@ -380,6 +383,9 @@ type Cell struct {
 	// InstallsWithheld: fewer than MinInstalls reports run the version.
 	InstallsWithheld bool             `json:"installsWithheld,omitempty"`
 	Counters         map[string]int64 `json:"counters,omitempty"`
+	// Networks sums, over the days of the week, the distinct source
+	// networks the cell's reports came from.
+	Networks int64 `json:"networks,omitempty"`
 }
 
 // Summary returns the cells matching q, ordered by program, channel,
@@ -424,7 +430,9 @@ func (s *Store) Summary(ctx context.Context, q Query) ([]Cell, error) {
 		if err := rows.Scan(&k[0], &k[1], &k[2], &k[3], &name, &v); err != nil {
 			return nil, err
 		}
-		if i, ok := index[k]; ok {
+		if i, ok := index[k]; ok && name == networksCounter {
+			cells[i].Networks = v
+		} else if ok {
 			if cells[i].Counters == nil {
 				cells[i].Counters = map[string]int64{}
 			}

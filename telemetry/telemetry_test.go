@@ -516,3 +516,46 @@ func TestClientEdges(t *testing.T) {
 		t.Errorf("continued week: %+v", rs)
 	}
 }
+
+// TestForgedReportsCannotPassAGate: 420 fake upgrade.success reports sent
+// from one network (as from 7 loopback addresses) once made promote's
+// gate pass for a release that never ran. Each network has its reports
+// counted up to a daily quota, so the fakes stop counting, and the gate's
+// message says how many networks its figures rest on.
+func TestForgedReportsCannotPassAGate(t *testing.T) {
+	s := stores(t)["sqlite"]
+	_, url := newTestServer(t, s, ServerOptions{MinInstalls: 10})
+	accepted, refused := 0, 0
+	for i := range 420 {
+		r := report(fmt.Sprintf("fake%d", i), "v1.1.0", Counter{Name: "upgrade.success", Version: "v1.1.0", Value: 1})
+		body, _ := json.Marshal(r)
+		switch code, msg := post(t, url, body); code {
+		case http.StatusAccepted:
+			accepted++
+		case http.StatusTooManyRequests:
+			refused++
+			if !strings.Contains(msg, "this network's reports for today are counted") {
+				t.Fatalf("refusal: %s", msg)
+			}
+		default:
+			t.Fatalf("report %d: %d %s", i, code, msg)
+		}
+	}
+	if accepted != DefaultPerNetworkDay || refused != 420-DefaultPerNetworkDay {
+		t.Fatalf("accepted %d, refused %d: want the network's quota of %d counted", accepted, refused, DefaultPerNetworkDay)
+	}
+	gate, err := NewGate("installs>=20,rollback_rate<1%", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := gate.Judge(context.Background(), "textkit", "v1.1.0", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Result == Pass {
+		t.Fatalf("forged reports passed the gate: %+v", v)
+	}
+	if last := v.Lines[len(v.Lines)-1]; !strings.Contains(last, "rest on reports from 1 source network(s)") {
+		t.Errorf("the verdict does not say what it rests on: %q", v.Lines)
+	}
+}

@@ -374,7 +374,7 @@ func cmdCrashLoad(ts *testscript.TestScript, neg bool, args []string) {
 	addr := ln.Addr().String()
 	ln.Close()
 	db := ts.MkAbs(args[0])
-	cmd := exec.Command(bin, "telemetry", "serve", "--listen", addr, "--db", db, "--rate-limit", "0")
+	cmd := exec.Command(bin, "telemetry", "serve", "--listen", addr, "--db", db, "--rate-limit", "0", "--per-network-day", "-1")
 	cmd.Env = append(os.Environ(), "HOME="+ts.Getenv("HOME"))
 	var logs strings.Builder
 	cmd.Stderr = &logs

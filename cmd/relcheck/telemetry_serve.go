@@ -39,7 +39,8 @@ is a dashboard; GET /metrics the collector's own Prometheus metrics.
 Reports are stored in SQLite (a file, the default) or PostgreSQL (a
 postgres:// URL), in batches; a report is answered 202 only once it is
 stored. SIGINT/SIGTERM stop it gracefully, losing no accepted report. Client
-addresses are only used for the rate limit, in memory, and never stored.`,
+addresses are only used for the rate limit and the per-network daily quota,
+in memory (keyed by a salt drawn each day), and never stored.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.DB == "" {
@@ -58,6 +59,7 @@ addresses are only used for the rate limit, in memory, and never stored.`,
 	cmd.Flags().StringVar(&o.DB, "db", "", "SQLite file, or a postgres:// URL")
 	cmd.Flags().IntVar(&o.MinInstalls, "min-installs", 10, "withhold summary cells with fewer reports (k)")
 	cmd.Flags().IntVar(&o.RateLimit, "rate-limit", 60, "reports per minute from one client address (0: no limit)")
+	cmd.Flags().IntVar(&o.PerNetworkDay, "per-network-day", telemetry.DefaultPerNetworkDay, "reports one source network (IPv4 /24, IPv6 /48) may have counted per day (-1: no limit)")
 	cmd.Flags().IntVar(&o.MaxBatch, "max-batch", 256, "reports written in one transaction at most")
 	cmd.Flags().DurationVar(&o.BatchWait, "batch-wait", 200*time.Microsecond, "how long the writer waits for more reports after taking the queued ones")
 	return cmd
