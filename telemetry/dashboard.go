@@ -83,6 +83,11 @@ func groups(cells []Cell) []dashboardGroup {
 	for _, k := range keys {
 		g := dashboardGroup{Program: k.p, Channel: k.c}
 		cs := byKey[k]
+		if !slices.ContainsFunc(cs, func(c Cell) bool { return !c.Suppressed }) {
+			// Every cell withheld: not even the program's name is shown
+			// (it could be one install's).
+			continue
+		}
 		weekSet, versionSet := map[string]bool{}, map[string]bool{}
 		for _, c := range cs {
 			weekSet[c.Week] = true

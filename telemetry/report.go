@@ -130,6 +130,9 @@ func Decode(raw []byte, now time.Time) (*Report, error) {
 	if len(raw) > MaxReportBytes {
 		return nil, bad("report of %d bytes is larger than %d", len(raw), MaxReportBytes)
 	}
+	if err := noDuplicateKeys(raw); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var r Report
@@ -143,6 +146,66 @@ func Decode(raw []byte, now time.Time) (*Report, error) {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// noDuplicateKeys refuses a JSON document with a key given twice in one
+// object: encoding/json keeps the last, and a report must mean one thing.
+func noDuplicateKeys(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	type object struct {
+		keys  map[string]bool
+		inKey bool
+	}
+	var stack []*object
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return nil // Decode says what is malformed
+		}
+		var top *object
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		// In an object, tokens alternate key, value; a value that opens an
+		// object or array is one value.
+		expectKey := top != nil && top.keys != nil && !top.inKey
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				if top != nil && top.keys != nil {
+					top.inKey = false
+				}
+				stack = append(stack, &object{keys: map[string]bool{}})
+			case '[':
+				if top != nil && top.keys != nil {
+					top.inKey = false
+				}
+				stack = append(stack, &object{})
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if expectKey {
+				if top.keys[t] {
+					return bad("malformed report: key %q given twice", t)
+				}
+				top.keys[t] = true
+				top.inKey = true
+				continue
+			}
+			if top != nil && top.keys != nil {
+				top.inKey = false
+			}
+		default:
+			if top != nil && top.keys != nil {
+				top.inKey = false
+			}
+		}
+	}
 }
 
 // Validate checks every field of a report against the format.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"runtime"
@@ -34,6 +35,7 @@ type Server struct {
 	batchWait time.Duration
 	queue     chan *pending
 	done      chan struct{}
+	pruneStop chan struct{}
 	closeOnce sync.Once
 	// stopping turns new reports away (503) once Close began; mu orders
 	// it with the senders, so no report is queued after the queue closed.
@@ -61,6 +63,10 @@ type ServerOptions struct {
 	// an IPv6 /48) may have counted per day (DefaultPerNetworkDay when 0,
 	// no limit when negative).
 	PerNetworkDay int
+	// Retention is how long received reports are kept (DefaultRetention
+	// when 0); their figures stay in the aggregates. Reports more than a
+	// year old are refused anyway, so a pruned id cannot be replayed.
+	Retention time.Duration
 	// MaxBatch and BatchWait bound a write batch: at most MaxBatch
 	// reports (256), and after taking what is queued the writer waits at
 	// most BatchWait (200 µs) for more. Every sender waits for its batch,
@@ -109,11 +115,44 @@ func NewServer(store *Store, o ServerOptions) *Server {
 	default:
 		s.quota = newNetQuota(max(o.PerNetworkDay, 0))
 	}
+	retention := o.Retention
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	s.prune(retention)
 	if n, err := store.Count(context.Background()); err == nil {
 		s.stats.inStore.Store(n)
 	}
+	s.pruneStop = make(chan struct{})
+	go func() {
+		t := time.NewTicker(24 * time.Hour)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.pruneStop:
+				return
+			case <-t.C:
+				s.prune(retention)
+			}
+		}
+	}()
 	go s.writer()
 	return s
+}
+
+// DefaultRetention is how long a collector keeps received reports.
+const DefaultRetention = 400 * 24 * time.Hour
+
+// prune deletes the reports older than retention.
+func (s *Server) prune(retention time.Duration) {
+	n, err := s.store.Prune(context.Background(), s.now().Add(-retention))
+	switch {
+	case err != nil:
+		s.log.Error("pruning old reports", "err", err)
+	case n > 0:
+		s.log.Info("pruned old reports: their figures stay in the aggregates", "reports", n, "retention", retention)
+		s.stats.inStore.Add(-n)
+	}
 }
 
 // Close stops the writer after the queued reports are stored. Call it
@@ -123,6 +162,7 @@ func (s *Server) Close() {
 		s.mu.Lock()
 		s.stopping = true
 		close(s.queue)
+		close(s.pruneStop)
 		s.mu.Unlock()
 	})
 	<-s.done
@@ -207,6 +247,13 @@ func (s *Server) postReport(w http.ResponseWriter, req *http.Request) {
 	if s.limiter != nil && !s.limiter.allow(clientKey(req), s.now()) {
 		s.stats.limited.Add(1)
 		httpError(w, http.StatusTooManyRequests, "too many reports from this address: at most %d per minute", s.limiter.perMinute)
+		return
+	}
+	// Only JSON: a cross-site form post (text/plain, form encodings)
+	// cannot be one.
+	if mt, _, err := mime.ParseMediaType(req.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		s.stats.invalid.Add(1)
+		httpError(w, http.StatusUnsupportedMediaType, "a report is sent as Content-Type: application/json")
 		return
 	}
 	raw, err := io.ReadAll(http.MaxBytesReader(w, req.Body, MaxReportBytes))

@@ -356,6 +356,17 @@ func (s *Store) Has(ctx context.Context, id string) (bool, error) {
 }
 
 // Count returns how many reports are stored.
+// Prune deletes the reports received before cutoff. Their figures stay in
+// the aggregates (cells), which is all the summary reads; only the rows
+// kept to drop duplicates go. It returns how many were deleted.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM reports WHERE received < ?`), cutoff.Unix())
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 func (s *Store) Count(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM reports`).Scan(&n)

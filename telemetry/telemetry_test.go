@@ -559,3 +559,61 @@ func TestForgedReportsCannotPassAGate(t *testing.T) {
 		t.Errorf("the verdict does not say what it rests on: %q", v.Lines)
 	}
 }
+
+// TestCollectorStrictness: a key given twice, a body that is not sent as
+// JSON (a cross-site form post) are refused; reports past the retention
+// are deleted while their figures stay; a program whose cells are all
+// withheld is not named on the dashboard.
+func TestCollectorStrictness(t *testing.T) {
+	s := stores(t)["sqlite"]
+	_, url := newTestServer(t, s, ServerOptions{MinInstalls: 2})
+	good, _ := json.Marshal(report("strict", "v1.0.0", Counter{Name: "upgrade.success", Version: "v1.0.0", Value: 1}))
+	dup := bytes.Replace(good, []byte(`"os":"linux"`), []byte(`"os":"linux","os":"plan9"`), 1)
+	if code, msg := post(t, url, dup); code != http.StatusBadRequest || !strings.Contains(msg, `key "os" given twice`) {
+		t.Errorf("a key given twice: %d %s", code, msg)
+	}
+	for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", ""} {
+		resp, err := http.Post(url+"/v1/reports", ct, bytes.NewReader(good))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnsupportedMediaType {
+			t.Errorf("Content-Type %q: %d, want 415", ct, resp.StatusCode)
+		}
+	}
+	if code, msg := post(t, url, good); code != http.StatusAccepted {
+		t.Fatalf("the good report: %d %s", code, msg)
+	}
+
+	// One report of another program: its only cell is withheld (k = 2),
+	// and the dashboard does not name it.
+	lone := report("lone", "v1.0.0")
+	lone.Program = "secretapp"
+	body, _ := json.Marshal(lone)
+	if code, msg := post(t, url, body); code != http.StatusAccepted {
+		t.Fatalf("%d %s", code, msg)
+	}
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(page), "secretapp") {
+		t.Error("the dashboard names a program whose every cell is withheld")
+	}
+
+	// Past the retention the rows go, the aggregates stay.
+	before, _ := s.Summary(context.Background(), Query{Program: "textkit"})
+	if n, err := s.Prune(context.Background(), now.Add(time.Hour)); err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want the 2 reports", n, err)
+	}
+	after, _ := s.Summary(context.Background(), Query{Program: "textkit"})
+	if fmt.Sprint(before) != fmt.Sprint(after) || len(after) == 0 {
+		t.Errorf("the aggregates changed with the pruning: %v, then %v", before, after)
+	}
+	if n, _ := s.Count(context.Background()); n != 0 {
+		t.Errorf("%d reports left", n)
+	}
+}
