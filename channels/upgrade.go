@@ -33,6 +33,14 @@ func NewClient(sub *Subscription, log *slog.Logger) (*Client, error) {
 		return nil, err
 	}
 	in := &Installer{Sub: sub, Store: st, Verifier: v, Log: log}
+	// A key this install followed a rotation to replaces the subscribed
+	// one: the rotated-out key is not trusted again.
+	if _, err := os.Stat(in.followedKeyFile()); err == nil {
+		if v, err = LoadVerifier(in.followedKeyFile()); err != nil {
+			return nil, err
+		}
+		in.Verifier = v
+	}
 	return &Client{Sub: sub, Store: st, Verifier: v, Installer: in, trust: OpenTrust(in.meta())}, nil
 }
 
@@ -55,6 +63,9 @@ func (c *Client) Check(ctx context.Context, o DecideOptions, record bool) (*Chec
 		return nil, err
 	}
 	now := c.Installer.now()
+	if err := c.followRotations(ctx, record); err != nil {
+		return nil, err
+	}
 	h, d, err := VerifyHead(ctx, c.Store, c.Sub.Repo, c.Sub.Channel, c.Verifier, c.trust, now)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -367,5 +368,73 @@ func TestInstallFiles(t *testing.T) {
 	}
 	if cur, _ := c.Installer.Current(); cur != "v1.0.0" {
 		t.Errorf("running %s after the refused release, want v1.0.0", cur)
+	}
+}
+
+// TestKeyRotation: after a rotation, an install that trusted the old key
+// follows it, and a head the old key signs afterwards (a leaked key) is
+// refused, by that install and by a fresh one alike.
+func TestKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	oldKey, newKey, oldPub := testKeys(t)
+	st, err := Open("oci:"+filepath.Join(t.TempDir(), "layout"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Publisher{Store: st, Signer: oldKey, Project: "textkit"}
+	if _, _, err := p.Publish(ctx, release(t, "v1.0.0", nil), PublishOptions{Version: "v1.0.0", Channel: "stable", Rollout: 100}); err != nil {
+		t.Fatal(err)
+	}
+	client := func() *Client {
+		sub := &Subscription{Repo: st.String(), Channel: "stable", Key: oldPub, InstallDir: t.TempDir(), InstallID: NewInstallID(), Project: "textkit"}
+		c, err := NewClient(sub, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	early := client()
+	if chk, err := early.Check(ctx, DecideOptions{}, true); err != nil || chk.Decision.Target != "v1.0.0" {
+		t.Fatalf("before the rotation: %+v %v", chk, err)
+	}
+
+	r, err := p.Rotate(ctx, newKey)
+	if err != nil || r.Seq != 1 {
+		t.Fatalf("rotate: %+v %v", r, err)
+	}
+	if _, _, err := p.Publish(ctx, release(t, "v1.1.0", nil), PublishOptions{Version: "v1.1.0", Channel: "stable", Rollout: 100}); err != nil {
+		t.Fatal(err)
+	}
+	chk, err := early.Check(ctx, DecideOptions{}, true)
+	if err != nil || chk.Decision.Target != "v1.1.0" {
+		t.Fatalf("after the rotation: %+v %v", chk, err)
+	}
+
+	// The leaked old key signs a newer head offering its own release.
+	evil := release(t, "v9.0.0", nil)
+	ed, err := st.Put(ctx, evil, "v9.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey.Sign(ctx, st, ed)
+	h := *chk.Head
+	h.Seq += 10
+	h.Releases = append(slices.Clone(h.Releases), Release{Version: "v9.0.0", Digest: ed.String(), Published: time.Now(), Rollout: 100})
+	img, err := headImage(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hd, err := st.Put(ctx, img, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey.Sign(ctx, st, hd)
+	if err := st.Tag(ctx, HeadTag("stable"), hd); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*Client{"the install that followed": early, "a fresh install": client()} {
+		if _, err := c.Check(ctx, DecideOptions{}, false); err == nil || !strings.Contains(err.Error(), "matches the key") {
+			t.Errorf("%s took a head signed by the rotated-out key: %v", name, err)
+		}
 	}
 }

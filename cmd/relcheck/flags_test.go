@@ -258,3 +258,10 @@ func TestFlagName(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysRotateFlags(t *testing.T) {
+	testFlags(t, newKeysRotateCmd, []flagCase[keysRotateOptions]{
+		{args: []string{"oci:d", "--new-key", "n/cosign.key"}, want: keysRotateOptions{repoFlags: repoFlags{Key: "cosign.key", Format: "text"}, Repo: "oci:d", NewKey: "n/cosign.key"}},
+		{args: []string{"oci:d"}, err: "give --new-key"},
+	})
+}

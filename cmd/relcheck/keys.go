@@ -11,7 +11,7 @@ import (
 
 func newKeysCmd(s *streams) *cobra.Command {
 	cmd := parent("keys", "Signing keys", "relcheck keys generate")
-	cmd.AddCommand(newKeysGenerateCmd(s, nil))
+	cmd.AddCommand(newKeysGenerateCmd(s, nil), newKeysRotateCmd(s, nil))
 	return cmd
 }
 
