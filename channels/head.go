@@ -205,6 +205,12 @@ func headImage(h *Head) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
+	return jsonArtifact(raw, HeadArtifactType, HeadMediaType, map[string]string{"org.opencontainers.image.created": h.Issued.UTC().Format(time.RFC3339)})
+}
+
+// jsonArtifact is an OCI artifact whose content is the JSON document raw,
+// as its config, with an empty layer (heads, rotation statements).
+func jsonArtifact(raw []byte, artifactType, mediaType string, annotations map[string]string) (v1.Image, error) {
 	emptyLayer := static.NewLayer([]byte("{}"), emptyMediaType)
 	ed, _ := emptyLayer.Digest()
 	a := &artifact{config: raw, layers: map[v1.Hash]partial.CompressedLayer{ed: emptyLayer}}
@@ -215,10 +221,10 @@ func headImage(h *Head) (v1.Image, error) {
 	a.manifest = v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
-		ArtifactType:  HeadArtifactType,
-		Config:        v1.Descriptor{MediaType: HeadMediaType, Size: cs, Digest: cd},
+		ArtifactType:  artifactType,
+		Config:        v1.Descriptor{MediaType: types.MediaType(mediaType), Size: cs, Digest: cd},
 		Layers:        []v1.Descriptor{{MediaType: emptyMediaType, Size: 2, Digest: ed}},
-		Annotations:   map[string]string{"org.opencontainers.image.created": h.Issued.UTC().Format(time.RFC3339)},
+		Annotations:   annotations,
 	}
 	if a.raw, err = json.Marshal(a.manifest); err != nil {
 		return nil, err

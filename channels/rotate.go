@@ -1,7 +1,6 @@
 package channels
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,9 +12,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/partial"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 )
 
@@ -66,20 +62,7 @@ func rotationImage(r *Rotation) (v1.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	emptyLayer := static.NewLayer([]byte("{}"), emptyMediaType)
-	ed, _ := emptyLayer.Digest()
-	a := &artifact{config: raw, layers: map[v1.Hash]partial.CompressedLayer{ed: emptyLayer}}
-	cd, cs, err := v1.SHA256(bytes.NewReader(raw))
-	if err != nil {
-		return nil, err
-	}
-	a.manifest = v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: RotationArtifactType,
-		Config: v1.Descriptor{MediaType: rotationMediaType, Size: cs, Digest: cd},
-		Layers: []v1.Descriptor{{MediaType: emptyMediaType, Size: 2, Digest: ed}}}
-	if a.raw, err = json.Marshal(a.manifest); err != nil {
-		return nil, err
-	}
-	return partial.CompressedToImage(a)
+	return jsonArtifact(raw, RotationArtifactType, rotationMediaType, nil)
 }
 
 // rotations lists the rotation statements of a repository by seq, with
