@@ -812,6 +812,9 @@ func (m *Measurement) note() string {
 		s += fmt.Sprintf("; it changed %d rows at %d (a batch), so its cost does not grow with the table", m.Points[len(m.Points)-1].ChangedRows, m.Points[len(m.Points)-1].Rows)
 	} else if m.TargetRows > 0 && len(m.Points) > 0 {
 		s += fmt.Sprintf(" → %s at %d rows", seconds(m.PredictedS), m.TargetRows)
+		if m.Scaled {
+			s += " (scaled from the largest size: the smaller sizes did not grow with the rows, noise on a busy machine)"
+		}
 	}
 	if c := m.Check; c != nil {
 		s += fmt.Sprintf("; from the smaller sizes %s was predicted at %d rows, %s measured (%+.0f%%)", seconds(c.PredictedMs/1000), c.Rows, seconds(c.MeasuredMs/1000), c.ErrorPct)

@@ -97,6 +97,9 @@ type Measurement struct {
 	// WHERE id <= 10000): its cost does not grow with the table, and is
 	// not extrapolated.
 	Bounded bool `json:"bounded,omitempty"`
+	// Scaled is set when the fit did not grow with the rows and the
+	// largest measurement was scaled to the production size instead.
+	Scaled bool `json:"scaled,omitempty"`
 }
 
 // measurePlan says which new migrations to measure, and how.
@@ -374,7 +377,17 @@ func finish(meas *Measurement, eng Engine, locks map[string]bool, targets map[st
 	// one holds: its cost stays what was measured.
 	meas.Bounded = meas.onlyDML && len(meas.Points) >= 2 && last.Rows > first.Rows && last.ChangedRows <= first.Rows && last.ChangedRows < last.Rows
 	if meas.TargetRows > 0 && len(meas.Points) > 0 && !meas.Bounded {
-		worst = math.Max(0, meas.Intercept+meas.Slope*float64(meas.TargetRows))
+		pred := meas.Intercept + meas.Slope*float64(meas.TargetRows)
+		if meas.Slope <= 0 && last.Rows > 0 && meas.TargetRows > last.Rows {
+			// The sizes measured did not grow with the rows: noise at
+			// small sizes (a busy machine) hid the growth of a cost that
+			// depends on them. Scale the largest measurement instead of
+			// extrapolating a flat or falling line to nothing.
+			pred = last.BlockedMs * float64(meas.TargetRows) / float64(last.Rows)
+			meas.Scaled = true
+		}
+		// Never below what was measured.
+		worst = math.Max(worst, pred)
 	}
 	meas.PredictedS = worst / 1000
 	meas.Check = nil

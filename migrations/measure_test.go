@@ -2,6 +2,7 @@ package migrations
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -144,3 +145,29 @@ func measureMigration(ctx context.Context, eng Engine, head *Set, m *Migration, 
 	}
 	return all[0], nil
 }
+
+// TestFinishNoisySizes: a cost that grows with the rows but was measured
+// faster at the larger size (noise at small sizes on a busy machine) is
+// not extrapolated to nothing: the largest measurement is scaled to the
+// production size, and the prediction is never below what was measured.
+func TestFinishNoisySizes(t *testing.T) {
+	meas := &Measurement{File: "2_x.up.sql", Tables: []string{"t"}, rowLocks: true, onlyDML: true,
+		Points: []Point{{Rows: 30, MigrationMs: 4, ChangedRows: 30}, {Rows: 300, MigrationMs: 2, ChangedRows: 300}}}
+	finish(meas, sqliteNamed{}, map[string]bool{}, map[string]int64{"t": 100_000_000})
+	if !meas.Scaled || meas.PredictedS < 600 {
+		t.Fatalf("predicted %.3f s (scaled %v) for 10^8 rows from 2 ms at 300 rows, want the measurement scaled (about 667 s)", meas.PredictedS, meas.Scaled)
+	}
+
+	// A line that does grow is extrapolated as before.
+	meas = &Measurement{File: "2_x.up.sql", Tables: []string{"t"}, rowLocks: true, onlyDML: true,
+		Points: []Point{{Rows: 1000, MigrationMs: 12, ChangedRows: 1000}, {Rows: 2000, MigrationMs: 22, ChangedRows: 2000}}}
+	finish(meas, sqliteNamed{}, map[string]bool{}, map[string]int64{"t": 1_000_000})
+	if meas.Scaled || math.Abs(meas.PredictedS-10.002) > 0.01 {
+		t.Errorf("predicted %.3f s (scaled %v), want the fit's 10.002 s", meas.PredictedS, meas.Scaled)
+	}
+}
+
+// sqliteNamed is an engine that only says its name: all finish asks.
+type sqliteNamed struct{ Engine }
+
+func (sqliteNamed) Name() string { return "sqlite" }
