@@ -59,6 +59,7 @@ func (s *Server) getDashboard(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "summary: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
+	cells = s.noise.cells(cells)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	dashboardTmpl.Execute(w, struct {

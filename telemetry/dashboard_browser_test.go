@@ -71,7 +71,7 @@ func TestDashboardInChromium(t *testing.T) {
 	}
 
 	// Served on the loopback address only.
-	srv := NewServer(s, ServerOptions{MinInstalls: 5, Now: func() time.Time { return now }})
+	srv := NewServer(s, ServerOptions{MinInstalls: 5, Epsilon: -1, Now: func() time.Time { return now }}) // exact figures
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

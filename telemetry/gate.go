@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -107,6 +108,16 @@ type Figures struct {
 	// Networks is the most distinct source networks one week's reports
 	// came from (counted per day): what the figures rest on.
 	Networks int64 `json:"networks"`
+	// NoiseScale is the Laplace scale of the figures' differential-privacy
+	// noise (0: exact figures); requirements keep a margin of it.
+	NoiseScale float64 `json:"noiseScale,omitempty"`
+}
+
+// margin is how much noise of scale b a requirement allows for on a sum
+// of k noisy figures: three standard deviations of the sum, rounded up
+// (a Laplace figure's standard deviation is b√2).
+func margin(b float64, k int) int64 {
+	return int64(math.Ceil(3 * b * math.Sqrt(2*float64(k))))
 }
 
 // FiguresFor sums the cells of version.
@@ -174,20 +185,25 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 				v.Lines = append(v.Lines, fmt.Sprintf("fail: %s (on the channel for %s)", r, soak.Round(time.Minute)))
 			}
 		case "installs":
-			ok := float64(f.Installs) >= r.Value
+			m := margin(f.NoiseScale, 1)
+			ok := float64(f.Installs-m) >= r.Value
 			if r.Op == ">" {
-				ok = float64(f.Installs) > r.Value
+				ok = float64(f.Installs-m) > r.Value
+			}
+			noise := ""
+			if m > 0 {
+				noise = fmt.Sprintf(", counted as %d for the privacy noise", max(f.Installs-m, 0))
 			}
 			switch {
 			case ok:
-				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%d installs)", r, f.Installs))
+				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%d installs%s)", r, f.Installs, noise))
 			default:
 				worse(Inconclusive)
 				extra := ""
 				if f.Withheld > 0 {
 					extra = fmt.Sprintf("; %d week(s) withheld for too few reports", f.Withheld)
 				}
-				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%d installs so far%s)", r, f.Installs, extra))
+				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%d installs so far%s%s)", r, f.Installs, noise, extra))
 			}
 		case "rollback_rate":
 			if f.Upgrades == 0 {
@@ -195,8 +211,16 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (no upgrades reported yet)", r))
 				continue
 			}
-			lo, hi := Wilson(f.RolledBack, f.Upgrades)
+			// The rolled-back figure sums the rollback reasons' counters,
+			// each with its own noise: the interval is taken from the
+			// worst and the best count the noise allows.
+			m := margin(f.NoiseScale, rollbackReasons)
+			_, hi := Wilson(min(f.RolledBack+m, f.Upgrades), f.Upgrades)
+			lo, _ := Wilson(max(f.RolledBack-m, 0), f.Upgrades)
 			obs := fmt.Sprintf("%d of %d upgrades rolled back, %.2f%%; 95%% interval %.2f–%.2f%%", f.RolledBack, f.Upgrades, 100*float64(f.RolledBack)/float64(f.Upgrades), 100*lo, 100*hi)
+			if m > 0 {
+				obs += fmt.Sprintf(" allowing ±%d for the privacy noise", m)
+			}
 			below := func(x float64) bool { return x < r.Value || (r.Op == "<=" && x == r.Value) }
 			switch {
 			case below(hi):
@@ -210,8 +234,12 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 			}
 		}
 	}
-	if f.Networks > 0 && len(reqs) > 0 {
-		v.Lines = append(v.Lines, fmt.Sprintf("these figures rest on reports from %d source network(s) in a week (each network counts a limited number of reports a day)", f.Networks))
+	if (f.Networks > 0 || f.NoiseScale > 0) && len(reqs) > 0 {
+		about := ""
+		if f.NoiseScale > 0 {
+			about = "about "
+		}
+		v.Lines = append(v.Lines, fmt.Sprintf("these figures rest on reports from %s%d source network(s) in a week (each network counts a limited number of reports a day)", about, f.Networks))
 	}
 	return v
 }
@@ -247,7 +275,11 @@ func (g *Gate) Judge(ctx context.Context, project, version string, soak time.Dur
 	if err != nil {
 		return Verdict{}, err
 	}
-	return Evaluate(g.Requirements, FiguresFor(sum.Cells, version), soak), nil
+	f := FiguresFor(sum.Cells, version)
+	if sum.Noise != nil {
+		f.NoiseScale = sum.Noise.Scale
+	}
+	return Evaluate(g.Requirements, f, soak), nil
 }
 
 // FetchSummary reads a collector's summary for a program and version.
@@ -282,3 +314,6 @@ func FetchSummary(ctx context.Context, client *http.Client, base, program, versi
 	}
 	return &s, nil
 }
+
+// rollbackReasons is how many counters the rolled-back figure sums.
+const rollbackReasons = 6

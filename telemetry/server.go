@@ -28,6 +28,7 @@ type Server struct {
 	minInstalls int
 	limiter     *limiter
 	quota       *netQuota
+	noise       *noiser
 	now         func() time.Time
 	log         *slog.Logger
 
@@ -63,6 +64,10 @@ type ServerOptions struct {
 	// an IPv6 /48) may have counted per day (DefaultPerNetworkDay when 0,
 	// no limit when negative).
 	PerNetworkDay int
+	// Epsilon is the differential-privacy parameter of each published
+	// figure (DefaultEpsilon when 0; negative: exact figures, for a
+	// private collector or tests).
+	Epsilon float64
 	// Retention is how long received reports are kept (DefaultRetention
 	// when 0); their figures stay in the aggregates. Reports more than a
 	// year old are refused anyway, so a pruned id cannot be replayed.
@@ -115,6 +120,11 @@ func NewServer(store *Store, o ServerOptions) *Server {
 	default:
 		s.quota = newNetQuota(max(o.PerNetworkDay, 0))
 	}
+	eps := o.Epsilon
+	if eps == 0 {
+		eps = DefaultEpsilon
+	}
+	s.noise = newNoiser(eps)
 	retention := o.Retention
 	if retention <= 0 {
 		retention = DefaultRetention
@@ -322,6 +332,8 @@ type Summary struct {
 	// which are left out.
 	Withheld int    `json:"withheld"`
 	Cells    []Cell `json:"cells"`
+	// Noise, when set, says how the figures were perturbed.
+	Noise *Noise `json:"noise,omitempty"`
 }
 
 func (s *Server) getSummary(w http.ResponseWriter, req *http.Request) {
@@ -330,6 +342,7 @@ func (s *Server) getSummary(w http.ResponseWriter, req *http.Request) {
 		httpError(w, http.StatusInternalServerError, "summary: %v", err)
 		return
 	}
+	cells = s.noise.cells(cells)
 	shown := []Cell{}
 	withheld := 0
 	for _, c := range cells {
@@ -340,7 +353,7 @@ func (s *Server) getSummary(w http.ResponseWriter, req *http.Request) {
 		shown = append(shown, c)
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(Summary{MinInstalls: s.minInstalls, Withheld: withheld, Cells: shown})
+	json.NewEncoder(w).Encode(Summary{MinInstalls: s.minInstalls, Withheld: withheld, Cells: shown, Noise: s.noise.info()})
 }
 
 func (s *Server) getMetrics(w http.ResponseWriter, req *http.Request) {

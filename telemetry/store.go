@@ -176,7 +176,9 @@ func (b *batch) add(r *Report) {
 		}
 	}
 	for _, c := range r.Counters {
-		b.counters[counterKey{cellKey{r.Program, r.Channel, r.Week, c.Version}, c.Name}] += c.Value
+		// Bounded per report: what the published figures' noise is
+		// calibrated to (clipCounter).
+		b.counters[counterKey{cellKey{r.Program, r.Channel, r.Week, c.Version}, c.Name}] += clipCounter(c.Name, c.Value)
 	}
 }
 

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -261,7 +263,7 @@ func TestSummaryAndDashboard(t *testing.T) {
 		rs = append(rs, r)
 	}
 	s.Add(ctx, rs, now)
-	_, url := newTestServer(t, s, ServerOptions{MinInstalls: 5})
+	_, url := newTestServer(t, s, ServerOptions{MinInstalls: 5, Epsilon: -1}) // exact figures
 	sum, err := FetchSummary(ctx, nil, url, "textkit", "")
 	if err != nil {
 		t.Fatal(err)
@@ -555,7 +557,7 @@ func TestForgedReportsCannotPassAGate(t *testing.T) {
 	if v.Result == Pass {
 		t.Fatalf("forged reports passed the gate: %+v", v)
 	}
-	if last := v.Lines[len(v.Lines)-1]; !strings.Contains(last, "rest on reports from 1 source network(s)") {
+	if last := v.Lines[len(v.Lines)-1]; !regexp.MustCompile(`rest on reports from about \d+ source network\(s\)`).MatchString(last) {
 		t.Errorf("the verdict does not say what it rests on: %q", v.Lines)
 	}
 }
@@ -615,5 +617,67 @@ func TestCollectorStrictness(t *testing.T) {
 	}
 	if n, _ := s.Count(context.Background()); n != 0 {
 		t.Errorf("%d reports left", n)
+	}
+}
+
+// TestNoise: published figures carry Laplace noise of the stated scale
+// (statistics on synthetic figures), the same answer for the same value
+// (asking again averages nothing away), and an attacker who pushes a cell
+// past k with reports of their own reads one noisy draw of a real
+// install's counter, however often they add and read.
+func TestNoise(t *testing.T) {
+	n := newNoiser(1)
+	if n.figure("cell\x00installs", 40, 1) != n.figure("cell\x00installs", 40, 1) {
+		t.Fatal("the same state gave two answers")
+	}
+	// Synthetic: 4000 figures of true value 100 (scale 1).
+	var sum, dev float64
+	const k = 4000
+	for i := range k {
+		x := float64(n.figure(fmt.Sprintf("c%d", i), 100, 1))
+		sum += x
+		dev += math.Abs(x - 100)
+	}
+	if mean := sum / k; math.Abs(mean-100) > 0.15 {
+		t.Errorf("mean %.3f, want about 100 (unbiased)", mean)
+	}
+	if mad := dev / k; mad < 0.8 || mad > 1.3 {
+		t.Errorf("mean absolute deviation %.3f, want about 1 (Laplace scale 1, rounded)", mad)
+	}
+	if newNoiser(-1) != nil || newNoiser(-1).cells([]Cell{{Installs: 3}})[0].Installs != 3 {
+		t.Error("a negative epsilon must leave the figures exact")
+	}
+
+	// The unmasking attack: one real install reported a rollback; nine
+	// reports of the attacker's (no counters) push the cell past k = 10.
+	s := stores(t)["sqlite"]
+	_, url := newTestServer(t, s, ServerOptions{MinInstalls: 10})
+	real := report("real", "v2.0.0", Counter{Name: "upgrade.rolled_back.health", Version: "v2.0.0", Value: 1})
+	body, _ := json.Marshal(real)
+	post(t, url, body)
+	seen := map[int64]bool{}
+	for i := range 9 {
+		body, _ := json.Marshal(report(fmt.Sprintf("probe%d", i), "v2.0.0"))
+		post(t, url, body)
+	}
+	for i := range 20 { // the attacker keeps adding reports and reading
+		if i > 0 {
+			body, _ := json.Marshal(report(fmt.Sprintf("more%d", i), "v2.0.0"))
+			post(t, url, body)
+		}
+		sum, err := FetchSummary(context.Background(), nil, url, "textkit", "v2.0.0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum.Noise == nil || sum.Noise.Epsilon != DefaultEpsilon || len(sum.Cells) != 1 {
+			t.Fatalf("summary %+v", sum)
+		}
+		seen[sum.Cells[0].Counters["upgrade.rolled_back.health"]] = true
+	}
+	// The true count never changes (1), so the attacker's reports never
+	// buy a second draw of its noise: every reading is the same noisy
+	// value, which cannot be averaged towards the truth.
+	if len(seen) != 1 {
+		t.Errorf("the rollback count read %v over 20 readings: its noise was drawn again", seen)
 	}
 }

@@ -242,7 +242,7 @@ func TestTelemetryFlags(t *testing.T) {
 	})
 	testFlags(t, newTelemetryServeCmd, []flagCase[telemetryServeOptions]{
 		{args: []string{"--db", "t.db"}, want: telemetryServeOptions{Listen: "127.0.0.1:8080", DB: "t.db",
-			ServerOptions: telemetry.ServerOptions{MinInstalls: 10, RateLimit: 60, PerNetworkDay: 20, MaxBatch: 256, BatchWait: 200 * time.Microsecond}}},
+			ServerOptions: telemetry.ServerOptions{MinInstalls: 10, RateLimit: 60, PerNetworkDay: 20, Epsilon: 1, MaxBatch: 256, BatchWait: 200 * time.Microsecond}}},
 		{args: nil, err: "give --db"},
 		{args: []string{"--db", "t.db", "--min-installs", "0"}, err: "--min-installs"},
 	})

@@ -59,6 +59,7 @@ in memory (keyed by a salt drawn each day), and never stored.`,
 	cmd.Flags().StringVar(&o.DB, "db", "", "SQLite file, or a postgres:// URL")
 	cmd.Flags().IntVar(&o.MinInstalls, "min-installs", 10, "withhold summary cells with fewer reports (k)")
 	cmd.Flags().IntVar(&o.RateLimit, "rate-limit", 60, "reports per minute from one client address (0: no limit)")
+	cmd.Flags().Float64Var(&o.Epsilon, "epsilon", telemetry.DefaultEpsilon, "differential privacy of each published figure (ε; -1: exact figures, for a private collector)")
 	cmd.Flags().IntVar(&o.PerNetworkDay, "per-network-day", telemetry.DefaultPerNetworkDay, "reports one source network (IPv4 /24, IPv6 /48) may have counted per day (-1: no limit)")
 	cmd.Flags().IntVar(&o.MaxBatch, "max-batch", 256, "reports written in one transaction at most")
 	cmd.Flags().DurationVar(&o.BatchWait, "batch-wait", 200*time.Microsecond, "how long the writer waits for more reports after taking the queued ones")
