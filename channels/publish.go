@@ -197,6 +197,10 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 	if o.To != "beta" && o.To != "stable" {
 		return "", nil, report.OptionErrorf("To", "must be beta or stable, not %q", o.To)
 	}
+	// A head tag moved back is refused before the version is tagged.
+	if err := p.precheck(ctx, o.To); err != nil {
+		return "", nil, err
+	}
 	v, err := p.Signer.Verifier()
 	if err != nil {
 		return "", nil, err
