@@ -86,9 +86,12 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 	if !ValidChannel(o.Channel) {
 		return v1.Hash{}, nil, inputErrorf("unknown channel %q: use edge, beta or stable", o.Channel)
 	}
-	version, _, err := ParseVersion(o.Version)
+	version, sv, err := ParseVersion(o.Version)
 	if err != nil {
 		return v1.Hash{}, nil, &report.InputError{Err: err}
+	}
+	if o.Channel == "stable" && sv.Prerelease() != "" {
+		return v1.Hash{}, nil, report.OptionErrorf("Version", "%s is a prerelease: stable takes releases (vX.Y.Z); publish it to edge or beta, then promote it", version)
 	}
 	want, err := img.Digest()
 	if err != nil {
