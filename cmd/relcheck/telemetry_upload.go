@@ -44,6 +44,9 @@ func runTelemetryUpload(ctx context.Context, o *telemetryUploadOptions) error {
 		if why == "" {
 			why = "mode " + string(m)
 		}
+		if v, ok := o.lookup("DO_NOT_TRACK"); ok && v != "" && v != "0" {
+			return report.Inputf("%v (%s): it overrides the mode chosen with 'relcheck telemetry on'; unset it to send", telemetry.ErrNotOn, why)
+		}
 		return report.Inputf("%v (%s): 'relcheck telemetry on' first", telemetry.ErrNotOn, why)
 	}
 	url := o.URL
