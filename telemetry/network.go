@@ -21,7 +21,11 @@ const DefaultPerNetworkDay = 20
 
 // clientNetwork is the network a request comes from: the /24 of an IPv4
 // address, the /48 of an IPv6 one (one site's usual share).
-func clientNetwork(req *http.Request) string {
+func clientNetwork(req *http.Request) string { return remotePrefix(req, 24, 48) }
+
+// remotePrefix is the request's address masked to its first v4 bits
+// (IPv4) or v6 bits (IPv6); the address as given when it does not parse.
+func remotePrefix(req *http.Request, v4, v6 int) string {
 	host, _, err := net.SplitHostPort(req.RemoteAddr)
 	if err != nil {
 		host = req.RemoteAddr
@@ -31,9 +35,18 @@ func clientNetwork(req *http.Request) string {
 	case ip == nil:
 		return host
 	case ip.To4() != nil:
-		return ip.Mask(net.CIDRMask(24, 32)).String()
+		return ip.Mask(net.CIDRMask(v4, 32)).String()
 	}
-	return ip.Mask(net.CIDRMask(48, 128)).String()
+	return ip.Mask(net.CIDRMask(v6, 128)).String()
+}
+
+// keyed is s as an HMAC with secret: how an address is held in memory.
+func keyed(secret []byte, s string) [32]byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(s))
+	var k [32]byte
+	copy(k[:], m.Sum(nil))
+	return k
 }
 
 // netQuota counts the reports of each source network today, in memory
@@ -59,10 +72,7 @@ func (q *netQuota) take(network string, now time.Time) (ok, first bool) {
 		q.day, q.salt, q.counts = day, make([]byte, 32), map[[32]byte]int{}
 		rand.Read(q.salt)
 	}
-	m := hmac.New(sha256.New, q.salt)
-	m.Write([]byte(network))
-	var k [32]byte
-	copy(k[:], m.Sum(nil))
+	k := keyed(q.salt, network)
 	n := q.counts[k]
 	if q.perDay > 0 && n >= q.perDay {
 		return false, false

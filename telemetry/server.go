@@ -2,16 +2,13 @@ package telemetry
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -377,16 +374,7 @@ func (s *Server) getMetrics(w http.ResponseWriter, req *http.Request) {
 
 // clientKey identifies a request's address for rate limiting only: an
 // IPv4 address, or the /64 of an IPv6 one (one host's usual share).
-func clientKey(req *http.Request) string {
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil {
-		host = req.RemoteAddr
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
-		return ip.Mask(net.CIDRMask(64, 128)).String()
-	}
-	return host
-}
+func clientKey(req *http.Request) string { return remotePrefix(req, 32, 64) }
 
 // limiter is a token bucket per client address, in memory only: the
 // addresses are keyed by an HMAC with a secret made at start, so not even
@@ -412,10 +400,7 @@ func newLimiter(perMinute int) *limiter {
 }
 
 func (l *limiter) allow(addr string, now time.Time) bool {
-	m := hmac.New(sha256.New, l.secret)
-	m.Write([]byte(strings.ToLower(addr)))
-	var k [32]byte
-	copy(k[:], m.Sum(nil))
+	k := keyed(l.secret, strings.ToLower(addr))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) >= time.Minute {
