@@ -98,6 +98,15 @@ func (c *comparison) reportFile() {
 	}
 	for _, sym := range order {
 		d := diffs[sym]
+		if it := c.changeOf(sym); it != nil {
+			// One finding per change: the comparison reported it already.
+			// The file is updated once the change is settled; an error's
+			// fix undoes the change, and the file then matches again.
+			if it.f.Severity != report.SeverityError {
+				it.f.Fix += fmt.Sprintf("; record it in %s with `relcheck api update`", relFile)
+			}
+			continue
+		}
 		var b strings.Builder
 		for _, l := range d.removed {
 			b.WriteString("\n- " + l.Text)
@@ -126,6 +135,33 @@ func (c *comparison) reportFile() {
 			Message: msg + b.String(), Symbol: sym, Location: loc, Fix: fix,
 		}})
 	}
+}
+
+// changeOf is the comparison's finding of an API change to sym (a report
+// line's "pkg.Name") or to a member of it, or nil.
+func (c *comparison) changeOf(sym string) *item {
+	for _, it := range c.items {
+		if !it.incompatible || it.f.Rule == "" {
+			continue
+		}
+		s := normSymbol(it.f.Symbol)
+		if s == sym || strings.HasPrefix(s, sym+".") {
+			return it
+		}
+	}
+	return nil
+}
+
+// normSymbol writes a finding's symbol ("path.(*T).M", "path.Box[T].Get")
+// as a report line's ("path.T.M", "path.Box.Get").
+func normSymbol(s string) string {
+	i := strings.LastIndex(s, "/")
+	j := strings.IndexByte(s[i+1:], '.')
+	if j < 0 {
+		return s
+	}
+	cut := i + 1 + j
+	return s[:cut+1] + normSym(s[cut+1:])
 }
 
 // symbolOfLine extracts "pkg.Name" from a report line, for suppressions.

@@ -375,7 +375,7 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 				first = fmt.Sprintf("since %s, %d release(s), %d day(s) ago", since[0].Name, releases, days)
 			}
 			f.Message = fmt.Sprintf("%s removed too early: deprecated %s; the policy asks for %d release(s) and %d day(s)", what, first, min.MinReleases, min.MinDays)
-			f.Fix = fmt.Sprintf("keep %s until its deprecation has been released for %d release(s) and %d day(s) (api.deprecation)", what, min.MinReleases, min.MinDays)
+			f.Fix = fmt.Sprintf("restore %s: %s (api.deprecation asks for %d release(s) and %d day(s) after the deprecation is released)", what, remaining(releases, days, min.MinReleases, min.MinDays, c.opts.Now, since), min.MinReleases, min.MinDays)
 			return
 		}
 		f.Severity = report.SeverityNote
@@ -400,7 +400,12 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 		f.Severity = report.SeverityError
 		f.Message = fmt.Sprintf("%s: %s; incompatible changes are not allowed at v%s without a new major version path", what, msg, c.opts.BaseVersion)
 		if removal {
-			f.Fix = fmt.Sprintf("restore %s and mark it // Deprecated: instead; remove it in the next major version (module path /v%d)", what, c.opts.BaseVersion.Major()+1)
+			next := fmt.Sprintf("%s/v%d", strings.TrimSuffix(c.head.Path, fmt.Sprintf("/v%d", c.opts.BaseVersion.Major())), c.opts.BaseVersion.Major()+1)
+			if _, deprecated := oldP.docs.deprecated(sym); deprecated {
+				f.Fix = fmt.Sprintf("restore %s: it is deprecated already, and at v1 and later a deprecated identifier stays until the next major version; remove it there (module path %s)", what, next)
+			} else {
+				f.Fix = fmt.Sprintf("restore %s and mark it // Deprecated: instead; remove it in the next major version (module path %s)", what, next)
+			}
 		} else if msg == "added" {
 			f.Fix = "a method added to an interface breaks every implementation outside the package: define a new interface (embedding the old one) and check for it with a type assertion"
 		} else {

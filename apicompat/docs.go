@@ -157,8 +157,12 @@ var hintWords = regexp.MustCompile(`(?i)\b(use|using|instead|replaced|replacemen
 // hasReplacementHint reports whether a deprecation note tells callers what to
 // do instead.
 func hasReplacementHint(note string) bool {
-	return hintWords.MatchString(note)
+	return hintWords.MatchString(negations.ReplaceAllString(note, ""))
 }
+
+// negations are the phrases that forbid rather than point somewhere: "do
+// not use.", "should not be used", "never call it".
+var negations = regexp.MustCompile(`(?i)\b(do not|don't|dont|never|should not|shouldn't|must not|no longer|not to)\s+(be\s+)?(use|used|using|call|called)\b`)
 
 // normSym turns apidiff's object names ("(*T).M", "T.M", "F") into the
 // docIndex form ("T.M", "F").

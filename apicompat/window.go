@@ -2,6 +2,7 @@ package apicompat
 
 import (
 	"context"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -109,4 +110,26 @@ func windowMet(since []Release, minReleases, minDays int, now time.Time) (ok boo
 		days = int(now.Sub(since[0].Time).Hours() / 24)
 	}
 	return releases >= minReleases && (minDays == 0 || (releases > 0 && days >= minDays)), releases, days
+}
+
+// remaining says how much longer a deprecated identifier must stay: the
+// releases and days still missing from the deprecation window.
+func remaining(releases, days, minReleases, minDays int, now time.Time, since []Release) string {
+	var parts []string
+	if n := minReleases - releases; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d more release(s) with the deprecation", n))
+	}
+	if minDays > 0 {
+		switch {
+		case len(since) == 0:
+			parts = append(parts, fmt.Sprintf("%d day(s) after the first release that has it", minDays))
+		case days < minDays:
+			until := since[0].Time.AddDate(0, 0, minDays)
+			parts = append(parts, fmt.Sprintf("%d more day(s), until %s", minDays-days, until.Format("2006-01-02")))
+		}
+	}
+	if len(parts) == 0 {
+		return "keep it one more release"
+	}
+	return "keep it for " + strings.Join(parts, " and ")
 }
