@@ -53,7 +53,10 @@ type Options struct {
 
 // Env is a resolved repository: what every gate needs.
 type Env struct {
-	repo        *gitx.Repo
+	repo *gitx.Repo
+	// filesOnly: the migrations gate reads its files and starts no
+	// database (RunVersion).
+	filesOnly   bool
 	Root        string // repository root
 	Dir         string // the project directory (--repo), absolute
 	Display     string // the project directory as the user gave it
@@ -455,8 +458,9 @@ func migrationsGate() Gate {
 				NewEngine: func(ctx context.Context, dialect string) (migrations.Engine, error) {
 					return migrations.OpenEngine(ctx, dialect, env.Config.Migrations.DatabaseURL)
 				},
-				SeedRows: 3,
-				Progress: env.Progress,
+				SeedRows:  3,
+				Progress:  env.Progress,
+				FilesOnly: env.filesOnly,
 			})
 			var ne *migrations.NameError
 			if errors.As(err, &ne) {
@@ -525,29 +529,46 @@ type Progress func(format string, args ...any)
 // Run runs the named gates (all that apply when names is empty).
 func Run(ctx context.Context, env *Env, names []string, progress Progress) (*report.Report, error) {
 	all := Gates()
-	selected := all
-	if len(names) > 0 {
-		selected = nil
-		for _, n := range names {
-			found := false
-			for _, g := range all {
-				if g.Name == n {
-					selected = append(selected, g)
-					found = true
-				}
-			}
-			if !found {
-				return nil, inputErrorf("unknown gate %q: known gates are %s", n, strings.Join(GateNames(), ", "))
+	if len(names) == 0 {
+		return run(ctx, env, all, false, progress)
+	}
+	var selected []Gate
+	for _, n := range names {
+		found := false
+		for _, g := range all {
+			if g.Name == n {
+				selected = append(selected, g)
+				found = true
 			}
 		}
+		if !found {
+			return nil, inputErrorf("unknown gate %q: known gates are %s", n, strings.Join(GateNames(), ", "))
+		}
 	}
+	return run(ctx, env, selected, true, progress)
+}
+
+// RunVersion runs only what decides the next version, in seconds: the api
+// gate, and the migrations gate on the files alone (for a project without
+// an exported Go API, new migrations make a minor release). No database
+// is started and perf does not run, so a version from here says nothing
+// about whether the release passes those: Run does.
+func RunVersion(ctx context.Context, env *Env, progress Progress) (*report.Report, error) {
+	env.filesOnly = true
+	defer func() { env.filesOnly = false }()
+	return run(ctx, env, []Gate{apiGate(), migrationsGate()}, false, progress)
+}
+
+// run runs the selected gates; named says the user chose them, so one that
+// does not apply is an error rather than skipped.
+func run(ctx context.Context, env *Env, selected []Gate, named bool, progress Progress) (*report.Report, error) {
 	if env.Progress == nil {
 		env.Progress = progress
 	}
-	rep := &report.Report{Repo: displayRepo(env), Base: env.ReleaseBase, Head: env.Head}
+	rep := &report.Report{Repo: displayRepo(env), Module: modulePath(env.Dir), Base: env.ReleaseBase, Head: env.Head}
 	for _, g := range selected {
 		if ok, why := g.Applies(ctx, env); !ok {
-			if len(names) > 0 {
+			if named {
 				return nil, inputErrorf("gate %s does not apply here: %s", g.Name, why)
 			}
 			rep.Checks = append(rep.Checks, &report.Check{Name: g.Name, Status: report.StatusSkip, Summary: why, Findings: []report.Finding{}})
@@ -592,7 +613,7 @@ func Run(ctx context.Context, env *Env, names []string, progress Progress) (*rep
 			}
 		}
 	}
-	if len(names) == 0 {
+	if !named {
 		ran := false
 		var why []string
 		for _, c := range rep.Checks {
@@ -662,6 +683,15 @@ func orFirstRelease(base string) string {
 		return "nothing (a first release)"
 	}
 	return base
+}
+
+// modulePath is the module path of dir's go.mod, or "".
+func modulePath(dir string) string {
+	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return ""
+	}
+	return modfile.ModulePath(data)
 }
 
 func displayRepo(env *Env) string {

@@ -22,7 +22,7 @@ func ExampleRender() {
 	}
 	api.Settle()
 	r := &report.Report{
-		Repo: ".", Base: "v1.4.0", Head: "3f2c1e9",
+		Repo: ".", Module: "example.com/lib", Base: "v1.4.0", Head: "3f2c1e9",
 		Version: &report.Version{Base: "v1.4.0", Bump: "minor", Next: "v1.5.0"},
 		Checks:  []*report.Check{api},
 	}
@@ -35,7 +35,7 @@ func ExampleRender() {
 		panic(err)
 	}
 	// Output:
-	// relcheck: . (v1.4.0 → 3f2c1e9): FAIL
+	// relcheck: example.com/lib (v1.4.0 → 3f2c1e9): FAIL
 	//
 	// FAIL  api  1 incompatible change (812ms)
 	//   parse.go:12: error: func Parse removed; it was never marked Deprecated [api/removed-without-deprecation]

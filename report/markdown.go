@@ -21,8 +21,8 @@ func Markdown(w io.Writer, r *Report) error {
 	cs := checks(r)
 
 	fmt.Fprintf(b, "## %s relcheck: %s\n\n", statusEmoji(r.Status), orNone(string(r.Status), "unknown"))
-	fmt.Fprintf(b, "Repository %s, base %s → head %s\n\n",
-		code(orNone(r.Repo, ".")), code(orNone(r.Base, "(none)")), code(orNone(r.Head, "HEAD")))
+	fmt.Fprintf(b, "Project %s, base %s → head %s\n\n",
+		code(r.Name()), code(orNone(r.Base, "(none)")), code(orNone(r.Head, "HEAD")))
 
 	if len(cs) == 0 {
 		b.WriteString("No checks ran.\n")

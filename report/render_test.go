@@ -94,7 +94,7 @@ func sampleReport() *Report {
 // as a gate that found nothing leaves it).
 func cleanReport() *Report {
 	r := &Report{
-		Repo: "./svc",
+		Repo: "./svc", Module: "example.com/svc",
 		Base: "v0.9.2",
 		Head: "a1b2c3d",
 		Version: &Version{

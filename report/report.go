@@ -57,13 +57,31 @@ const (
 
 // Report is the result of one `relcheck check` run.
 type Report struct {
-	SchemaVersion int      `json:"schemaVersion"`
-	Repo          string   `json:"repo"`
-	Base          string   `json:"base"`
-	Head          string   `json:"head"`
-	Status        Status   `json:"status"`
-	Version       *Version `json:"version,omitempty"`
-	Checks        []*Check `json:"checks"`
+	SchemaVersion int    `json:"schemaVersion"`
+	Repo          string `json:"repo"`
+	// Module is the Go module path of the project (go.mod), when it has one.
+	Module  string   `json:"module,omitempty"`
+	Base    string   `json:"base"`
+	Head    string   `json:"head"`
+	Status  Status   `json:"status"`
+	Version *Version `json:"version,omitempty"`
+	Checks  []*Check `json:"checks"`
+}
+
+// Name names the project: its module path, with the directory when it
+// is not the current one; the directory alone without a go.mod.
+func (r *Report) Name() string {
+	dir := r.Repo
+	if dir == "" {
+		dir = "."
+	}
+	switch {
+	case r.Module == "":
+		return dir
+	case dir == "." || dir == "./":
+		return r.Module
+	}
+	return r.Module + " in " + dir
 }
 
 // Version is the version decision derived from the gates.

@@ -60,7 +60,7 @@ func badge(s Status) string {
 
 // renderText writes the report for people:
 //
-//	relcheck: . (v1.4.0 → 3f2c1e9): FAIL
+//	relcheck: example.com/lib (v1.4.0 → 3f2c1e9): FAIL
 //
 //	FAIL  api   1 incompatible change (812ms)
 //	  parse.go:12: error: func Parse removed [api/removed-without-deprecation]
@@ -75,7 +75,7 @@ func renderText(w io.Writer, r *Report, opts Options) error {
 	cs := checks(r)
 
 	fmt.Fprintf(b, "relcheck: %s (%s → %s): %s\n",
-		orNone(r.Repo, "."), orNone(r.Base, "no base"), orNone(r.Head, "HEAD"),
+		r.Name(), orNone(r.Base, "no base"), orNone(r.Head, "HEAD"),
 		p.paint(strings.ToUpper(orNone(string(r.Status), "?")), statusStyle(r.Status)...))
 
 	width := 0
