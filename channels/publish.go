@@ -79,6 +79,20 @@ type PublishOptions struct {
 	Security bool
 }
 
+// PublishVersion is version in its canonical form (vX.Y.Z[-PRE]), refused
+// when it is not a version, or when it is a prerelease and the channel is
+// stable. Publish asks it first; a CLI may ask before it builds anything.
+func PublishVersion(version, channel string) (string, error) {
+	v, sv, err := ParseVersion(version)
+	if err != nil {
+		return "", report.OptionErrorf("Version", "%v", err)
+	}
+	if channel == "stable" && sv.Prerelease() != "" {
+		return "", report.OptionErrorf("Version", "%s is a prerelease: stable takes releases (vX.Y.Z); publish it to edge or beta, then promote it", v)
+	}
+	return v, nil
+}
+
 // Publish pushes a release (artifact or image), signs it, tags it with
 // its version and adds it to the channel's head. An existing version is
 // refused: versions are immutable.
@@ -86,12 +100,9 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 	if !ValidChannel(o.Channel) {
 		return v1.Hash{}, nil, inputErrorf("unknown channel %q: use edge, beta or stable", o.Channel)
 	}
-	version, sv, err := ParseVersion(o.Version)
+	version, err := PublishVersion(o.Version, o.Channel)
 	if err != nil {
-		return v1.Hash{}, nil, &report.InputError{Err: err}
-	}
-	if o.Channel == "stable" && sv.Prerelease() != "" {
-		return v1.Hash{}, nil, report.OptionErrorf("Version", "%s is a prerelease: stable takes releases (vX.Y.Z); publish it to edge or beta, then promote it", version)
+		return v1.Hash{}, nil, err
 	}
 	want, err := img.Digest()
 	if err != nil {

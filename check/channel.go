@@ -79,6 +79,10 @@ func NextVersion(ctx context.Context, dir, channel, next string, published []str
 	if err != nil {
 		return "", inputErrorf("no version can be derived in %s: %v", dir, err)
 	}
+	// Refused before the gates run, not after.
+	if err := env.committed(ctx); err != nil {
+		return "", err
+	}
 	if next == "" {
 		rep, err := Run(ctx, env, nil, nil)
 		if err != nil {
@@ -97,4 +101,22 @@ func NextVersion(ctx context.Context, dir, channel, next string, published []str
 		return "", inputErrorf("%s has uncommitted changes: commit them first", dir)
 	}
 	return v, nil
+}
+
+// Committed refuses a project directory whose tracked files have
+// uncommitted changes: a release is a commit. Publish asks before it runs
+// any gate.
+func Committed(ctx context.Context, dir string) error {
+	env, err := Resolve(ctx, Options{Dir: dir})
+	if err != nil {
+		return inputErrorf("no version can be derived in %s: %v", dir, err)
+	}
+	return env.committed(ctx)
+}
+
+func (env *Env) committed(ctx context.Context) error {
+	if !env.repo.IsClean(ctx, env.Dir) {
+		return inputErrorf("%s has uncommitted changes: commit them first (a release is a commit)", env.Display)
+	}
+	return nil
 }

@@ -74,6 +74,10 @@ type Options struct {
 	Now time.Time
 	// Progress, if set, is told about long work (measurements).
 	Progress func(format string, args ...any)
+	// FilesOnly stops after what the files say (released migrations
+	// unchanged, order, down files, the new migrations): no database is
+	// started. For a quick decision of the version, not of the release.
+	FilesOnly bool
 }
 
 // EngineError says that no database to replay on could be had (exit 3).
@@ -199,6 +203,10 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 		// No schema change; the deprecations still count.
 		chk.Metrics["schema"] = schemaFacts(base, head, nil, newSchema(), opts.Config.Deprecated)
 		return done("no new migrations")
+	}
+	if opts.FilesOnly {
+		chk.Metrics["schema"] = schemaFacts(base, head, nil, newSchema(), opts.Config.Deprecated)
+		return done(fmt.Sprintf("%d new migration(s), read from the files; not replayed on a database", len(news)))
 	}
 
 	// What a real database says.

@@ -1,0 +1,12 @@
+package operator
+
+import (
+	"testing"
+
+	"github.com/relcheck/relcheck/internal/clitest"
+)
+
+func TestMain(m *testing.M) { clitest.Main(m) }
+
+// TestScripts runs the CLI scripts of testdata/script/operator, in parallel.
+func TestScripts(t *testing.T) { clitest.Run(t, "operator") }
