@@ -222,7 +222,8 @@ staging: [{days: 2, percent: 25}, {days: 7, percent: 100}]
 		t.Errorf("parsed %+v", s)
 	}
 	for bad, want := range map[string]string{
-		good + "colour: blue\n":                                   "sub.yaml:11: field colour not found",
+		good + "colour: blue\n":                                   "sub.yaml:11: colour: unknown key \"colour\"",
+		strings.Replace(good, "window:", "windw:", 1):             "sub.yaml:8: windw: unknown key \"windw\" (did you mean \"window\"?)",
 		strings.Replace(good, "stable", "nightly", 1):             "channel: must be edge, beta or stable",
 		strings.Replace(good, `"1.4"`, `"1.x"`, 1):                "pin: \"1.x\"",
 		strings.Replace(good, "2026-12-24", "christmas", 1):       "hold.until",

@@ -89,7 +89,8 @@ func TestTrickledDownload(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	repo := strings.TrimPrefix(srv.URL, "http://") + "/relcheck/sample"
-	st, err := OpenWith(repo, true, short)
+	// Only the download is trickled: the publisher gets the default bounds.
+	st, err := OpenWith(repo, true, DefaultNetwork)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestTrickledDownload(t *testing.T) {
 	trickle.Store(m.Layers[0].Digest.String())
 	_, _, pub := testKeys(t)
 	sub := &Subscription{Repo: repo, Insecure: true, Channel: "stable", Key: pub, InstallDir: t.TempDir(), InstallID: NewInstallID(),
-		Network: &NetworkConfig{ConnectTimeout: config1s, ResponseTimeout: config1s, StallTimeout: config1s}}
+		Network: &NetworkConfig{ConnectTimeout: config10s, ResponseTimeout: config10s, StallTimeout: config1s}}
 	c, err := NewClient(sub, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -125,4 +126,7 @@ func TestTrickledDownload(t *testing.T) {
 	}
 }
 
-const config1s = 1_000_000_000
+const (
+	config1s  = 1_000_000_000
+	config10s = 10 * config1s
+)

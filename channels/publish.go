@@ -241,6 +241,17 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 	if from == nil {
 		return "", nil, inputErrorf("%s is not on %s in %s", version, strings.Join(lower(o.To), " or "), p.Store)
 	}
+	// The same digest on the destination already: nothing to do (and no
+	// new beta number for it).
+	if h, _, err := ReadHead(ctx, p.Store, o.To, v); err == nil {
+		for _, r := range h.Releases {
+			if r.Digest == from.Digest && !r.Halted {
+				return r.Version, h, &AlreadyPromotedError{Version: version, Channel: o.To, As: r.Version}
+			}
+		}
+	} else if !errors.Is(err, ErrNotFound) {
+		return "", nil, err
+	}
 	if from.Halted {
 		return "", nil, &RefusedError{Msg: fmt.Sprintf("%s is halted on %s: it cannot be promoted", version, fromCh)}
 	}
@@ -291,6 +302,18 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 		return nil
 	})
 	return target, h, err
+}
+
+// AlreadyPromotedError says that a promotion had nothing to do: the
+// release's digest is on the channel already. Promote returns it with the
+// version it has there and the head; a CLI reports it as success.
+type AlreadyPromotedError struct{ Version, Channel, As string }
+
+func (e *AlreadyPromotedError) Error() string {
+	if e.As == e.Version {
+		return fmt.Sprintf("%s is already on %s: nothing to do", e.Version, e.Channel)
+	}
+	return fmt.Sprintf("%s is already on %s as %s (the same digest): nothing to do", e.Version, e.Channel, e.As)
 }
 
 // stopsPresent refuses to promote a release that drops a schema object to
@@ -503,6 +526,14 @@ func (p *Publisher) Update(ctx context.Context, channel string, change func(*Hea
 		fresh := errors.Is(err, ErrNotFound)
 		var ve *VerifyError
 		if errors.As(err, &ve) {
+			// An unsigned head older than the record: the tag was moved
+			// back to a superseded head (whose signature was deleted).
+			if old, rerr := readHeadAt(ctx, p.Store, curD); rerr == nil && old.Channel == channel {
+				var re *RollbackError
+				if cerr := p.checkRecords(ctx, channel, old, curD, v); errors.As(cerr, &re) {
+					return nil, cerr
+				}
+			}
 			return nil, verifyErrorf("%v (if its signature was deleted: 'relcheck channel refresh --channel %s --resign' signs a head you recognise again)", err, channel)
 		}
 		if err != nil && !fresh {
@@ -522,7 +553,9 @@ func (p *Publisher) Update(ctx context.Context, channel string, change func(*Hea
 			return nil, err
 		}
 		h := &Head{Project: p.Project, Channel: channel, Epoch: 1}
+		superseded := "" // the head before the one replaced now
 		if !fresh {
+			superseded = cur.Previous
 			h = cur
 			h.Previous = curD.String()
 		}
@@ -573,8 +606,28 @@ func (p *Publisher) Update(ctx context.Context, channel string, change func(*Hea
 				return h, err
 			}
 		}
+		p.dropSignature(ctx, superseded)
 		return h, p.followTag(ctx, channel)
 	}
+}
+
+// dropSignature deletes the signature of a superseded head (digest; ""
+// none), where the store allows it: each head write would otherwise leave
+// one more sha256-….sig tag behind. Called with the head before the one
+// just replaced, so a client that read the tag just before it moved still
+// verifies what it read. A head without its signature is refused by
+// clients, as a head tag moved back must be. Best effort: a registry that
+// refuses deletes keeps the tags (see the README).
+func (p *Publisher) dropSignature(ctx context.Context, digest string) {
+	del, ok := p.Store.(tagDeleter)
+	if !ok || digest == "" {
+		return
+	}
+	d, err := v1.NewHash(digest)
+	if err != nil {
+		return
+	}
+	_ = del.DeleteTag(ctx, SignatureTag(d))
 }
 
 // swap moves tag from old (zero: no tag yet) to new.

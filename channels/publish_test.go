@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"fmt"
 	"context"
 	"encoding/json"
 	"errors"
@@ -375,6 +376,10 @@ func TestConcurrentPublish(t *testing.T) {
 			for i := 0; i < n; i++ {
 				go func(i int) {
 					p := newPublisher(t, st)
+					// A registry has no compare-and-swap: the settle time
+					// must exceed a writer's check-to-write gap, which a
+					// busy machine stretches.
+					p.Settle = time.Second
 					v := "v1.0." + string(rune('0'+i))
 					_, _, err := p.Publish(ctx, release(t, v, nil), PublishOptions{Version: v, Channel: "edge", Rollout: 100})
 					errs <- err
@@ -645,5 +650,52 @@ func TestPublishResumes(t *testing.T) {
 	os.WriteFile(f, []byte("#!/bin/sh\necho other\n"), 0o755)
 	if _, _, err := p.Publish(ctx, build(time.Now()), PublishOptions{Version: "v1.0.0", Channel: "beta"}); err == nil || !strings.Contains(err.Error(), "versions are immutable") {
 		t.Fatalf("other files under a published version: %v", err)
+	}
+}
+
+// TestSupersededSignatures: each head write deletes the signature of the
+// head before the one it replaced, so the repository keeps two signed
+// heads (the current one, and the one a client may have read just before
+// the swap) instead of one more sha256-….sig tag per write.
+func TestSupersededSignatures(t *testing.T) {
+	ctx := context.Background()
+	_, _, pub := testKeys(t)
+	v, _ := LoadVerifier(pub)
+	for kind, st := range stores(t) {
+		t.Run(kind, func(t *testing.T) {
+			p := newPublisher(t, st)
+			const n = 5
+			for i := 0; i < n; i++ {
+				ver := fmt.Sprintf("v1.0.%d", i)
+				if _, _, err := p.Publish(ctx, release(t, ver, nil), PublishOptions{Version: ver, Channel: "edge", Rollout: 100}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for seq := uint64(1); seq <= n; seq++ {
+				d, err := st.Resolve(ctx, RecordTag("edge", seq))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = st.Resolve(ctx, SignatureTag(d))
+				signed := err == nil
+				if want := seq >= n-1; signed != want {
+					t.Errorf("head seq %d: signed %v, want %v", seq, signed, want)
+				}
+			}
+			// The current head verifies, and so does a client's read of it.
+			if _, _, err := ReadHead(ctx, st, "edge", v); err != nil {
+				t.Fatal(err)
+			}
+			// The releases' own signatures are untouched.
+			for i := 0; i < n; i++ {
+				d, err := st.Resolve(ctx, fmt.Sprintf("v1.0.%d", i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := v.Verify(ctx, st, d); err != nil {
+					t.Errorf("release v1.0.%d: %v", i, err)
+				}
+			}
+		})
 	}
 }

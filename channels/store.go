@@ -480,6 +480,47 @@ func (s *layoutStore) SwapTag(ctx context.Context, tag string, old, new v1.Hash)
 	})
 }
 
+// DeleteTag removes tag from the index (its blobs stay, as with any
+// untagged manifest of a layout).
+func (s *layoutStore) DeleteTag(ctx context.Context, tag string) error {
+	return s.locked(ctx, func(p layout.Path) error {
+		return p.RemoveDescriptors(match.Annotation(refName, tag))
+	})
+}
+
+// DeleteTag deletes tag. The OCI distribution spec lets a registry delete
+// a tag itself; others (distribution) delete manifests by digest only,
+// which removes the tag with it: so by tag first, then by digest. Only
+// for manifests no other tag shares (signatures of superseded heads). A
+// registry that allows neither answers ErrDeleteUnsupported.
+func (s *registryStore) DeleteTag(ctx context.Context, tag string) error {
+	d, err := s.Resolve(ctx, tag)
+	if err != nil {
+		return err
+	}
+	if err := remote.Delete(s.repo.Tag(tag), s.opts(ctx)...); err == nil {
+		return nil
+	}
+	err = remote.Delete(s.repo.Digest(d.String()), s.opts(ctx)...)
+	var te *transport.Error
+	if errors.As(err, &te) && (te.StatusCode == http.StatusMethodNotAllowed || te.StatusCode == http.StatusForbidden || te.StatusCode == http.StatusNotImplemented || te.StatusCode == http.StatusBadRequest) {
+		return fmt.Errorf("%s: %w (%v)", s.ref, ErrDeleteUnsupported, err)
+	}
+	if notFound(err) {
+		return nil
+	}
+	return err
+}
+
+// ErrDeleteUnsupported: the registry refuses deletes (distribution does
+// unless storage.delete.enabled is set).
+var ErrDeleteUnsupported = errors.New("the registry does not allow deletes")
+
+// tagDeleter is a store that can delete a tag.
+type tagDeleter interface {
+	DeleteTag(ctx context.Context, tag string) error
+}
+
 // blobRanger is a store that reads a blob from an offset, to resume an
 // interrupted download.
 type blobRanger interface {

@@ -1,14 +1,12 @@
 package channels
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/relcheck/relcheck/config"
 	"github.com/relcheck/relcheck/internal/atomicfile"
+	"github.com/relcheck/relcheck/internal/yamlfile"
 	"github.com/relcheck/relcheck/report"
 	"github.com/relcheck/relcheck/telemetry"
 )
@@ -174,26 +173,21 @@ func LoadSubscription(path string) (*Subscription, error) {
 	return ParseSubscription(raw, path)
 }
 
-var lineRe = regexp.MustCompile(`line (\d+): `)
-
-// ParseSubscription parses a subscription file's content; unknown keys
-// and bad values are errors naming the key.
+// ParseSubscription parses a subscription file's content strictly, as
+// relcheck.yaml is: an unknown key (with the closest known one suggested)
+// or a bad value is an error naming the file, line and key.
 func ParseSubscription(raw []byte, path string) (*Subscription, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
 	var s Subscription
-	if err := dec.Decode(&s); err != nil {
-		msg := err.Error()
-		line := 0
-		if m := lineRe.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = lineRe.ReplaceAllString(msg, "")
-		}
-		msg = strings.TrimPrefix(msg, "yaml: unmarshal errors:\n  ")
-		return nil, &config.Error{File: path, Line: line, Msg: msg}
+	root, err := yamlfile.Decode(path, raw, &s)
+	if err != nil {
+		return nil, err
 	}
 	s.file = path
 	if err := s.Validate(); err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) && ce.Line == 0 && ce.Key != "" && root != nil {
+			ce.Line = yamlfile.LineOf(root, ce.Key)
+		}
 		return nil, err
 	}
 	return &s, nil

@@ -18,7 +18,7 @@ import (
 func VerifyHead(ctx context.Context, st Store, repo, channel string, v *Verifier, trust *Trust, now time.Time) (*Head, v1.Hash, error) {
 	h, d, err := ReadHead(ctx, st, channel, v)
 	if err != nil {
-		return nil, d, err
+		return nil, d, movedBack(ctx, st, repo, channel, d, trust, err)
 	}
 	if err := CheckFresh(h, now); err != nil {
 		return nil, d, err
@@ -27,6 +27,29 @@ func VerifyHead(ctx context.Context, st Store, repo, channel string, v *Verifier
 		return nil, d, err
 	}
 	return h, d, nil
+}
+
+// movedBack says why an unsigned head was refused when it is an older head
+// than one seen here: superseded heads lose their signatures, so a head
+// tag moved back usually points at an unsigned head. Otherwise err.
+func movedBack(ctx context.Context, st Store, repo, channel string, d v1.Hash, trust *Trust, err error) error {
+	var ve *VerifyError
+	if !errors.As(err, &ve) || d == (v1.Hash{}) || trust == nil {
+		return err
+	}
+	if _, serr := st.Resolve(ctx, SignatureTag(d)); serr == nil {
+		return err // signed, but not validly: that is the finding
+	}
+	old, rerr := readHeadAt(ctx, st, d)
+	if rerr != nil || old.Channel != channel {
+		return err
+	}
+	last, ok, lerr := trust.Last(repo, channel)
+	if lerr != nil || !ok || !older(old, &Head{Epoch: last.Epoch, Seq: last.Seq}) {
+		return err
+	}
+	return verifyErrorf("the %s head of %s is an unsigned head of seq %d, older than seq %d seen on %s: refusing a rollback of the channel (superseded heads lose their signatures)",
+		channel, repo, old.Seq, last.Seq, last.Seen.UTC().Format(time.RFC3339))
 }
 
 // CheckProject refuses a head of another project than the one an install

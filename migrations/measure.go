@@ -655,6 +655,7 @@ func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *
 	time.Sleep(100 * time.Millisecond) // a baseline for the probe
 
 	var readerDone chan error
+	migDone := make(chan struct{})
 	if q != nil {
 		conn, err := probeDB.Conn(ctx)
 		if err != nil {
@@ -675,10 +676,26 @@ func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *
 		}
 		readerDone = make(chan error, 1)
 		go func() {
+			// The hold counts from when the migration waits behind this
+			// transaction, so a migration that starts late on a busy
+			// machine meets the same queue; one that never waits ends it.
+			qctx, cancel := context.WithTimeout(ctx, queueWaitLimit)
+			queued := make(chan struct{})
+			go func() {
+				if db.waitQueued(qctx) == nil {
+					close(queued)
+				}
+			}()
 			select {
-			case <-time.After(q.hold):
-			case <-ctx.Done():
+			case <-queued:
+				select {
+				case <-time.After(q.hold):
+				case <-ctx.Done():
+				}
+			case <-migDone:
+			case <-qctx.Done():
 			}
+			cancel()
 			_, err := conn.ExecContext(context.WithoutCancel(ctx), "COMMIT")
 			readerDone <- err
 		}()
@@ -696,6 +713,7 @@ func (w *walker) measure(ctx context.Context, m *Migration, tables []string, q *
 	t0 := time.Now()
 	upErr := mig.Steps(1)
 	t1 := time.Now()
+	close(migDone)
 	time.Sleep(20 * time.Millisecond)
 	stopMon()
 	<-monDone
@@ -801,6 +819,9 @@ type loadDB interface {
 	// migration's by the database (application_name), and waiting for
 	// locks rather than failing at once.
 	probePool() (*sql.DB, error)
+	// waitQueued returns once a session other than the probe's waits
+	// for a lock (the migration, queued behind the long transaction).
+	waitQueued(ctx context.Context) error
 	// watchLocks reports the lock modes the migrating session holds on
 	// tables until ctx ends.
 	watchLocks(ctx context.Context, tables []string, found func(mode string))
@@ -808,6 +829,10 @@ type loadDB interface {
 	// that is rolled back, tracing what each does.
 	quietRun(ctx context.Context, stmts []Stmt) (quietRun, error)
 }
+
+// queueWaitLimit bounds how long the long transaction waits for the
+// migration to queue behind it.
+const queueWaitLimit = time.Minute
 
 // holder is the long transaction of the lock-queue case.
 type holder struct {

@@ -412,6 +412,23 @@ func (d *pgDB) probePool() (*sql.DB, error) {
 // than the probe's and its own: the migration's. Row locks show in
 // pg_locks as "tuple" locks on the table (an UPDATE waiting for a row holds
 // one in ExclusiveLock mode): they are not table locks.
+func (d *pgDB) waitQueued(ctx context.Context) error {
+	for {
+		var n int
+		err := d.db.QueryRowContext(ctx, `
+SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE NOT l.granted AND a.pid <> pg_backend_pid() AND a.application_name <> $1`, probeApp).Scan(&n)
+		if err == nil && n > 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
 func (d *pgDB) watchLocks(ctx context.Context, tables []string, found func(string)) {
 	for ctx.Err() == nil {
 		rows, err := d.db.QueryContext(ctx, `

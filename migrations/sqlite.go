@@ -210,6 +210,10 @@ func (d *sqliteDB) probePool() (*sql.DB, error) { return sql.Open("sqlite", d.wa
 // single write lock until it commits.
 const sqliteWriteLock = "database write lock (RESERVED until commit)"
 
+// waitQueued: SQLite has no lock queue to wait in (its writers fail with
+// SQLITE_BUSY instead).
+func (d *sqliteDB) waitQueued(ctx context.Context) error { return nil }
+
 func (d *sqliteDB) watchLocks(ctx context.Context, tables []string, found func(string)) {
 	found(sqliteWriteLock)
 	<-ctx.Done()

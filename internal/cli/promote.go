@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -75,10 +76,16 @@ func runPromote(ctx context.Context, o *promoteOptions) error {
 	}
 	opts := channels.PromoteOptions{To: o.To, Rollout: o.Rollout, MinSoak: o.MinSoak, Gate: releaseGate(ctx, o.streams, o.Gate)}
 	target, h, err := pub.Promote(ctx, o.Version, opts)
-	if err != nil {
+	var already *channels.AlreadyPromotedError
+	unchanged := errors.As(err, &already)
+	if err != nil && !unchanged {
 		return err
 	}
 	r := h.Find(target)
 	d, _ := v1.NewHash(r.Digest)
-	return printHeadChange(o.streams, o.Format, st, h, target, d, fmt.Sprintf("promoted %s to %s as %s, rollout %v%%", o.Version, o.To, target, r.Rollout))
+	what := fmt.Sprintf("promoted %s to %s as %s, rollout %v%%", o.Version, o.To, target, r.Rollout)
+	if unchanged {
+		what = already.Error()
+	}
+	return printHeadChange(o.streams, o.Format, st, h, target, d, what)
 }

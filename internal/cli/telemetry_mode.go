@@ -41,6 +41,9 @@ func runTelemetryMode(ctx context.Context, o *telemetryModeOptions) error {
 	fmt.Fprintf(o.out, "telemetry %s (report format %d, %s)\n", con.Mode, con.Format, con.Date.Format(time.DateOnly))
 	if o.Mode == telemetry.On {
 		fmt.Fprintln(o.out, "'relcheck telemetry view' shows what will be sent.")
+		if con.URL == "" && announcedCollector(o.streams) == "" {
+			fmt.Fprintln(o.err, "relcheck: warning: no collector to send to: nothing will be sent until one is set with 'relcheck telemetry on --url URL' or the channel's maintainers announce one (reports are kept here meanwhile)")
+		}
 	}
 	return nil
 }
