@@ -18,29 +18,54 @@ func subscriptionPath(s *streams, flag string) string {
 	if flag != "" {
 		return flag
 	}
-	if d := s.getenv("XDG_CONFIG_HOME"); d != "" {
-		return filepath.Join(d, "relcheck", "subscription.yaml")
-	}
-	if os.Geteuid() == 0 {
-		return "/etc/relcheck/subscription.yaml"
-	}
-	home := s.getenv("HOME")
-	if home == "" {
-		home, _ = os.UserHomeDir()
-	}
-	return filepath.Join(home, ".config", "relcheck", "subscription.yaml")
+	return configFile(s.getenv, os.Geteuid())
 }
 
-// stateDir is where relcheck keeps what a client has seen.
+func configFile(getenv func(string) string, euid int) string {
+	if d := getenv("XDG_CONFIG_HOME"); d != "" {
+		return filepath.Join(d, "relcheck", "subscription.yaml")
+	}
+	if euid == 0 {
+		return "/etc/relcheck/subscription.yaml"
+	}
+	return filepath.Join(home(getenv), ".config", "relcheck", "subscription.yaml")
+}
+
+// stateDir is where relcheck keeps what a client has seen (heads.json,
+// telemetry records): $XDG_STATE_HOME/relcheck when set, /var/lib/relcheck
+// as root, ~/.local/state/relcheck otherwise.
 func stateDir(s *streams) string {
-	if d := s.getenv("XDG_STATE_HOME"); d != "" {
+	return stateDirFor(s.getenv, os.Geteuid(), dirExists)
+}
+
+// legacyRootState is where root's state was kept before /var/lib/relcheck:
+// still used when it exists and the new place does not.
+const legacyRootState = "/root/.local/state/relcheck"
+
+func stateDirFor(getenv func(string) string, euid int, exists func(string) bool) string {
+	if d := getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "relcheck")
 	}
-	home := s.getenv("HOME")
-	if home == "" {
-		home, _ = os.UserHomeDir()
+	if euid == 0 {
+		if !exists("/var/lib/relcheck") && exists(legacyRootState) {
+			return legacyRootState
+		}
+		return "/var/lib/relcheck"
 	}
-	return filepath.Join(home, ".local", "state", "relcheck")
+	return filepath.Join(home(getenv), ".local", "state", "relcheck")
+}
+
+func home(getenv func(string) string) string {
+	if h := getenv("HOME"); h != "" {
+		return h
+	}
+	h, _ := os.UserHomeDir()
+	return h
+}
+
+func dirExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 // telemetryClient is the operator's telemetry: consent next to the
