@@ -22,12 +22,15 @@ type chartLine struct {
 type chartDot struct {
 	X, Y  float64
 	Label string
+	// Value is written beside the dot.
+	Value string
 }
 
 type rateBar struct {
 	Version              string
 	N                    int64
 	Label                string
+	Value                string // written above the bar
 	X, Width             float64
 	Y, H                 float64 // the bar: the observed rate
 	WhiskerLo, WhiskerHi float64
@@ -43,7 +46,8 @@ type dashboardGroup struct {
 	YTicks           []chartDot
 	Rollback         []rateBar
 	Success          []rateBar
-	Suppressed       int
+	// Withheld names each withheld cell: version and week.
+	Withheld []string
 }
 
 var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
@@ -94,7 +98,7 @@ func groups(cells []Cell) []dashboardGroup {
 			weekSet[c.Week] = true
 			versionSet[c.Version] = true
 			if c.Suppressed {
-				g.Suppressed++
+				g.Withheld = append(g.Withheld, c.Version+" in "+c.Week)
 			}
 			g.MaxInstalls = max(g.MaxInstalls, c.Installs)
 		}
@@ -102,6 +106,7 @@ func groups(cells []Cell) []dashboardGroup {
 			g.Weeks = append(g.Weeks, wk)
 		}
 		slices.Sort(g.Weeks)
+		slices.Sort(g.Withheld)
 		var versions []string
 		for v := range versionSet {
 			versions = append(versions, v)
@@ -132,7 +137,7 @@ func groups(cells []Cell) []dashboardGroup {
 			for wi, wk := range g.Weeks {
 				if c, ok := byCell[[2]string{v, wk}]; ok && !c.Suppressed && c.Installs > 0 {
 					pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(wi), y(c.Installs)))
-					l.Dots = append(l.Dots, chartDot{X: x(wi), Y: y(c.Installs), Label: fmt.Sprintf("%s %s: %d installs", v, wk, c.Installs)})
+					l.Dots = append(l.Dots, chartDot{X: x(wi), Y: y(c.Installs), Label: fmt.Sprintf("%s %s: %d installs", v, wk, c.Installs), Value: fmt.Sprint(c.Installs)})
 				}
 			}
 			if len(l.Dots) == 0 {
@@ -183,6 +188,7 @@ func groups(cells []Cell) []dashboardGroup {
 				ry := func(r float64) float64 { return chartH - padB - r*(chartH-padB-12) }
 				*which.into = append(*which.into, rateBar{Version: v, N: n,
 					Label: fmt.Sprintf("%s: %.1f%% of %d upgrades (95%% CI %.1f–%.1f%%)", v, 100*p, n, 100*lo, 100*hi),
+					Value: fmt.Sprintf("%.1f%%", 100*p),
 					X:     padL + float64(i)*slot + slot*0.2, Width: slot * 0.6, Y: ry(p), H: ry(0) - ry(p),
 					WhiskerLo: ry(lo), WhiskerHi: ry(hi), Color: which.color})
 			}
@@ -215,9 +221,10 @@ var dashboardTmpl = template.Must(template.New("dashboard").Funcs(template.FuncM
 <meta charset="utf-8">
 <title>relcheck telemetry</title>
 <style>
-body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; max-width: 60em; }
+body { font: 14px system-ui, sans-serif; margin: 2em; color: #222; }
 h2 { margin-top: 2em; }
-svg { background: #fafafa; border: 1px solid #ddd; }
+svg { background: #fafafa; border: 1px solid #ddd; width: 100%; height: auto; }
+svg text.value { font-weight: 600; fill: #222; }
 svg text { font: 11px system-ui, sans-serif; fill: #444; }
 .legend span { display: inline-block; margin-right: 1em; }
 .legend i { display: inline-block; width: 1em; height: .6em; margin-right: .3em; }
@@ -229,29 +236,31 @@ p.note { color: #666; }
 <p class="note">Opt-in reports from installs, aggregated per program, channel, version and ISO week.
 Cells with fewer than {{.MinInstalls}} reports are withheld.</p>
 {{if not .Groups}}<p id="empty">No reports yet.</p>{{end}}
-{{range .Groups}}
+{{range .Groups}}{{$grp := .}}
 <section class="group">
 <h2>{{.Program}} on {{.Channel}}</h2>
-{{if .Suppressed}}<p class="note">{{.Suppressed}} cell(s) withheld: too few reports.</p>{{end}}
+{{if .Withheld}}<p class="note withheld">Withheld for too few reports ({{len .Withheld}}): {{range $i, $w := .Withheld}}{{if $i}}, {{end}}{{$grp.Program}} on {{$grp.Channel}}, {{$w}}{{end}}.</p>{{end}}
 <h3>Installs per version</h3>
-<svg class="chart" id="installs-{{.Program}}-{{.Channel}}" role="img" aria-label="installs per version over time" width="640" height="240" viewBox="0 0 640 240">
+<svg class="chart" id="installs-{{.Program}}-{{.Channel}}" role="img" aria-label="installs per version over time" viewBox="0 0 640 240" preserveAspectRatio="xMinYMin meet">
 {{range .YTicks}}<text x="{{.X}}" y="{{.Y}}" text-anchor="end">{{.Label}}</text>{{end}}
 <line x1="48" y1="212" x2="640" y2="212" stroke="#999"/>
 {{$g := .}}{{range $i, $w := .Weeks}}<text x="{{index $g.WeekX $i}}" y="228" text-anchor="middle">{{$w}}</text>{{end}}
 {{range .Lines}}<polyline class="series" fill="none" stroke="{{.Color}}" stroke-width="2" points="{{.Points}}"><title>{{.Version}}</title></polyline>
-{{$c := .Color}}{{range .Dots}}<circle cx="{{.X}}" cy="{{.Y}}" r="3" fill="{{$c}}"><title>{{.Label}}</title></circle>{{end}}
+{{$c := .Color}}{{range .Dots}}<circle cx="{{.X}}" cy="{{.Y}}" r="3" fill="{{$c}}"><title>{{.Label}}</title></circle><text class="value" x="{{.X}}" y="{{add .Y -7}}" text-anchor="middle">{{.Value}}</text>{{end}}
 {{end}}
 </svg>
 <p class="legend">{{range .Lines}}<span><i style="background:{{.Color}}"></i>{{.Version}}</span>{{end}}</p>
 <h3>Upgrade success and rollback rates (95% Wilson intervals)</h3>
-<svg class="chart" id="rates-{{.Program}}-{{.Channel}}" role="img" aria-label="upgrade success and rollback rates" width="640" height="240" viewBox="0 0 640 240">
+<svg class="chart" id="rates-{{.Program}}-{{.Channel}}" role="img" aria-label="upgrade success and rollback rates" viewBox="0 0 640 240" preserveAspectRatio="xMinYMin meet">
 <text x="42" y="16" text-anchor="end">100%</text><text x="42" y="212" text-anchor="end">0%</text>
 <line x1="48" y1="212" x2="640" y2="212" stroke="#999"/>
 {{range .Success}}<rect class="bar success" x="{{.X}}" y="{{.Y}}" width="{{half .Width}}" height="{{.H}}" fill="{{.Color}}"><title>success {{.Label}}</title></rect>
 <line x1="{{add .X (half (half .Width))}}" y1="{{.WhiskerLo}}" x2="{{add .X (half (half .Width))}}" y2="{{.WhiskerHi}}" stroke="#222"/>
+<text class="value" x="{{add .X (half (half .Width))}}" y="{{add .WhiskerHi -4}}" text-anchor="middle">{{.Value}}</text>
 <text x="{{add .X (half .Width)}}" y="228" text-anchor="middle">{{.Version}} (n={{.N}})</text>{{end}}
 {{range .Rollback}}<rect class="bar rollback" x="{{add .X (half .Width)}}" y="{{.Y}}" width="{{half .Width}}" height="{{.H}}" fill="{{.Color}}"><title>rolled back {{.Label}}</title></rect>
-<line x1="{{add (add .X (half .Width)) (half (half .Width))}}" y1="{{.WhiskerLo}}" x2="{{add (add .X (half .Width)) (half (half .Width))}}" y2="{{.WhiskerHi}}" stroke="#222"/>{{end}}
+<line x1="{{add (add .X (half .Width)) (half (half .Width))}}" y1="{{.WhiskerLo}}" x2="{{add (add .X (half .Width)) (half (half .Width))}}" y2="{{.WhiskerHi}}" stroke="#222"/>
+<text class="value" x="{{add (add .X (half .Width)) (half (half .Width))}}" y="{{add .WhiskerHi -4}}" text-anchor="middle">{{.Value}}</text>{{end}}
 </svg>
 <p class="legend"><span><i style="background:#2ca02c"></i>upgrades that passed the health check</span><span><i style="background:#d62728"></i>upgrades rolled back</span></p>
 </section>

@@ -103,8 +103,10 @@ type Figures struct {
 	// Upgrades to the version, and how many were rolled back.
 	Upgrades   int64 `json:"upgrades"`
 	RolledBack int64 `json:"rolledBack"`
-	// Withheld cells had too few reports to be shown.
-	Withheld int `json:"withheld"`
+	// Withheld weeks had too few reports for their count of installs to
+	// be shown: fewer than MinInstalls (the collector's k; 0 when unknown).
+	Withheld    int `json:"withheld"`
+	MinInstalls int `json:"minInstalls,omitempty"`
 	// Networks is the most distinct source networks one week's reports
 	// came from (counted per day): what the figures rest on.
 	Networks int64 `json:"networks"`
@@ -130,6 +132,9 @@ func FiguresFor(cells []Cell, version string) Figures {
 		if c.Suppressed {
 			f.Withheld++
 			continue
+		}
+		if c.InstallsWithheld {
+			f.Withheld++ // the week's count of installs alone is withheld
 		}
 		f.Installs = max(f.Installs, c.Installs)
 		f.Networks = max(f.Networks, c.Networks)
@@ -197,6 +202,14 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 			switch {
 			case ok:
 				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%d installs%s)", r, f.Installs, noise))
+			case f.Installs == 0 && f.Withheld > 0:
+				// Not zero: a count below k is withheld, not shown.
+				worse(Inconclusive)
+				k := "k"
+				if f.MinInstalls > 0 {
+					k = fmt.Sprint(f.MinInstalls)
+				}
+				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (fewer than %s installs in each of %d week(s) so far: the collector withholds counts below %s)", r, k, f.Withheld, k))
 			default:
 				worse(Inconclusive)
 				extra := ""
@@ -276,6 +289,9 @@ func (g *Gate) Judge(ctx context.Context, project, version string, soak time.Dur
 		return Verdict{}, err
 	}
 	f := FiguresFor(sum.Cells, version)
+	// The summary leaves withheld cells out, and says how many there were.
+	f.Withheld += sum.Withheld
+	f.MinInstalls = sum.MinInstalls
 	if sum.Noise != nil {
 		f.NoiseScale = sum.Noise.Scale
 	}

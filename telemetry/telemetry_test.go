@@ -281,7 +281,10 @@ func TestSummaryAndDashboard(t *testing.T) {
 	}
 	page, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`<svg class="chart" id="installs-textkit-stable"`, `<polyline class="series"`, `<rect class="bar rollback"`, "v1.1.0: 10.0% of 30 upgrades (95% CI"} {
+	for _, want := range []string{`<svg class="chart" id="installs-textkit-stable"`, `<polyline class="series"`, `<rect class="bar rollback"`, "v1.1.0: 10.0% of 30 upgrades (95% CI",
+		// Values on the chart, withheld cells named, the page's width.
+		`<text class="value"`, ">10.0%</text>", ">90.0%</text>", ">27</text>",
+		"Withheld for too few reports (1): textkit on stable, v1.0.0 in ", "width: 100%"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("dashboard lacks %q", want)
 		}
@@ -311,12 +314,18 @@ func TestRequire(t *testing.T) {
 		{Figures{Installs: 500, Upgrades: 1000, RolledBack: 40}, 80 * time.Hour, "fail"},
 		{Figures{Installs: 25, Upgrades: 25, RolledBack: 0}, 80 * time.Hour, "inconclusive"}, // 0 of 25: upper bound 13%
 		{Figures{Installs: 5, Upgrades: 0}, 80 * time.Hour, "inconclusive"},
+		{Figures{Withheld: 2, MinInstalls: 10}, 80 * time.Hour, "inconclusive"},
 	}
 	for _, c := range cases {
 		v := Evaluate(reqs, c.f, c.soak)
 		if v.Result != c.want {
 			t.Errorf("%+v soak %s: %s, want %s\n%s", c.f, c.soak, v.Result, c.want, strings.Join(v.Lines, "\n"))
 		}
+	}
+	// A count below k is withheld, not zero: the verdict says so.
+	v := Evaluate(reqs[:1], Figures{Withheld: 2, MinInstalls: 10}, 0)
+	if len(v.Lines) != 1 || !strings.Contains(v.Lines[0], "fewer than 10 installs in each of 2 week(s) so far: the collector withholds counts below 10") {
+		t.Errorf("withheld installs: %q", v.Lines)
 	}
 	lo, hi := Wilson(0, 25)
 	if lo != 0 || hi < 0.13 || hi > 0.14 {

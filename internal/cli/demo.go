@@ -38,15 +38,18 @@ directory, with no server, no account and no network:
 
  1. The maintainer's CI: a small Go library (textkit) with three releases as
     git tags and a pending, uncommitted change, checked by every gate
-    (relcheck check): the api gate finds an identifier removed before its
-    deprecation window ended, the migrations gate replays the new
-    migration, and the report ends with the next version. The pending
-    change fails on purpose.
+    (relcheck check): the api gate finds an identifier removed without a
+    deprecation, the migrations gate replays the new migration and finds a
+    rename that breaks the release before, the perf gate a slower
+    benchmark; the report ends with the next version. The pending change
+    fails on purpose.
  2. Releasing: the last release, v0.3.0, signed with a fresh cosign key and
     published to edge in a local OCI image layout, promoted to beta and to
     stable at 25%, then 'relcheck channel show'.
  3. Operators: a fleet of installs following stable upgrades with
-    'relcheck upgrade --phased': a quarter of them take v0.3.0 first.
+    'relcheck upgrade --phased': a quarter of them take v0.3.0 first, one
+    fails its health check and rolls back; the installs that opted in
+    share telemetry, and the rollout gate holds until enough report.
 
 The demo exits 0 when it ran (the failing check is part of the show).
 --dir keeps the sample project (try 'relcheck check --repo DIR' there);
