@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -34,6 +36,8 @@ type action struct {
 			WorkingDirectory string            `yaml:"working-directory"`
 			Env              map[string]string `yaml:"env"`
 			Run              string            `yaml:"run"`
+			Uses             string            `yaml:"uses"`
+			If               string            `yaml:"if"`
 		} `yaml:"steps"`
 	} `yaml:"runs"`
 }
@@ -92,6 +96,14 @@ func runAction(t *testing.T, workspace string, inputs map[string]string) (map[st
 	var log bytes.Buffer
 	code := 0
 	for i, st := range a.Runs.Steps {
+		if st.Uses != "" {
+			// The only action the steps use is actions/cache, for hosted
+			// runners; here it finds nothing, as on a first run.
+			if !strings.HasPrefix(st.Uses, "actions/cache@") {
+				t.Fatalf("step %d uses %s: runAction only knows actions/cache", i, st.Uses)
+			}
+			continue
+		}
 		if st.Shell != "bash" {
 			t.Fatalf("step %d: shell %q, want bash", i, st.Shell)
 		}
@@ -112,6 +124,7 @@ func runAction(t *testing.T, workspace string, inputs map[string]string) (map[st
 		cmd.Env = append(os.Environ(),
 			"GITHUB_ACTION_PATH="+actionPath, "GITHUB_WORKSPACE="+workspace,
 			"RUNNER_TEMP="+temp, "GITHUB_OUTPUT="+outFile, "GITHUB_STEP_SUMMARY="+summary,
+			"RUNNER_TOOL_CACHE="+toolCache(t), "RUNNER_OS=Linux", "RUNNER_ARCH=X64",
 			"GITHUB_ACTIONS=true", "CI=true", "NO_COLOR=")
 		for k, v := range st.Env {
 			cmd.Env = append(cmd.Env, k+"="+subst(v))
@@ -146,6 +159,33 @@ func runAction(t *testing.T, workspace string, inputs map[string]string) (map[st
 		result["(step summary)"] = string(s)
 	}
 	return result, log.String(), code
+}
+
+var (
+	toolCacheOnce sync.Once
+	toolCacheDir  string
+)
+
+// toolCache is the runner's tool cache, shared by every run of the action
+// in this test binary (as a self-hosted runner keeps it): the first run
+// builds relcheck, the others use the cached binary.
+func toolCache(t *testing.T) string {
+	toolCacheOnce.Do(func() {
+		d, err := os.MkdirTemp("", "relcheck-toolcache-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		toolCacheDir = d
+	})
+	return toolCacheDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if toolCacheDir != "" {
+		os.RemoveAll(toolCacheDir)
+	}
+	os.Exit(code)
 }
 
 func gitRepo(t *testing.T, files map[string]string, tag string, head map[string]string) string {
@@ -209,6 +249,9 @@ func TestAction(t *testing.T) {
 		if code != 1 {
 			t.Fatalf("exit code %d, want 1\n%s", code, log)
 		}
+		if !strings.Contains(log, "relcheck: built in ") {
+			t.Errorf("the first run did not build relcheck:\n%s", log)
+		}
 		if out["status"] != "fail" || out["next-version"] != "" {
 			t.Errorf("outputs = %v\n%s", out, log)
 		}
@@ -235,6 +278,10 @@ func TestAction(t *testing.T) {
 		out, log, code := runAction(t, ws, map[string]string{"working-directory": "lib", "sarif": "relcheck.sarif"})
 		if code != 1 || out["status"] != "fail" {
 			t.Fatalf("exit %d, outputs %v\n%s", code, out, log)
+		}
+		// The same action sources: the binary comes from the tool cache.
+		if !strings.Contains(log, "relcheck: using the cached binary") || strings.Contains(log, "relcheck: built in") {
+			t.Errorf("the second run built relcheck again:\n%s", log)
 		}
 		sarif := filepath.Join(ws, "relcheck.sarif")
 		defer os.Remove(sarif)
@@ -356,12 +403,28 @@ jobs:
 		}
 	}
 	// The commit above moved HEAD; the module change is still the one after lib/v1.0.0.
-	cmd := exec.Command(act, "push", "-P", "ubuntu-latest=-self-hosted", "--pull=false")
-	cmd.Dir = ws
-	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("act: %v\n%s", err, out)
+	// Twice in the same runner: the second run takes relcheck's binary
+	// from the runner's tool cache instead of building it.
+	home := t.TempDir()
+	runAct := func() []byte {
+		cmd := exec.Command(act, "push", "-P", "ubuntu-latest=-self-hosted", "--pull=false")
+		cmd.Dir = ws
+		cmd.Env = append(os.Environ(), "HOME="+home)
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("act: %v\n%s", err, out)
+		}
+		t.Logf("act run: %s", time.Since(start).Round(time.Second)) // a figure for the record, not a verdict
+		return out
+	}
+	first := runAct()
+	if !strings.Contains(string(first), "relcheck: built in ") {
+		t.Errorf("the first run did not build relcheck:\n%s", first)
+	}
+	out := runAct()
+	if !strings.Contains(string(out), "relcheck: using the cached binary") {
+		t.Errorf("the second run did not use the cached binary:\n%s", out)
 	}
 	got, err := os.ReadFile(results)
 	if err != nil {
