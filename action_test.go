@@ -406,10 +406,18 @@ jobs:
 	// Twice in the same runner: the second run takes relcheck's binary
 	// from the runner's tool cache instead of building it.
 	home := t.TempDir()
+	// The runner's Go caches are the machine's, as setup-go's cache gives a
+	// hosted runner: the first run builds relcheck from cached packages.
+	var goCaches []string
+	for _, k := range []string{"GOCACHE", "GOMODCACHE"} {
+		if v, err := exec.Command("go", "env", k).Output(); err == nil {
+			goCaches = append(goCaches, k+"="+strings.TrimSpace(string(v)))
+		}
+	}
 	runAct := func() []byte {
 		cmd := exec.Command(act, "push", "-P", "ubuntu-latest=-self-hosted", "--pull=false")
 		cmd.Dir = ws
-		cmd.Env = append(os.Environ(), "HOME="+home)
+		cmd.Env = append(append(os.Environ(), "HOME="+home), goCaches...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
