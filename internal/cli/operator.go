@@ -121,6 +121,22 @@ func confirm(s *streams, q string) (bool, error) {
 	return a == "y" || a == "yes", nil
 }
 
+// proceed asks q on the terminal unless yes; a no, or no terminal to ask
+// on, is an input error and nothing changes.
+func proceed(s *streams, yes bool, q string) error {
+	if yes {
+		return nil
+	}
+	ok, err := confirm(s, q)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return report.Inputf("not confirmed: nothing changed")
+	}
+	return nil
+}
+
 // decisionJSON is the machine-readable decision.
 type decisionJSON struct {
 	*channels.Decision

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/channels"
-	"github.com/relcheck/relcheck/report"
 )
 
 // rollbackOptions are the inputs of `relcheck rollback`.
@@ -45,13 +44,9 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 		return err
 	}
 	return o.locked(ctx, o.streams, c, func(st *channels.LocalState) error {
-		if !o.Yes && st.Previous != "" {
-			ok, err := confirm(o.streams, fmt.Sprintf("Roll back from %s to %s?", orNothing(st.Installed), st.Previous))
-			if err != nil {
+		if st.Previous != "" {
+			if err := proceed(o.streams, o.Yes, fmt.Sprintf("Roll back from %s to %s?", orNothing(st.Installed), st.Previous)); err != nil {
 				return err
-			}
-			if !ok {
-				return report.Inputf("not confirmed: nothing changed")
 			}
 		}
 		out, err := c.Installer.Rollback(ctx, st)

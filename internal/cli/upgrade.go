@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/channels"
-	"github.com/relcheck/relcheck/report"
 )
 
 // upgradeOptions are the inputs of `relcheck upgrade`.
@@ -83,14 +82,8 @@ func runUpgrade(ctx context.Context, o *upgradeOptions) error {
 		if o.Format == "text" {
 			printDecision(s, o.Format, c, chk, false)
 		}
-		if !o.Yes {
-			ok, err := confirm(s, "Proceed?")
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return report.Inputf("not confirmed: nothing changed")
-			}
+		if err := proceed(s, o.Yes, "Proceed?"); err != nil {
+			return err
 		}
 		bar := o.progress(s, "downloading "+d.Target)
 		if bar != nil {
