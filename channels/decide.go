@@ -124,6 +124,9 @@ func Decide(sub *Subscription, st *LocalState, h *Head, now time.Time, o DecideO
 				}
 				say("%s: the shared data allows it: %s", r.Version, why)
 			}
+			if !o.Phased && r.Rollout < 100 {
+				say("%s is rolled out to %v%% of installs: without --phased this install takes it anyway (the timer's 'upgrade --phased' respects the rollout)", r.Version, r.Rollout)
+			}
 			target = r
 			break
 		}
@@ -182,8 +185,15 @@ func skip(sub *Subscription, st *LocalState, r *Release, p *pin, now time.Time, 
 	if r.Halted {
 		return "halted"
 	}
-	if bad, ok := st.Bad[r.Version]; ok {
-		return fmt.Sprintf("failed here at %s (%s); not retried until the channel changes", bad.At.Format(time.RFC3339), bad.Reason)
+	if v, bad, ok := st.badFor(r); ok {
+		as := ""
+		if v != r.Version {
+			as = " as " + v
+		}
+		return fmt.Sprintf("failed here%s at %s (%s); marked bad: not tried again until 'relcheck unhold %s'", as, bad.At.Format(time.RFC3339), bad.Reason, v)
+	}
+	if h, ok := st.holdFor(r, now); ok {
+		return "held: " + h.String()
 	}
 	if p != nil && !p.allows(r.Version) {
 		return fmt.Sprintf("outside the pin %s", sub.Pin)

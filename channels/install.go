@@ -38,9 +38,11 @@ type LocalState struct {
 	// FirstSeen is when each release was first seen on the channel: the
 	// start of its local staging schedule.
 	FirstSeen map[string]time.Time `json:"firstSeen,omitempty"`
-	// Bad are releases that failed here; not retried until the head
-	// changes (HeadDigest).
-	Bad         map[string]BadMark `json:"bad,omitempty"`
+	// Bad are releases that failed here, by version (and digest): not
+	// tried again until the operator unholds them.
+	Bad map[string]BadMark `json:"bad,omitempty"`
+	// Holds are the operator's holds (holds.go).
+	Holds       []HoldMark `json:"holds,omitempty"`
 	LastCheck   time.Time          `json:"lastCheck,omitzero"`
 	LastSuccess time.Time          `json:"lastSuccess,omitzero"`
 	// Outcomes are the latest outcomes, newest last.
@@ -49,9 +51,12 @@ type LocalState struct {
 
 // BadMark is a release that failed on this install.
 type BadMark struct {
-	At         time.Time `json:"at"`
-	Reason     string    `json:"reason"`
-	HeadDigest string    `json:"headDigest"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+	// Digest is the release's: the mark follows it to other version names.
+	Digest string `json:"digest,omitempty"`
+	// HeadDigest is the head the release was taken from.
+	HeadDigest string `json:"headDigest"`
 }
 
 // Outcome is the typed result of an operation on an install: what the
@@ -408,7 +413,7 @@ func (in *Installer) undo(ctx context.Context, st *LocalState, j *journal, class
 	if st.Bad == nil {
 		st.Bad = map[string]BadMark{}
 	}
-	st.Bad[j.To] = BadMark{At: in.now(), Reason: class + ": " + cause.Error(), HeadDigest: j.Head}
+	st.Bad[j.To] = BadMark{At: in.now(), Reason: class + ": " + cause.Error(), Digest: j.Digest, HeadDigest: j.Head}
 	if err := in.SaveState(st); err != nil {
 		return err
 	}
@@ -775,6 +780,10 @@ func (in *Installer) Rollback(ctx context.Context, st *LocalState) (*Outcome, er
 		return nil, err
 	}
 	out.Result = Success
+	// The operator's decision sticks: the version left is not installed
+	// again by the next timer run, until a newer release supersedes it
+	// or the operator unholds it.
+	st.Hold(HoldMark{Version: out.From, At: in.now(), Reason: "rolled back by the operator", Superseded: true})
 	in.record(st, out)
 	return &out, nil
 }

@@ -81,11 +81,9 @@ func (c *Client) Check(ctx context.Context, o DecideOptions, record bool) (*Chec
 			st.FirstSeen[r.Version] = now
 		}
 	}
-	for v, b := range st.Bad {
-		if b.HeadDigest != d.String() {
-			delete(st.Bad, v)
-		}
-	}
+	// Bad marks stay (by digest) through head refreshes and halts of
+	// other releases; holds end at their date or when superseded.
+	st.expireHolds(h, now)
 	st.LastCheck = now
 	st.Program, st.Collector = h.Project, h.Collector
 	if record {

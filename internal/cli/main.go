@@ -215,6 +215,8 @@ Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 		newStatusCmd(s, nil),
 		newRollbackCmd(s, nil),
 		newRecoverCmd(s, nil),
+		newHoldCmd(s, nil),
+		newUnholdCmd(s, nil),
 		newTelemetryCmd(s),
 		newManCmd(s, nil),
 	)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,6 +50,10 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 		return err
 	}
 	cur, _ := c.Installer.Current()
+	stopped, err := c.Installer.Interrupted()
+	if err != nil {
+		return err
+	}
 	chk, cerr := c.Check(ctx, channels.DecideOptions{Phased: o.Phased}, false)
 	if o.Format == "json" {
 		v := struct {
@@ -60,7 +66,9 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 			Decision    *channels.Decision          `json:"decision,omitempty"`
 			Error       string                      `json:"error,omitempty"`
 			Bad         map[string]channels.BadMark `json:"bad,omitempty"`
-		}{Installed: st.Installed, Current: cur, Previous: st.Previous, LastCheck: st.LastCheck, LastSuccess: st.LastSuccess, Bad: st.Bad}
+			Holds       []channels.HoldMark         `json:"holds,omitempty"`
+			Interrupted *channels.Interrupted       `json:"interrupted,omitempty"`
+		}{Installed: st.Installed, Current: cur, Previous: st.Previous, LastCheck: st.LastCheck, LastSuccess: st.LastSuccess, Bad: st.Bad, Holds: st.Holds, Interrupted: stopped}
 		if n := len(st.Outcomes); n > 0 {
 			v.Last = &st.Outcomes[n-1]
 		}
@@ -80,6 +88,17 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 	if n := len(st.Outcomes); n > 0 {
 		l := st.Outcomes[n-1]
 		fmt.Fprintf(s.out, "last       %s %s → %s: %s at %s\n", l.Action, orNothing(l.From), l.To, describeResult(l), l.Time.Format(time.RFC3339))
+	}
+	for _, h := range st.Holds {
+		fmt.Fprintf(s.out, "held       %s\n", h)
+	}
+	for _, v := range slices.Sorted(maps.Keys(st.Bad)) {
+		b := st.Bad[v]
+		fmt.Fprintf(s.out, "bad        %s failed here at %s (%s): 'relcheck unhold %s' to try it again\n", v, b.At.Format(time.RFC3339), b.Reason, v)
+	}
+	if stopped != nil {
+		fmt.Fprintf(s.out, "interrupted %s %s → %s stopped at step %s (started %s): 'relcheck recover' finishes or undoes it (the next upgrade does too)\n",
+			stopped.Action, orNothing(stopped.From), stopped.To, stopped.Step, stopped.Started.Format(time.RFC3339))
 	}
 	if cerr != nil {
 		return cerr
