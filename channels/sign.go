@@ -52,15 +52,25 @@ func verifyErrorf(format string, args ...any) error {
 	return &VerifyError{Msg: fmt.Sprintf(format, args...)}
 }
 
+// KeysAbsent refuses a directory that holds a key pair already: a key is
+// never overwritten. GenerateKeys asks it; a CLI may ask before it asks
+// for a password.
+func KeysAbsent(dir string) error {
+	for _, f := range []string{filepath.Join(dir, PrivateKeyFile), filepath.Join(dir, PublicKeyFile)} {
+		if _, err := os.Lstat(f); err == nil {
+			return &report.InputError{Err: fmt.Errorf("%s already exists: move it away first, a key is not overwritten", f)}
+		}
+	}
+	return nil
+}
+
 // GenerateKeys writes a cosign-compatible encrypted key pair, cosign.key
 // and cosign.pub, into dir. It refuses to overwrite either file.
 func GenerateKeys(dir string, password []byte) (priv, pub string, err error) {
-	priv, pub = filepath.Join(dir, PrivateKeyFile), filepath.Join(dir, PublicKeyFile)
-	for _, f := range []string{priv, pub} {
-		if _, err := os.Lstat(f); err == nil {
-			return "", "", &report.InputError{Err: fmt.Errorf("%s already exists: move it away first, a key is not overwritten", f)}
-		}
+	if err := KeysAbsent(dir); err != nil {
+		return "", "", err
 	}
+	priv, pub = filepath.Join(dir, PrivateKeyFile), filepath.Join(dir, PublicKeyFile)
 	kb, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return password, nil })
 	if err != nil {
 		return "", "", err

@@ -127,7 +127,7 @@ func WriteMetrics(path string, sub *Subscription, st *LocalState) error {
 		w("The last operation's outcome.", "gauge", "relcheck_last_outcome_info", lbl("action", string(o.Action), "result", string(o.Result), "reason_class", o.ReasonClass, "to", o.To), 1)
 		w("Unix time of the last operation.", "gauge", "relcheck_last_outcome_timestamp_seconds", "", unix(o.Time))
 	}
-	w("Releases that failed here and are not retried until the channel changes.", "gauge", "relcheck_bad_releases", "", float64(len(st.Bad)))
+	w("Releases that failed here and are not tried again until the operator unholds them.", "gauge", "relcheck_bad_releases", "", float64(len(st.Bad)))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

@@ -88,6 +88,10 @@ func NextVersion(ctx context.Context, dir, channel, next string, published []str
 		if err != nil {
 			return "", err
 		}
+		// A release is a commit that passed the gates.
+		if out := rep.Outcome(); out != nil {
+			return "", &NotReleasableError{Summary: Summaries(rep), Err: out}
+		}
 		if rep.Version == nil || rep.Version.Next == "" {
 			return "", inputErrorf("the gates derived no next version (%s)", Summaries(rep))
 		}
@@ -120,3 +124,17 @@ func (env *Env) committed(ctx context.Context) error {
 	}
 	return nil
 }
+
+// NotReleasableError says that the gates did not pass on the commit a
+// version was asked for. Its exit code is the outcome's (1 for findings at
+// error level, 3 when a gate could not decide).
+type NotReleasableError struct {
+	Summary string
+	Err     error
+}
+
+func (e *NotReleasableError) Error() string {
+	return fmt.Sprintf("the gates did not pass on this commit, so it is not released (%s); 'relcheck check' shows the findings", e.Summary)
+}
+
+func (e *NotReleasableError) Unwrap() error { return e.Err }

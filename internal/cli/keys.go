@@ -40,6 +40,9 @@ overwritten.`,
 }
 
 func runKeysGenerate(ctx context.Context, o *keysGenerateOptions) error {
+	if err := channels.KeysAbsent(o.Dir); err != nil {
+		return err
+	}
 	pw, err := password(o.streams, true)
 	if err != nil {
 		return err

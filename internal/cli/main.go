@@ -82,7 +82,7 @@ func Main(ctx context.Context, args []string, s *streams) int {
 		if ue.cmd != nil {
 			fmt.Fprintf(s.err, "usage: %s\nRun '%s --help' for details.\n", ue.cmd.UseLine(), ue.cmd.CommandPath())
 		}
-	case errors.As(err, new(*report.FindingsError)):
+	case isFindings(err):
 		// The report already said what failed.
 	default:
 		fmt.Fprintf(s.err, "relcheck: %v\n", err)
@@ -222,6 +222,13 @@ Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 	)
 	addCompletions(root)
 	return root
+}
+
+// isFindings reports whether err is the outcome of a report the command
+// printed (not one wrapped with a message of its own).
+func isFindings(err error) bool {
+	_, ok := err.(*report.FindingsError)
+	return ok
 }
 
 // parent is a command that only groups subcommands.

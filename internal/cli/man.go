@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/cobra/doc"
@@ -47,6 +48,10 @@ func runMan(_ context.Context, o *manOptions) error {
 		return fmt.Errorf("man pages: %w", err)
 	}
 	o.root.DisableAutoGenTag = true
+	// The help's indented blocks (lists, tables, YAML) are preformatted
+	// text; the man page generator reads Long as markdown, which would
+	// reflow them.
+	walk(o.root, func(c *cobra.Command) { c.Long = manMarkdown(c.Long) })
 	header := &doc.GenManHeader{Title: "RELCHECK", Section: "1", Source: "relcheck " + versionString(), Manual: "relcheck manual"}
 	if err := doc.GenManTree(o.root, header, o.Dir); err != nil {
 		return fmt.Errorf("man pages: %w", err)
@@ -54,4 +59,30 @@ func runMan(_ context.Context, o *manOptions) error {
 	entries, _ := os.ReadDir(o.Dir)
 	fmt.Fprintf(o.out, "wrote %d man pages into %s\n", len(entries), o.Dir)
 	return nil
+}
+
+// manMarkdown marks the indented blocks of a help text as code blocks, so
+// that they keep their lines in a man page.
+func manMarkdown(long string) string {
+	lines := strings.Split(long, "\n")
+	var out []string
+	in := false
+	for _, l := range lines {
+		indented := strings.HasPrefix(l, " ") && strings.TrimSpace(l) != ""
+		switch {
+		case indented && !in:
+			if len(out) > 0 && out[len(out)-1] != "" {
+				out = append(out, "")
+			}
+			in = true
+		case !indented && in && strings.TrimSpace(l) != "":
+			out = append(out, "")
+			in = false
+		}
+		if in && l != "" {
+			l = "    " + l
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
 }

@@ -29,7 +29,7 @@ type opFlags struct {
 func (o *opFlags) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&o.Config, "config", "", "subscription file")
 	cmd.Flags().StringVar(&o.Format, "format", "text", "output format: text or json")
-	cmd.Flags().StringVar(&o.LogFormat, "log-format", "text", "log lines on stderr: text or json")
+	cmd.Flags().StringVar(&o.LogFormat, "log-format", "text", "log lines on stderr: text or json (json also makes stdout one JSON record per line, unless --format is given)")
 }
 
 // check checks the flags' values. With --log-format json, stdout is JSON
@@ -46,6 +46,18 @@ func (o *opFlags) check(cmd *cobra.Command) error {
 		o.Format = "json"
 	}
 	return nil
+}
+
+// marshal writes v as JSON on stdout: one line per record beside JSON
+// logs (a log collector reads records by line), indented otherwise.
+func (o *opFlags) marshal(s *streams, v any) {
+	var data []byte
+	if o.LogFormat == "json" {
+		data, _ = json.Marshal(v)
+	} else {
+		data, _ = json.MarshalIndent(v, "", "  ")
+	}
+	fmt.Fprintf(s.out, "%s\n", data)
 }
 
 // client opens the subscription, with structured logs on stderr.
@@ -145,11 +157,10 @@ type decisionJSON struct {
 	Installed string `json:"installed,omitempty"`
 }
 
-func printDecision(s *streams, format string, c *channels.Client, chk *channels.Checked, explain bool) error {
+func (o *opFlags) printDecision(s *streams, format string, c *channels.Client, chk *channels.Checked, explain bool) error {
 	d := chk.Decision
 	if format == "json" {
-		data, _ := json.MarshalIndent(decisionJSON{d, c.Sub.Channel, chk.Head.Seq, chk.State.Installed}, "", "  ")
-		fmt.Fprintf(s.out, "%s\n", data)
+		o.marshal(s, decisionJSON{d, c.Sub.Channel, chk.Head.Seq, chk.State.Installed})
 		return nil
 	}
 	w := s.out

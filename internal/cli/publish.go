@@ -148,7 +148,7 @@ func runPublish(ctx context.Context, o *publishOptions) error {
 	pub.Project = meta.Project
 	if version == "" {
 		if version, err = check.NextVersion(ctx, o.Dir, o.Channel, next, tags); err != nil {
-			return fmt.Errorf("no --version: %w", err)
+			return err
 		}
 		if version, err = channels.PublishVersion(version, o.Channel); err != nil {
 			return err

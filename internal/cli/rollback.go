@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -54,8 +53,7 @@ func runRollback(ctx context.Context, o *rollbackOptions) error {
 			return err
 		}
 		if o.Format == "json" {
-			data, _ := json.MarshalIndent(out, "", "  ")
-			fmt.Fprintf(o.out, "%s\n", data)
+			o.marshal(o.streams, out)
 			return nil
 		}
 		fmt.Fprintf(o.out, "rolled back: %s → %s\n", out.From, out.To)

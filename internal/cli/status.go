@@ -103,5 +103,5 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 	if cerr != nil {
 		return cerr
 	}
-	return printDecision(s, "text", c, chk, true)
+	return o.printDecision(s, "text", c, chk, true)
 }

@@ -3,6 +3,8 @@ package cli
 import (
 	"io"
 	"os"
+
+	"golang.org/x/term"
 )
 
 // streams are the process's inputs and outputs, and what it reads of its
@@ -30,11 +32,9 @@ func processStreams() *streams {
 // isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	// A terminal answers the terminal ioctl; /dev/null is a character
+	// device too, but not a terminal to ask a password on.
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // color reports whether text output to w should be coloured.

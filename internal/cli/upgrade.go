@@ -65,7 +65,7 @@ func runUpgrade(ctx context.Context, o *upgradeOptions) error {
 		if err != nil {
 			return err
 		}
-		return printDecision(s, o.Format, c, chk, true)
+		return o.printDecision(s, o.Format, c, chk, true)
 	}
 	return o.locked(ctx, s, c, func(*channels.LocalState) error {
 		chk, err := c.Check(ctx, opts, true)
@@ -75,12 +75,12 @@ func runUpgrade(ctx context.Context, o *upgradeOptions) error {
 		d := chk.Decision
 		if d.Action == channels.ActionNone || d.Action == channels.ActionWait {
 			if o.Format == "json" {
-				return printDecision(s, o.Format, c, chk, false)
+				return o.printDecision(s, o.Format, c, chk, false)
 			}
 			return nil // quiet for timers
 		}
 		if o.Format == "text" {
-			printDecision(s, o.Format, c, chk, false)
+			o.printDecision(s, o.Format, c, chk, false)
 		}
 		if err := proceed(s, o.Yes, "Proceed?"); err != nil {
 			return err
@@ -97,7 +97,7 @@ func runUpgrade(ctx context.Context, o *upgradeOptions) error {
 			return err
 		}
 		if o.Format == "json" {
-			return printDecision(s, o.Format, c, chk, false)
+			return o.printDecision(s, o.Format, c, chk, false)
 		}
 		fmt.Fprintf(s.out, "%s: %s → %s in %s (%d hop(s))\n", d.Action, orNothing(out.From), out.To, (time.Duration(out.DurationMs) * time.Millisecond).Round(time.Millisecond), out.Hops)
 		return nil
