@@ -142,7 +142,7 @@ type Verifier struct {
 func LoadVerifier(pubFile string) (*Verifier, error) {
 	raw, err := os.ReadFile(pubFile)
 	if err != nil {
-		return nil, &report.InputError{Err: fmt.Errorf("public key: %w", err)}
+		return nil, &report.InputError{Err: fmt.Errorf("public key: %w (give the channel's public key with --key FILE)", err)}
 	}
 	return ParseVerifier(raw, pubFile)
 }

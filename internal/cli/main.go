@@ -182,10 +182,11 @@ Exit codes: 0 every gate passed (warnings allowed), 1 a gate failed,
 		SilenceErrors: true,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
+				// No usage line: the root's ("relcheck [flags]") says nothing.
 				if near := cmd.SuggestionsFor(args[0]); len(near) > 0 {
-					return usagef(cmd, "unknown command %q: did you mean %s?", args[0], strings.Join(near, " or "))
+					return usagef(nil, "unknown command %q: did you mean %s? ('relcheck --help' lists the commands)", args[0], strings.Join(near, " or "))
 				}
-				return usagef(cmd, "unknown command %q", args[0])
+				return usagef(nil, "unknown command %q: 'relcheck --help' lists the commands", args[0])
 			}
 			return nil
 		},

@@ -81,7 +81,11 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 		fmt.Fprintf(s.out, "%s\n", data)
 		return cerr
 	}
-	fmt.Fprintf(s.out, "installed  %s (current → %s)\n", orNothing(st.Installed), orNothing(cur))
+	if st.Installed == "" && cur == "" {
+		fmt.Fprintln(s.out, "installed  nothing yet")
+	} else {
+		fmt.Fprintf(s.out, "installed  %s (current → %s)\n", orNothing(st.Installed), orNothing(cur))
+	}
 	if st.Previous != "" {
 		fmt.Fprintf(s.out, "previous   %s\n", st.Previous)
 	}

@@ -44,8 +44,13 @@ func runTelemetryStatus(ctx context.Context, o *telemetryStatusOptions) error {
 	if !con.Date.IsZero() {
 		fmt.Fprintf(o.out, "chosen    %s, for report format %d (this relcheck writes format %d)\n", con.Date.Format(time.DateOnly), con.Format, telemetry.Format)
 	}
-	if con.URL != "" {
+	switch announced := announcedCollector(o.streams); {
+	case con.URL != "":
 		fmt.Fprintf(o.out, "collector %s\n", con.URL)
+	case announced != "":
+		fmt.Fprintf(o.out, "collector %s (announced by the channel head)\n", announced)
+	case m == telemetry.On:
+		fmt.Fprintln(o.out, "collector none: nothing is sent until 'relcheck telemetry on --url URL' or the channel's maintainers announce one")
 	}
 	pending, _, _ := c.Pending()
 	sent, _, _ := c.Sent()

@@ -13,7 +13,12 @@ import (
 )
 
 func newVersionCmd(s *streams) *cobra.Command {
-	cmd := parent("version", "Versions derived from the gates", "relcheck version next")
+	cmd := parent("version", "This relcheck's version; 'version next': the next version the gates allow", "relcheck version next")
+	// 'relcheck version' alone is what many look for first: relcheck's own.
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		fmt.Fprintf(s.out, "relcheck version %s\n(the next version of a project: relcheck version next)\n", versionString())
+		return nil
+	}
 	cmd.AddCommand(newVersionNextCmd(s, nil))
 	return cmd
 }
