@@ -43,8 +43,8 @@ type LocalState struct {
 	Bad map[string]BadMark `json:"bad,omitempty"`
 	// Holds are the operator's holds (holds.go).
 	Holds       []HoldMark `json:"holds,omitempty"`
-	LastCheck   time.Time          `json:"lastCheck,omitzero"`
-	LastSuccess time.Time          `json:"lastSuccess,omitzero"`
+	LastCheck   time.Time  `json:"lastCheck,omitzero"`
+	LastSuccess time.Time  `json:"lastSuccess,omitzero"`
 	// Outcomes are the latest outcomes, newest last.
 	Outcomes []Outcome `json:"outcomes,omitempty"`
 }
