@@ -20,6 +20,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/relcheck/relcheck/analysis"
 	"github.com/relcheck/relcheck/report"
 )
 
@@ -134,6 +135,13 @@ type Installer struct {
 	// records a step ("download", "pre", "switch", "post", "health",
 	// "commit", …): the crash-safety tests kill the process there.
 	AfterStep func(step string)
+	// Analyzer, when set, judges each hop after its health check (from
+	// the subscription's analysis; NewClient sets it). Sample is told of
+	// each of its samples.
+	Analyzer *analysis.Analyzer
+	Sample   func(analysis.Sample)
+	// baseline is the SLIs' values before the first switch of Apply.
+	baseline analysis.Baseline
 }
 
 func (in *Installer) now() time.Time {
@@ -275,6 +283,15 @@ func (in *Installer) switchTo(version string) error {
 // from.
 func (in *Installer) Apply(ctx context.Context, st *LocalState, d *Decision, headDigest string) (*Outcome, error) {
 	start := in.now()
+	if in.Analyzer != nil && len(d.Path) > 0 {
+		// Every SLI is measured once before anything is switched: a
+		// Prometheus that cannot answer stops the upgrade here (exit 2).
+		b, err := in.Analyzer.Preflight(ctx)
+		if err != nil {
+			return nil, err
+		}
+		in.baseline = b
+	}
 	out := &Outcome{Time: start, Action: d.Action, From: d.From, To: d.Target}
 	for _, hop := range d.Path {
 		if err := in.hop(ctx, st, d.Action, hop, headDigest); err != nil {
@@ -372,7 +389,32 @@ func (in *Installer) finish(ctx context.Context, st *LocalState, j *journal, pos
 	if err := in.health(ctx, j.To); err != nil {
 		return in.undo(ctx, st, j, "health", err)
 	}
+	if err := in.analyze(ctx, j); err != nil {
+		if ctx.Err() != nil {
+			return err // interrupted: the journal has the hop at health
+		}
+		return in.undo(ctx, st, j, "analysis", err)
+	}
 	return in.commit(st, j)
+}
+
+// analyze bakes the hop: the operator's SLIs sampled for the bake time;
+// the deciding failed sample rolls the hop back at once.
+func (in *Installer) analyze(ctx context.Context, j *journal) error {
+	if in.Analyzer == nil {
+		return nil
+	}
+	in.logf("analysis started", "event", "analysis", "to", j.To, "plan", in.Analyzer.Config.Plan())
+	_, err := in.Analyzer.Bake(ctx, in.baseline, func(s analysis.Sample) {
+		in.logf("sample", "event", "sample", "sli", s.SLI, "value", s.Value, "met", s.Met, "error", s.Err)
+		if in.Sample != nil {
+			in.Sample(s)
+		}
+	})
+	if err == nil {
+		in.logf("analysis passed", "event", "analysis", "to", j.To)
+	}
+	return err
 }
 
 // commit records a finished hop.

@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/relcheck/relcheck/analysis"
 	"github.com/relcheck/relcheck/config"
 	"github.com/relcheck/relcheck/internal/atomicfile"
 	"github.com/relcheck/relcheck/internal/yamlfile"
@@ -68,6 +69,9 @@ type Subscription struct {
 	// Network bounds the registry operations; unset keys keep
 	// DefaultNetwork's.
 	Network *NetworkConfig `yaml:"network,omitempty"`
+	// Analysis judges each hop by the operator's SLIs in Prometheus,
+	// after the health check: a failing one rolls the hop back.
+	Analysis *analysis.Config `yaml:"analysis,omitempty"`
 
 	file string
 }
@@ -246,6 +250,15 @@ func (s *Subscription) Validate() error {
 	if s.Require != nil {
 		if _, err := telemetry.ParseRequire(s.Require.Expr()); err != nil {
 			return bad("require", "%v", err)
+		}
+	}
+	if s.Analysis != nil {
+		if err := s.Analysis.Validate(); err != nil {
+			var ce *config.Error
+			if errors.As(err, &ce) {
+				return bad("analysis."+ce.Key, "%s", ce.Msg)
+			}
+			return bad("analysis", "%v", err)
 		}
 	}
 	last := -1.0

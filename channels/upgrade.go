@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relcheck/relcheck/analysis"
+	"github.com/relcheck/relcheck/report"
 	"github.com/relcheck/relcheck/telemetry"
 )
 
@@ -33,6 +35,11 @@ func NewClient(sub *Subscription, log *slog.Logger) (*Client, error) {
 		return nil, err
 	}
 	in := &Installer{Sub: sub, Store: st, Verifier: v, Log: log}
+	if sub.Analysis != nil {
+		if in.Analyzer, err = analysis.New(*sub.Analysis); err != nil {
+			return nil, &report.InputError{Err: fmt.Errorf("analysis: %w", err)}
+		}
+	}
 	// A key this install followed a rotation to replaces the subscribed
 	// one: the rotated-out key is not trusted again.
 	if _, err := os.Stat(in.followedKeyFile()); err == nil {

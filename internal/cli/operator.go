@@ -188,5 +188,8 @@ func (o *opFlags) printDecision(s *streams, format string, c *channels.Client, c
 			fmt.Fprintf(w, "  - %s\n", r)
 		}
 	}
+	if explain && c.Sub.Analysis != nil {
+		fmt.Fprintf(w, "  analysis: %s\n", c.Sub.Analysis.Plan())
+	}
 	return nil
 }

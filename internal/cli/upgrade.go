@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/relcheck/relcheck/analysis"
 	"github.com/relcheck/relcheck/channels"
 )
 
@@ -88,6 +89,11 @@ func runUpgrade(ctx context.Context, o *upgradeOptions) error {
 		bar := o.progress(s, "downloading "+d.Target)
 		if bar != nil {
 			c.Installer.Progress = bar.add
+		}
+		if o.LogFormat == "text" {
+			// The analysis' samples, as they come (JSON logs have them
+			// as records).
+			c.Installer.Sample = func(smp analysis.Sample) { fmt.Fprintf(s.err, "relcheck: analysis: %s\n", smp) }
 		}
 		out, err := c.Installer.Apply(ctx, chk.State, d, chk.HeadDigest)
 		if bar != nil {
