@@ -175,6 +175,13 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 					return false, fmt.Errorf("in CI cosign must be installed (.ci/run installs it): %v", err)
 				}
 				return err == nil, nil
+			case "prometheus":
+				// A real Prometheus, for the operator's metric analysis.
+				err := hasPrometheus()
+				if err != nil && os.Getenv("CI") != "" {
+					return false, fmt.Errorf("in CI prometheus must be installed (.ci/run installs it): %v", err)
+				}
+				return err == nil, nil
 			case "crane", "oras":
 				// The crane and oras CLIs, to read what relcheck
 				// publishes with the usual OCI tools.
@@ -187,18 +194,20 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"stage":     cmdStage,
-			"release":   cmdRelease,
-			"registry":  cmdRegistry,
-			"tamper":    cmdTamper,
-			"image":     cmdImage,
-			"freeport":  cmdFreePort,
-			"waithttp":  cmdWaitHTTP,
-			"crashload": cmdCrashLoad,
-			"blackhole": cmdBlackhole,
-			"retag":     cmdRetag,
-			"untag":     cmdUntag,
-			"unsign":    cmdUnsign,
+			"stage":      cmdStage,
+			"release":    cmdRelease,
+			"registry":   cmdRegistry,
+			"tamper":     cmdTamper,
+			"image":      cmdImage,
+			"freeport":   cmdFreePort,
+			"waithttp":   cmdWaitHTTP,
+			"crashload":  cmdCrashLoad,
+			"blackhole":  cmdBlackhole,
+			"retag":      cmdRetag,
+			"untag":      cmdUntag,
+			"unsign":     cmdUnsign,
+			"metricsapp": cmdMetricsApp,
+			"waitprom":   cmdWaitProm,
 		},
 	}
 }

@@ -218,6 +218,13 @@ func join(path, key string) string {
 // Lookup finds the value node at a path of mapping keys.
 func Lookup(n *yaml.Node, keys ...string) *yaml.Node {
 	for _, k := range keys {
+		// "slis[2]": the key, then the list's item.
+		index := -1
+		if open := strings.IndexByte(k, '['); open > 0 && strings.HasSuffix(k, "]") {
+			if i, err := strconv.Atoi(k[open+1 : len(k)-1]); err == nil {
+				k, index = k[:open], i
+			}
+		}
 		if n == nil || n.Kind != yaml.MappingNode {
 			return nil
 		}
@@ -228,6 +235,12 @@ func Lookup(n *yaml.Node, keys ...string) *yaml.Node {
 			}
 		}
 		n = next
+		if index >= 0 {
+			if n == nil || n.Kind != yaml.SequenceNode || index >= len(n.Content) {
+				return nil
+			}
+			n = n.Content[index]
+		}
 	}
 	return n
 }
