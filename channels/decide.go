@@ -18,6 +18,26 @@ func Bucket(installID, version string) int {
 	return int(binary.BigEndian.Uint64(sum[:8]) % 10000)
 }
 
+// Cohorts order the installs of a rollout, like Zincati's rollout
+// wariness: canaries take part from the first percent, early installs by
+// 25%, late installs only from 90%.
+var Cohorts = []string{"canary", "early", "default", "late"}
+
+// CohortBucket moves a phasing bucket (0–9999) into its cohort's band:
+// canary 0–99, early 0–2499, default the bucket itself, late 9000–9999.
+// Within a band the order stays the install's own.
+func CohortBucket(cohort string, b int) int {
+	switch cohort {
+	case "canary":
+		return b % 100
+	case "early":
+		return b / 4
+	case "late":
+		return 9000 + b/10
+	}
+	return b
+}
+
 // basisPoints is a rollout percentage in hundredths of a percent.
 func basisPoints(percent float64) int { return int(math.Round(percent * 100)) }
 
@@ -214,9 +234,13 @@ func skip(sub *Subscription, st *LocalState, r *Release, p *pin, now time.Time, 
 	if age := now.Sub(r.Published); age < time.Duration(sub.MinAge) {
 		return fmt.Sprintf("too new: on the channel for %s, minAge %s", roundAge(age), sub.MinAge)
 	}
-	b := Bucket(sub.InstallID, r.Version)
+	b := CohortBucket(sub.Cohort, Bucket(sub.InstallID, r.Version))
 	if phased && !Covers(r.Rollout, b) {
-		return fmt.Sprintf("deferred by phasing: bucket %d ≥ %d", b, basisPoints(r.Rollout))
+		cohort := ""
+		if sub.Cohort != "" && sub.Cohort != "default" {
+			cohort = " (cohort " + sub.Cohort + ")"
+		}
+		return fmt.Sprintf("deferred by phasing: bucket %d%s ≥ %d", b, cohort, basisPoints(r.Rollout))
 	}
 	if len(sub.Staging) > 0 {
 		seen, ok := st.FirstSeen[r.Version]

@@ -243,3 +243,22 @@ staging: [{days: 2, percent: 25}, {days: 7, percent: 100}]
 		}
 	}
 }
+
+// TestCohorts: canaries are offered a release from the first percent, late
+// installs only from 90%, whatever their own bucket.
+func TestCohorts(t *testing.T) {
+	for b := 0; b < 10000; b += 37 {
+		if c := CohortBucket("canary", b); !Covers(1, c) {
+			t.Fatalf("canary bucket %d → %d: not covered at 1%%", b, c)
+		}
+		if c := CohortBucket("early", b); !Covers(25, c) {
+			t.Fatalf("early bucket %d → %d: not covered at 25%%", b, c)
+		}
+		if c := CohortBucket("late", b); Covers(90, c) || !Covers(100, c) {
+			t.Fatalf("late bucket %d → %d: covered at 90%% or not at 100%%", b, c)
+		}
+		if CohortBucket("default", b) != b || CohortBucket("", b) != b {
+			t.Fatalf("default bucket %d moved", b)
+		}
+	}
+}

@@ -69,6 +69,9 @@ type Subscription struct {
 	// Network bounds the registry operations; unset keys keep
 	// DefaultNetwork's.
 	Network *NetworkConfig `yaml:"network,omitempty"`
+	// Cohort orders this install within a rollout: canary, early,
+	// default (unset) or late (CohortBucket).
+	Cohort string `yaml:"cohort,omitempty"`
 	// Analysis judges each hop by the operator's SLIs in Prometheus,
 	// after the health check: a failing one rolls the hop back.
 	Analysis *analysis.Config `yaml:"analysis,omitempty"`
@@ -251,6 +254,9 @@ func (s *Subscription) Validate() error {
 		if _, err := telemetry.ParseRequire(s.Require.Expr()); err != nil {
 			return bad("require", "%v", err)
 		}
+	}
+	if s.Cohort != "" && !slices.Contains(Cohorts, s.Cohort) {
+		return bad("cohort", "must be canary, early, default or late, not %q", s.Cohort)
 	}
 	if s.Analysis != nil {
 		if err := s.Analysis.Validate(); err != nil {

@@ -32,7 +32,7 @@ type subscribeOptions struct {
 	// Config is the subscription file ("": the default place).
 	Config                           string
 	Pre, Post, Health, Rollback, Pin *string
-	MetricsFile                      *string
+	MetricsFile, Cohort              *string
 	MinAge                           *config.Duration
 	Keep                             *int
 	Insecure                         *bool
@@ -41,7 +41,7 @@ type subscribeOptions struct {
 func newSubscribeCmd(s *streams, runF func(context.Context, *subscribeOptions) error) *cobra.Command {
 	o := &subscribeOptions{streams: s}
 	var v struct {
-		channel, pre, post, health, rollback, pin, minAge, metrics string
+		channel, pre, post, health, rollback, pin, minAge, metrics, cohort string
 		insecure                                                   bool
 		keep                                                       int
 	}
@@ -66,6 +66,7 @@ or --config) takes more options by editing it:
   keep: 3                        # versions kept on disk
   metricsFile: /var/lib/node_exporter/textfile/relcheck.prom
   require: {installs: 50, rollbackRate: "<2%"}   # wait for the shared telemetry
+  cohort: canary                 # canary | early | default | late: place in a rollout
   network: {connectTimeout: 10s, responseTimeout: 30s, stallTimeout: 30s}
                                  # bounds on every registry operation (a transfer
                                  # moving less than 1 KiB per stallTimeout is abandoned)`,
@@ -83,7 +84,7 @@ or --config) takes more options by editing it:
 			}
 			o.Channel = str("channel", v.channel)
 			o.Pre, o.Post, o.Health, o.Rollback = str("pre-cmd", v.pre), str("post-cmd", v.post), str("health-cmd", v.health), str("rollback-cmd", v.rollback)
-			o.Pin, o.MetricsFile = str("pin", v.pin), str("metrics-file", v.metrics)
+			o.Pin, o.MetricsFile, o.Cohort = str("pin", v.pin), str("metrics-file", v.metrics), str("cohort", v.cohort)
 			if fl.Changed("min-age") {
 				d, err := config.ParseDuration(v.minAge)
 				if err != nil {
@@ -114,6 +115,7 @@ or --config) takes more options by editing it:
 	f.StringVar(&v.pin, "pin", "", "stay on a major (1) or minor (1.4) line")
 	f.StringVar(&v.minAge, "min-age", "", "a release must have been on the channel this long (e.g. 3d)")
 	f.StringVar(&v.metrics, "metrics-file", "", "keep a Prometheus textfile-collector file here")
+	f.StringVar(&v.cohort, "cohort", "", "this install's place in a rollout: canary (from the first percent), early (by 25%), default or late (from 90%)")
 	f.IntVar(&v.keep, "keep", 0, "versions kept on disk (default 3)")
 	f.BoolVar(&v.insecure, "insecure", false, "allow a plain-HTTP registry")
 	return cmd
@@ -155,7 +157,7 @@ func runSubscribe(ctx context.Context, o *subscribeOptions) error {
 	for _, set := range []struct {
 		dst *string
 		v   *string
-	}{{&sub.PreCmd, o.Pre}, {&sub.PostCmd, o.Post}, {&sub.HealthCmd, o.Health}, {&sub.RollbackCmd, o.Rollback}, {&sub.Pin, o.Pin}, {&sub.MetricsFile, o.MetricsFile}} {
+	}{{&sub.PreCmd, o.Pre}, {&sub.PostCmd, o.Post}, {&sub.HealthCmd, o.Health}, {&sub.RollbackCmd, o.Rollback}, {&sub.Pin, o.Pin}, {&sub.MetricsFile, o.MetricsFile}, {&sub.Cohort, o.Cohort}} {
 		if set.v != nil {
 			*set.dst = *set.v
 		}
