@@ -262,3 +262,38 @@ func TestCohorts(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSchedule(t *testing.T) {
+	for in, want := range map[string]Schedule{"10%/6h": {10, 6 * time.Hour}, " 2.5% / 30m ": {2.5, 30 * time.Minute}, "100%/1d": {100, 24 * time.Hour}} {
+		got, err := ParseSchedule(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSchedule(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"", "10%", "10/6h", "0%/6h", "150%/6h", "10%/soon", "10%/10ms", "NaN%/6h"} {
+		if _, err := ParseSchedule(bad); err == nil {
+			t.Errorf("ParseSchedule(%q) accepted", bad)
+		}
+	}
+	if s := (Schedule{10, 6 * time.Hour}).String(); s != "10%/6h" {
+		t.Errorf("String = %s", s)
+	}
+}
+
+func FuzzParseSchedule(f *testing.F) {
+	for _, s := range []string{"10%/6h", "1%/1s", "50%/90m"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc, err := ParseSchedule(s)
+		if err != nil {
+			return
+		}
+		if !(sc.Step > 0 && sc.Step <= 100) || sc.Period < time.Second {
+			t.Errorf("%q parsed to %v", s, sc)
+		}
+		if again, err := ParseSchedule(sc.String()); err != nil || again != sc {
+			t.Errorf("%q → %v → %v, %v", s, sc, again, err)
+		}
+	})
+}

@@ -75,6 +75,9 @@ type Release struct {
 	// RollbackTo is where installs of a halted release should go.
 	RollbackTo string `json:"rollbackTo,omitempty"`
 	Security   bool   `json:"security,omitempty"`
+	// RolloutChanged is when Rollout was last set (publish, promote,
+	// rollout): the pace of a scheduled rollout counts from it.
+	RolloutChanged time.Time `json:"rolloutChanged,omitzero"`
 }
 
 // Find returns the release with version v, or nil.

@@ -147,7 +147,7 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 		if h.Find(version) != nil {
 			return inputErrorf("%s is already on %s", version, o.Channel)
 		}
-		h.Releases = append(h.Releases, Release{Version: version, Digest: d.String(), Published: p.now(), Rollout: o.Rollout, Security: o.Security})
+		h.Releases = append(h.Releases, Release{Version: version, Digest: d.String(), Published: p.now(), Rollout: o.Rollout, Security: o.Security, RolloutChanged: p.now()})
 		return nil
 	})
 	return d, h, err
@@ -298,7 +298,7 @@ func (p *Publisher) Promote(ctx context.Context, version string, o PromoteOption
 		if h.Find(target) != nil {
 			return inputErrorf("%s is already on %s", target, o.To)
 		}
-		h.Releases = append(h.Releases, Release{Version: target, Digest: d.String(), Published: p.now(), Rollout: o.Rollout, Security: from.Security})
+		h.Releases = append(h.Releases, Release{Version: target, Digest: d.String(), Published: p.now(), Rollout: o.Rollout, Security: from.Security, RolloutChanged: p.now()})
 		return nil
 	})
 	return target, h, err
@@ -418,7 +418,7 @@ func (p *Publisher) Rollout(ctx context.Context, version, channel string, percen
 		if percent < r.Rollout {
 			return inputErrorf("%s is already at %v%% on %s: a rollout only widens (to stop it, use 'relcheck halt')", version, r.Rollout, channel)
 		}
-		r.Rollout = percent
+		r.Rollout, r.RolloutChanged = percent, p.now()
 		return nil
 	})
 }

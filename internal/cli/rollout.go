@@ -50,6 +50,7 @@ func newRolloutCmd(s *streams, runF func(context.Context, *rolloutOptions) error
 	cmd.Flags().StringVar(&o.Channel, "channel", "", "the channel")
 	cmd.Flags().Float64Var(&o.Percent, "percent", 0, "percentage of installs offered the release")
 	gf.add(cmd, "installs>=50,rollback_rate<1%", "the head")
+	cmd.AddCommand(newRolloutAdvanceCmd(s, nil))
 	return cmd
 }
 
