@@ -42,8 +42,8 @@ func newSubscribeCmd(s *streams, runF func(context.Context, *subscribeOptions) e
 	o := &subscribeOptions{streams: s}
 	var v struct {
 		channel, pre, post, health, rollback, pin, minAge, metrics, cohort string
-		insecure                                                   bool
-		keep                                                       int
+		insecure                                                           bool
+		keep                                                               int
 	}
 	cmd := &cobra.Command{
 		Use:   "subscribe REPO --channel C --key cosign.pub --install-dir DIR",
