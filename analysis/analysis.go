@@ -41,6 +41,16 @@ type SLI struct {
 	Name      string `yaml:"name"`
 	Query     string `yaml:"query"`
 	Condition string `yaml:"condition"`
+	// Compare also judges the SLI against the same length of time before
+	// the switch (compare.go): "samples" or "counts" ("": not compared).
+	Compare string `yaml:"compare,omitempty"`
+	// Errors and Total are, for compare: counts, PromQL counts of bad
+	// and of all events over $window (increase(…[$window])).
+	Errors string `yaml:"errors,omitempty"`
+	Total  string `yaml:"total,omitempty"`
+	// Tolerance is the relative change compare: samples lets pass
+	// (default 10%).
+	Tolerance config.Percent `yaml:"tolerance,omitempty"`
 }
 
 // Defaults of a Config's unset values.
@@ -102,6 +112,18 @@ func (c Config) Validate() error {
 		seen[s.Name] = true
 		if _, err := ParseCondition(s.Condition); err != nil {
 			return bad(key+".condition", "%v", err)
+		}
+		switch s.Compare {
+		case "", "samples":
+		case "counts":
+			if !strings.Contains(s.Errors, "$window") || !strings.Contains(s.Total, "$window") {
+				return bad(key+".errors", "compare: counts needs errors and total, counts over $window, like sum(increase(http_requests_total{code=~\"5..\"}[$window]))")
+			}
+		default:
+			return bad(key+".compare", "must be samples or counts, not %q", s.Compare)
+		}
+		if s.Tolerance < 0 || s.Tolerance > 1000 {
+			return bad(key+".tolerance", "must be between 0%% and 1000%%")
 		}
 	}
 	return nil

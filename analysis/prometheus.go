@@ -68,3 +68,25 @@ func (p *Prometheus) Query(ctx context.Context, query string, at time.Time) (flo
 	}
 	return f, nil
 }
+
+// QueryRange evaluates query from start to end at step: the values of its
+// one series (none: an empty result).
+func (p *Prometheus) QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	v, _, _, err := p.api.QueryRange(ctx, query, promv1.Range{Start: start, End: end, Step: step}, promv1.WithTimeout(p.timeout))
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(model.Matrix)
+	if !ok || len(m) != 1 {
+		return nil, &NoDataError{Query: query, Why: "no single series over the range"}
+	}
+	var out []float64
+	for _, sp := range m[0].Values {
+		if f := float64(sp.Value); !math.IsNaN(f) && !math.IsInf(f, 0) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}

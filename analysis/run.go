@@ -134,6 +134,7 @@ func (a *Analyzer) Bake(ctx context.Context, before Baseline, progress func(Samp
 	n := int(bake / interval)
 	failures := map[string]int{}
 	var all []Sample
+	switched := a.now()
 	for i := 0; i < n; i++ {
 		if err := a.sleep(ctx, interval); err != nil {
 			return all, err
@@ -163,7 +164,47 @@ func (a *Analyzer) Bake(ctx context.Context, before Baseline, progress func(Samp
 			}
 		}
 	}
-	return all, nil
+	return all, a.compare(ctx, switched, all, conds)
+}
+
+// compare judges the SLIs with compare set against the same length of time
+// before the switch (compare.go).
+func (a *Analyzer) compare(ctx context.Context, switched time.Time, after []Sample, conds map[string]Condition) error {
+	c := a.Config.WithDefaults()
+	end := a.now()
+	for _, s := range c.SLIs {
+		switch s.Compare {
+		case "samples":
+			rq, ok := a.Querier.(RangeQuerier)
+			if !ok {
+				continue
+			}
+			span := end.Sub(switched)
+			before, err := rq.QueryRange(ctx, s.Query, switched.Add(-span), switched, time.Duration(c.Interval))
+			if err != nil {
+				return &WorseError{SLI: s.Name, Why: fmt.Sprintf("no samples before the switch to compare with (%v): not judged as passing", err)}
+			}
+			var vals []float64
+			for _, smp := range after {
+				if smp.SLI == s.Name && smp.Err == "" {
+					vals = append(vals, smp.Value)
+				}
+			}
+			tol := float64(s.Tolerance) / 100
+			if s.Tolerance == 0 {
+				tol = 0.10
+			}
+			op := conds[s.Name].Op
+			if err := compareSamples(s.Name, before, vals, op == "<" || op == "<=", DefaultAlpha, tol); err != nil {
+				return err
+			}
+		case "counts":
+			if err := a.compareCounts(ctx, s, switched, end, DefaultAlpha); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Plan says what the analysis will do, for --dry-run and status.

@@ -24,8 +24,8 @@ import (
 
 // metricsapp VAR MODEFILE: serve /metrics of a service (built with
 // prometheus/client_golang) whose traffic the test steers through
-// MODEFILE: "good" (every request 200, 10 ms), "errors" (30% answer 500)
-// or "slow" (every request 800 ms). Synthetic traffic at 50 requests/s
+// MODEFILE: "good" (every request 200, 10 ms), "errors" (30% answer 500),
+// "slight" (5% answer 500) or "slow" (every request 800 ms). Synthetic traffic at 50 requests/s
 // is recorded in the metrics, bounded by the script's life. VAR gets the
 // port.
 func cmdMetricsApp(ts *testscript.TestScript, neg bool, args []string) {
@@ -67,6 +67,10 @@ func cmdMetricsApp(ts *testscript.TestScript, neg bool, args []string) {
 			switch mode {
 			case "errors":
 				if rand.Float64() < 0.3 {
+					code = "500"
+				}
+			case "slight":
+				if rand.Float64() < 0.05 {
 					code = "500"
 				}
 			case "slow":
