@@ -29,8 +29,10 @@ type Config struct {
 	Interval config.Duration `yaml:"interval"`
 	// FailureLimit is how many failed samples of one SLI are tolerated:
 	// one more fails the analysis.
-	FailureLimit int   `yaml:"failureLimit"`
-	SLIs         []SLI `yaml:"slis"`
+	FailureLimit int `yaml:"failureLimit"`
+	// SLO, when set, adds its burn-rate alerts to every sample (slo.go).
+	SLO  *SLO  `yaml:"slo,omitempty"`
+	SLIs []SLI `yaml:"slis"`
 	// Timeout bounds each query (default 10s).
 	Timeout config.Duration `yaml:"timeout,omitempty"`
 }
@@ -94,6 +96,11 @@ func (c Config) Validate() error {
 	}
 	if c.FailureLimit < 0 || c.FailureLimit > 1000 {
 		return bad("failureLimit", "must be between 0 and 1000")
+	}
+	if c.SLO != nil {
+		if key, err := c.SLO.validate(); err != nil {
+			return bad("slo."+key, "%v", err)
+		}
 	}
 	if len(c.SLIs) == 0 {
 		return bad("slis", "give at least one SLI: name, query and condition")

@@ -153,3 +153,34 @@ func FuzzParseCondition(f *testing.F) {
 		}
 	})
 }
+
+func TestBurnAlerts(t *testing.T) {
+	slo := &SLO{Objective: 99.9, Errors: "e[$window]", Total: "t[$window]"}
+	run := func(long, short float64) error {
+		f := &fake{values: map[string][]any{"e[3600s]": {long}, "t[3600s]": {1.0}, "e[300s]": {short}, "t[300s]": {1.0}, "errors": {0.001}, "p99": {0.1}}}
+		a := analyzer(f, 0)
+		a.Config.SLO = slo
+		_, err := a.Bake(context.Background(), nil, nil)
+		return err
+	}
+	var be *BurnError
+	if err := run(0.02, 0.03); !errors.As(err, &be) || !strings.Contains(err.Error(), "burning 20× too fast over 1h0m0s and 30× over 5m0s") {
+		t.Errorf("both windows burn: %v", err)
+	}
+	if err := run(0.005, 0.03); err != nil {
+		t.Errorf("only the short window burns (a blip): %v", err)
+	}
+	if err := run(0.02, 0.001); err != nil {
+		t.Errorf("only the long window burns (already over): %v", err)
+	}
+	bad := Config{Prometheus: "http://127.0.0.1:9090", SLIs: []SLI{{Name: "e", Query: "up", Condition: "> 0"}},
+		SLO: &SLO{Objective: 100, Errors: "e[$window]", Total: "t[$window]"}}
+	var ce *config.Error
+	if err := bad.Validate(); !errors.As(err, &ce) || ce.Key != "slo.objective" {
+		t.Errorf("objective 100: %v", err)
+	}
+	bad.SLO = &SLO{Objective: 99.9, Errors: "e", Total: "t[$window]"}
+	if err := bad.Validate(); !errors.As(err, &ce) || ce.Key != "slo.errors" {
+		t.Errorf("errors without $window: %v", err)
+	}
+}

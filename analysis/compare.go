@@ -98,8 +98,7 @@ func compareSamples(name string, before, after []float64, higherWorse bool, alph
 // compareCounts judges an SLI's error counts over the bake against the
 // same length of time before the switch.
 func (a *Analyzer) compareCounts(ctx context.Context, s SLI, switched, end time.Time, alpha float64) error {
-	window := end.Sub(switched)
-	w := fmt.Sprintf("%ds", int(math.Max(1, math.Round(window.Seconds()))))
+	w := promDuration(end.Sub(switched))
 	q := func(expr string, at time.Time) (float64, error) {
 		return a.Querier.Query(ctx, strings.ReplaceAll(expr, "$window", w), at)
 	}

@@ -90,6 +90,11 @@ func (a *Analyzer) Preflight(ctx context.Context) (Baseline, error) {
 		}
 		b[s.Name] = v
 	}
+	if err := a.checkBurn(ctx, at); err != nil {
+		if _, firing := err.(*BurnError); !firing {
+			return nil, report.Inputf("analysis: the SLO's burn rate cannot be measured before the upgrade, so nothing was switched: %v", err)
+		}
+	}
 	return b, nil
 }
 
@@ -140,6 +145,13 @@ func (a *Analyzer) Bake(ctx context.Context, before Baseline, progress func(Samp
 			return all, err
 		}
 		at := a.now()
+		// The SLO's burn-rate alerts: one firing rolls back at once.
+		if err := a.checkBurn(ctx, at); err != nil {
+			if ctx.Err() != nil {
+				return all, ctx.Err()
+			}
+			return all, err
+		}
 		for _, s := range c.SLIs {
 			smp := Sample{SLI: s.Name, At: at}
 			v, err := a.Querier.Query(ctx, s.Query, at)
