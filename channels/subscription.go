@@ -131,6 +131,10 @@ type Stage struct {
 type Require struct {
 	// Installs is the least number of installs running it (in a week).
 	Installs int `yaml:"installs,omitempty"`
+	// Upgrades is the least number of successful upgrades to it (health
+	// check and analysis passed): an operator's canaries, reporting to
+	// the operator's own collector, gate the other hosts.
+	Upgrades int `yaml:"upgrades,omitempty"`
 	// RollbackRate bounds the share of upgrades rolled back: "<2%" (the
 	// upper end of its 95% interval must be below).
 	RollbackRate string `yaml:"rollbackRate,omitempty"`
@@ -143,6 +147,9 @@ func (r *Require) Expr() string {
 	var parts []string
 	if r.Installs > 0 {
 		parts = append(parts, fmt.Sprintf("installs>=%d", r.Installs))
+	}
+	if r.Upgrades > 0 {
+		parts = append(parts, fmt.Sprintf("upgrades>=%d", r.Upgrades))
 	}
 	if r.RollbackRate != "" {
 		rate := strings.TrimSpace(r.RollbackRate)

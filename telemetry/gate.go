@@ -66,6 +66,13 @@ func ParseRequire(s string) ([]Requirement, error) {
 				return nil, fmt.Errorf("%q: installs takes >= or >", part)
 			}
 			r.Value, err = strconv.ParseFloat(rest, 64)
+		case "upgrades":
+			// Successful upgrades to the version (health check and
+			// analysis passed): what canaries have shown.
+			if r.Op != ">=" && r.Op != ">" {
+				return nil, fmt.Errorf("%q: upgrades takes >= or >", part)
+			}
+			r.Value, err = strconv.ParseFloat(rest, 64)
 		case "rollback_rate":
 			if r.Op != "<" && r.Op != "<=" {
 				return nil, fmt.Errorf("%q: rollback_rate takes < or <=", part)
@@ -82,7 +89,7 @@ func ParseRequire(s string) ([]Requirement, error) {
 			}
 			r.Soak, err = config.ParseDuration(rest)
 		default:
-			return nil, fmt.Errorf("%q: unknown metric %q (installs, rollback_rate, soak)", part, r.Metric)
+			return nil, fmt.Errorf("%q: unknown metric %q (installs, upgrades, rollback_rate, soak)", part, r.Metric)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%q: %v", part, err)
@@ -217,6 +224,19 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 					extra = fmt.Sprintf("; %d week(s) withheld for too few reports", f.Withheld)
 				}
 				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%d installs so far%s%s)", r, f.Installs, noise, extra))
+			}
+		case "upgrades":
+			good := f.Upgrades - f.RolledBack
+			m := margin(f.NoiseScale, 2)
+			ok := float64(good-m) >= r.Value
+			if r.Op == ">" {
+				ok = float64(good-m) > r.Value
+			}
+			if ok {
+				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%d successful upgrades)", r, good))
+			} else {
+				worse(Inconclusive)
+				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%d successful upgrades so far)", r, good))
 			}
 		case "rollback_rate":
 			if f.Upgrades == 0 {

@@ -322,6 +322,17 @@ func TestRequire(t *testing.T) {
 			t.Errorf("%+v soak %s: %s, want %s\n%s", c.f, c.soak, v.Result, c.want, strings.Join(v.Lines, "\n"))
 		}
 	}
+	// Successful upgrades: what an operator's canaries have shown.
+	ups, _ := ParseRequire("upgrades>=2")
+	if v := Evaluate(ups, Figures{Upgrades: 3, RolledBack: 1}, 0); v.Result != Pass {
+		t.Errorf("2 successful upgrades of 3: %v %q", v.Result, v.Lines)
+	}
+	if v := Evaluate(ups, Figures{Upgrades: 2, RolledBack: 1}, 0); v.Result != Inconclusive || !strings.Contains(v.Lines[0], "1 successful upgrades so far") {
+		t.Errorf("1 successful upgrade: %v %q", v.Result, v.Lines)
+	}
+	if _, err := ParseRequire("upgrades<2"); err == nil {
+		t.Error("upgrades<2 accepted")
+	}
 	// A count below k is withheld, not zero: the verdict says so.
 	v := Evaluate(reqs[:1], Figures{Withheld: 2, MinInstalls: 10}, 0)
 	if len(v.Lines) != 1 || !strings.Contains(v.Lines[0], "fewer than 10 installs in each of 2 week(s) so far: the collector withholds counts below 10") {
