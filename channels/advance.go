@@ -74,10 +74,10 @@ type AdvanceResult struct {
 }
 
 // Advance takes one step of channel's rollout on schedule: the newest
-// release in flight (not halted, below 100%) is widened by a step once the
-// period since its last change has passed and judge passes it, kept when
-// judge holds, and halted (installs of it go back to the release before)
-// when judge fails it. For the maintainers' scheduled CI job.
+// release in flight (not halted, below 100%) is halted at once (installs
+// of it go back to the release before) when judge fails it, kept when
+// judge holds, and widened by a step when judge passes it and the period
+// since its last change has passed. For the maintainers' scheduled CI job.
 func (p *Publisher) Advance(ctx context.Context, channel string, s Schedule, judge func(*Release, *Head) (Judgement, string, error)) (*AdvanceResult, error) {
 	v, err := p.Signer.Verifier()
 	if err != nil {
@@ -106,15 +106,8 @@ func (p *Publisher) Advance(ctx context.Context, channel string, s Schedule, jud
 		return &AdvanceResult{Action: "none", Why: fmt.Sprintf("no release on %s is rolling out (all at 100%% or halted)", channel), Head: h}, nil
 	}
 	res := &AdvanceResult{Version: r.Version, From: r.Rollout, To: r.Rollout, Head: h}
-	changed := r.RolloutChanged
-	if changed.IsZero() {
-		changed = r.Published
-	}
-	if next := changed.Add(s.Period); p.now().Before(next) {
-		res.Action, res.Next = "waiting", next
-		res.Why = fmt.Sprintf("%s has been at %v%% since %s; the schedule %s takes the next step at %s", r.Version, r.Rollout, changed.Format(time.RFC3339), s, next.Format(time.RFC3339))
-		return res, nil
-	}
+	// The data first: a release that fails is halted at once, whatever
+	// the schedule; one that passes waits for its period.
 	j, why, err := judge(r, h)
 	if err != nil {
 		return nil, err
@@ -134,6 +127,15 @@ func (p *Publisher) Advance(ctx context.Context, channel string, s Schedule, jud
 		}
 		res.Action, res.RollbackTo = "halted", rollbackTo
 		return res, &RefusedError{Msg: fmt.Sprintf("%s halted on %s at %v%%: the shared data says it does not hold up (%s)%s", r.Version, channel, r.Rollout, why, orRollback(rollbackTo))}
+	}
+	changed := r.RolloutChanged
+	if changed.IsZero() {
+		changed = r.Published
+	}
+	if next := changed.Add(s.Period); p.now().Before(next) {
+		res.Action, res.Next = "waiting", next
+		res.Why = fmt.Sprintf("%s has been at %v%% since %s and holds up; the schedule %s takes the next step at %s", r.Version, r.Rollout, changed.Format(time.RFC3339), s, next.Format(time.RFC3339))
+		return res, nil
 	}
 	to := min(100, r.Rollout+s.Step)
 	if res.Head, err = p.Rollout(ctx, r.Version, channel, to, nil); err != nil {

@@ -32,11 +32,12 @@ func newRolloutAdvanceCmd(s *streams, runF func(context.Context, *rolloutAdvance
 		Use:   "advance REPO --channel C --schedule 10%/6h --require REQUIREMENTS",
 		Short: "Take the next scheduled step of a rollout, or halt it, by the shared telemetry",
 		Long: `For the maintainers' scheduled CI job: the newest release of the channel that
-is rolling out (not halted, below 100%) is widened by one step of --schedule
-(10%/6h: +10% once 6 h have passed since its last change) when the shared
-telemetry meets --require, kept where it is when the data are inconclusive,
-and halted when they fail it, with installs of it sent back to the release
-before: a release that fails in the field stops spreading without a person.
+is rolling out (not halted, below 100%) is halted at once when the shared
+telemetry fails --require, with installs of it sent back to the release
+before (a release that fails in the field stops spreading without a
+person); kept where it is when the data are inconclusive; and widened by one
+step of --schedule (10%/6h: +10% once 6 h have passed since its last change)
+when they meet it.
 
 Exit codes: 0 advanced, kept or nothing to do; 1 the release was halted;
 2 bad flags; 3 the collector or the repository could not be read.`,
