@@ -47,9 +47,12 @@ directory, with no server, no account and no network:
     published to edge in a local OCI image layout, promoted to beta and to
     stable at 25%, then 'relcheck channel show'.
  3. Operators: a fleet of installs following stable upgrades with
-    'relcheck upgrade --phased': a quarter of them take v0.3.0 first, one
-    fails its health check and rolls back; the installs that opted in
-    share telemetry, and the rollout gate holds until enough report.
+    'relcheck upgrade --phased': a quarter of them take v0.3.0 first. On
+    one, the metric analysis sees the service's error ratio rise during the
+    bake and rolls it back. The installs that opted in share telemetry;
+    the maintainers' scheduled 'relcheck rollout advance' halts v0.3.0 on
+    it, and at the timers' next run the installs on it go back while the
+    others never take it.
 
 The demo exits 0 when it ran (the failing check is part of the show).
 --dir keeps the sample project (try 'relcheck check --repo DIR' there);
@@ -191,10 +194,11 @@ func demoChannels(ctx context.Context, s *streams, env *check.Env, keep bool) er
 	if _, _, err := pub.Publish(ctx, oldImg, channels.PublishOptions{Version: "v0.2.0", Channel: "stable", Rollout: 100}); err != nil {
 		return err
 	}
-	fleet, err := newDemoFleet(ctx, root, st, 20)
+	fleet, stopSLI, err := newDemoFleet(ctx, root, st, 20)
 	if err != nil {
 		return err
 	}
+	defer stopSLI()
 	fmt.Fprintf(out, "(A fleet of %d installs follows stable and runs v0.2.0, released earlier.)\n", len(fleet))
 
 	fmt.Fprintf(out, "\n$ relcheck publish %s textkitd --channel edge\n", st)
@@ -242,7 +246,7 @@ func demoChannels(ctx context.Context, s *streams, env *check.Env, keep bool) er
 	if err := fleet.upgrade(ctx, out); err != nil {
 		return err
 	}
-	if err := fleet.shareTelemetry(ctx, out, root); err != nil {
+	if err := fleet.shareTelemetry(ctx, out, root, pub); err != nil {
 		return err
 	}
 	if keep {

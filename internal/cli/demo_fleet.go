@@ -6,11 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/relcheck/relcheck/analysis"
 	"github.com/relcheck/relcheck/channels"
+	"github.com/relcheck/relcheck/config"
 	"github.com/relcheck/relcheck/telemetry"
 )
 
@@ -26,11 +31,19 @@ type demoFleet []demoInstall
 
 // newDemoFleet subscribes n installs (fixed install ids, so the demo
 // shows the same phasing every time) to stable and installs what it
-// offers. The first install that phasing will take to v0.3.0 gets a
-// failing health check.
-func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (demoFleet, error) {
+// offers. The first install that phasing will take to v0.3.0 is watched
+// by the metric analysis, and its service's error ratio rises once it runs
+// v0.3.0. stop ends the metrics endpoint the analysis reads.
+func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (fleet demoFleet, stop func(), err error) {
 	failing := -1
-	var fleet demoFleet
+	sli := &demoSLI{}
+	srv := httptest.NewServer(sli)
+	stop = srv.Close
+	defer func() {
+		if err != nil {
+			srv.Close()
+		}
+	}()
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("%032x", sha256.Sum256([]byte(fmt.Sprintf("relcheck demo install %d", i))))[:32]
 		sub := &channels.Subscription{Repo: st.String(), Channel: "stable", Key: filepath.Join(root, channels.PublicKeyFile),
@@ -38,7 +51,7 @@ func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (d
 			HealthCmd: "test -x current/textkitd", HealthRetries: 1}
 		c, err := channels.NewClient(sub, nil)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := c.Run(ctx, nil, nil, func(*channels.LocalState) error {
 			chk, err := c.Check(ctx, channels.DecideOptions{Phased: true}, true)
@@ -48,12 +61,19 @@ func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (d
 			_, err = c.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest)
 			return err
 		}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if failing < 0 && channels.Covers(25, channels.Bucket(id, "v0.3.0")) {
-			// From now on something else holds this host's port.
+			// This operator judges upgrades by the service's error ratio
+			// (its Prometheus: here a stand-in the demo serves, read by
+			// the same query client), and v0.3.0 will raise it here.
 			failing = i
-			sub.HealthCmd = "echo 'port 8080 is taken' >&2; exit 1"
+			sli.current = filepath.Join(sub.InstallDir, "current")
+			sub.Analysis = &analysis.Config{Prometheus: srv.URL, Bake: config.Duration(2 * time.Second), Interval: config.Duration(time.Second),
+				SLIs: []analysis.SLI{{Name: "error_ratio", Query: `sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))`, Condition: "< 0.01"}}}
+			if c.Installer.Analyzer, err = analysis.New(*sub.Analysis); err != nil {
+				return nil, nil, err
+			}
 		}
 		// Telemetry is each operator's choice: some off, some local,
 		// half of them on.
@@ -61,11 +81,25 @@ func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (d
 			Getenv: func(string) string { return "" }}
 		mode := []telemetry.Mode{telemetry.Off, telemetry.Local, telemetry.On, telemetry.On}[i%4]
 		if _, err := tc.SetMode(mode, ""); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		fleet = append(fleet, demoInstall{name: fmt.Sprintf("host%02d", i), client: c, telemetry: tc, mode: mode})
 	}
-	return fleet, nil
+	return fleet, stop, nil
+}
+
+// demoSLI answers Prometheus' instant-query API for the demo's one SLI:
+// the error ratio of the watched host's service, 0.2% while it runs
+// v0.2.0 and 8% once it runs v0.3.0.
+type demoSLI struct{ current string }
+
+func (d *demoSLI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ratio := "0.002"
+	if t, err := os.Readlink(d.current); err == nil && strings.Contains(t, "v0.3.0") {
+		ratio = "0.08"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"%s"]}]}}`, time.Now().Unix(), ratio)
 }
 
 // upgrade runs upgrade --phased on every install, as the operator's timer
@@ -99,6 +133,10 @@ func (f demoFleet) upgrade(ctx context.Context, out io.Writer) error {
 		case errors.As(applyErr, &he):
 			back++
 			why := he.Outcome.Reason
+			if he.Outcome.ReasonClass == "analysis" {
+				fmt.Fprintf(out, "  %s  %s → %s → %s  rolled back within the bake: %s; %s is marked bad here\n", in.name, d.From, d.Target, d.From, why, d.Target)
+				break
+			}
 			if i := strings.LastIndex(why, ": "); i >= 0 {
 				why = why[i+2:]
 			}
@@ -116,7 +154,7 @@ func (f demoFleet) upgrade(ctx context.Context, out io.Writer) error {
 
 // shareTelemetry has the installs in mode on send their week's report to
 // an in-process collector, and asks it whether the rollout may widen.
-func (f demoFleet) shareTelemetry(ctx context.Context, out io.Writer, root string) error {
+func (f demoFleet) shareTelemetry(ctx context.Context, out io.Writer, root string, pub *channels.Publisher) error {
 	store, err := telemetry.OpenStore(ctx, filepath.Join(root, "collector.db"))
 	if err != nil {
 		return err
@@ -164,5 +202,72 @@ func (f demoFleet) shareTelemetry(ctx context.Context, out io.Writer, root strin
 	default:
 		fmt.Fprintln(out, "refused: the rollout stays at 25%.")
 	}
+	return f.advance(ctx, out, pub, hs.URL)
+}
+
+// advance runs the maintainers' scheduled rollout job against the shared
+// data (a tighter requirement on rollbacks halts the release), then the
+// installs' timers once more: the ones on the halted release go back, the
+// others never install it.
+func (f demoFleet) advance(ctx context.Context, out io.Writer, pub *channels.Publisher, collector string) error {
+	const require = "rollback_rate<1%"
+	gate, err := telemetry.NewGate(require, collector)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n$ relcheck rollout advance REPO --channel stable --schedule 25%%/6h --require '%s'   # the maintainers' scheduled job\n", require)
+	res, err := pub.Advance(ctx, "stable", channels.Schedule{Step: 25, Period: 6 * time.Hour}, func(r *channels.Release, h *channels.Head) (channels.Judgement, string, error) {
+		v, err := gate.Judge(ctx, h.Project, r.Version, time.Since(r.Published))
+		if err != nil {
+			return 0, "", err
+		}
+		for _, l := range v.Lines {
+			fmt.Fprintf(out, "  %s\n", l)
+		}
+		switch v.Result {
+		case telemetry.Pass:
+			return channels.JudgePass, "the shared data meets " + require, nil
+		case telemetry.Fail:
+			return channels.JudgeFail, "it fails " + require, nil
+		}
+		return channels.JudgeHold, "inconclusive", nil
+	})
+	var refused *channels.RefusedError
+	if err != nil && !errors.As(err, &refused) {
+		return err
+	}
+	switch res.Action {
+	case "halted":
+		fmt.Fprintf(out, "halted %s on stable at %v%%%s: it stops spreading, without a person.\n", res.Version, res.From, orRollbackTo(res.RollbackTo))
+	default:
+		fmt.Fprintf(out, "%s %s: %s\n", res.Action, res.Version, res.Why)
+	}
+	fmt.Fprintf(out, "\n$ relcheck upgrade --phased --yes        # the timers' next run\n")
+	back, never := 0, 0
+	for _, in := range f {
+		err := in.client.Run(ctx, channels.TelemetryRecorder{Telemetry: in.telemetry}, nil, func(*channels.LocalState) error {
+			chk, err := in.client.Check(ctx, channels.DecideOptions{Phased: true}, true)
+			if err != nil {
+				return err
+			}
+			switch chk.Decision.Action {
+			case channels.ActionRollback:
+				if _, err := in.client.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest); err != nil {
+					return err
+				}
+				back++
+				fmt.Fprintf(out, "  %s  %s → %s  went back: %s is halted\n", in.name, chk.Decision.From, chk.Decision.Target, res.Version)
+			default:
+				if chk.State.Installed != res.Version {
+					never++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(out, "%d installs went back to %s; %d never installed %s.\n", back, res.RollbackTo, never, res.Version)
 	return nil
 }
