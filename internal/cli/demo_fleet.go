@@ -216,22 +216,7 @@ func (f demoFleet) advance(ctx context.Context, out io.Writer, pub *channels.Pub
 		return err
 	}
 	fmt.Fprintf(out, "\n$ relcheck rollout advance REPO --channel stable --schedule 25%%/6h --require '%s'   # the maintainers' scheduled job\n", require)
-	res, err := pub.Advance(ctx, "stable", channels.Schedule{Step: 25, Period: 6 * time.Hour}, func(r *channels.Release, h *channels.Head) (channels.Judgement, string, error) {
-		v, err := gate.Judge(ctx, h.Project, r.Version, time.Since(r.Published))
-		if err != nil {
-			return 0, "", err
-		}
-		for _, l := range v.Lines {
-			fmt.Fprintf(out, "  %s\n", l)
-		}
-		switch v.Result {
-		case telemetry.Pass:
-			return channels.JudgePass, "the shared data meets " + require, nil
-		case telemetry.Fail:
-			return channels.JudgeFail, "it fails " + require, nil
-		}
-		return channels.JudgeHold, "inconclusive", nil
-	})
+	res, err := pub.Advance(ctx, "stable", channels.Schedule{Step: 25, Period: 6 * time.Hour}, sharedJudge(ctx, out, gate))
 	var refused *channels.RefusedError
 	if err != nil && !errors.As(err, &refused) {
 		return err

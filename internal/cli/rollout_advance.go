@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -75,30 +76,7 @@ func runRolloutAdvance(ctx context.Context, o *rolloutAdvanceOptions) error {
 	if err != nil {
 		return err
 	}
-	judge := func(r *channels.Release, h *channels.Head) (channels.Judgement, string, error) {
-		g := *o.Gate
-		if g.Collector == "" {
-			g.Collector = h.Collector
-		}
-		if g.Collector == "" {
-			return 0, "", fmt.Errorf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")
-		}
-		soak := time.Since(r.Published)
-		v, err := g.Judge(ctx, h.Project, r.Version, soak)
-		if err != nil {
-			return 0, "", err
-		}
-		for _, l := range v.Lines {
-			fmt.Fprintf(o.err, "  %s\n", l)
-		}
-		switch v.Result {
-		case telemetry.Pass:
-			return channels.JudgePass, "the shared data meets " + requirements(g.Requirements), nil
-		case telemetry.Fail:
-			return channels.JudgeFail, "it fails " + requirements(g.Requirements), nil
-		}
-		return channels.JudgeHold, "inconclusive: not enough shared data yet for " + requirements(g.Requirements), nil
-	}
+	judge := sharedJudge(ctx, o.err, o.Gate)
 	res, err := pub.Advance(ctx, o.Channel, o.Schedule, judge)
 	var refused *channels.RefusedError
 	if err != nil && !errors.As(err, &refused) {
@@ -122,6 +100,34 @@ func runRolloutAdvance(ctx context.Context, o *rolloutAdvanceOptions) error {
 		fmt.Fprintf(o.out, "%s\n", res.Why)
 	}
 	return err
+}
+
+// sharedJudge judges a release in flight by the shared telemetry: gate on
+// its collector, or the one the head announces; the figures go to w.
+func sharedJudge(ctx context.Context, w io.Writer, gate *telemetry.Gate) func(*channels.Release, *channels.Head) (channels.Judgement, string, error) {
+	return func(r *channels.Release, h *channels.Head) (channels.Judgement, string, error) {
+		g := *gate
+		if g.Collector == "" {
+			g.Collector = h.Collector
+		}
+		if g.Collector == "" {
+			return 0, "", fmt.Errorf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")
+		}
+		v, err := g.Judge(ctx, h.Project, r.Version, time.Since(r.Published))
+		if err != nil {
+			return 0, "", err
+		}
+		for _, l := range v.Lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+		switch v.Result {
+		case telemetry.Pass:
+			return channels.JudgePass, "the shared data meets " + requirements(g.Requirements), nil
+		case telemetry.Fail:
+			return channels.JudgeFail, "it fails " + requirements(g.Requirements), nil
+		}
+		return channels.JudgeHold, "inconclusive: not enough shared data yet for " + requirements(g.Requirements), nil
+	}
 }
 
 func requirements(rs []telemetry.Requirement) string {
