@@ -125,6 +125,9 @@ func runAction(t *testing.T, workspace string, inputs map[string]string) (map[st
 			"GITHUB_ACTION_PATH="+actionPath, "GITHUB_WORKSPACE="+workspace,
 			"RUNNER_TEMP="+temp, "GITHUB_OUTPUT="+outFile, "GITHUB_STEP_SUMMARY="+summary,
 			"RUNNER_TOOL_CACHE="+toolCache(t), "RUNNER_OS=Linux", "RUNNER_ARCH=X64",
+			// relcheck's state stays in the test's directory (as root the
+			// default is /var/lib/relcheck).
+			"XDG_STATE_HOME="+filepath.Join(temp, "state"), "XDG_CONFIG_HOME="+filepath.Join(temp, "config"),
 			"GITHUB_ACTIONS=true", "CI=true", "NO_COLOR=")
 		for k, v := range st.Env {
 			cmd.Env = append(cmd.Env, k+"="+subst(v))
@@ -417,7 +420,7 @@ jobs:
 	runAct := func() []byte {
 		cmd := exec.Command(act, "push", "-P", "ubuntu-latest=-self-hosted", "--pull=false")
 		cmd.Dir = ws
-		cmd.Env = append(append(os.Environ(), "HOME="+home), goCaches...)
+		cmd.Env = append(append(os.Environ(), "HOME="+home, "XDG_STATE_HOME="+filepath.Join(home, "state"), "XDG_CONFIG_HOME="+filepath.Join(home, "config")), goCaches...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		if err != nil {

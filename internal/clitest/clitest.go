@@ -141,6 +141,11 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 				e.Setenv(k, v)
 			}
 			e.Setenv("HOME", filepath.Join(e.WorkDir, ".home"))
+			// relcheck's configuration and state stay in the script's
+			// directory: as root the defaults are /etc/relcheck and
+			// /var/lib/relcheck, which scripts must never touch.
+			e.Setenv("XDG_CONFIG_HOME", filepath.Join(e.WorkDir, ".home", ".config"))
+			e.Setenv("XDG_STATE_HOME", filepath.Join(e.WorkDir, ".home", ".local", "state"))
 			e.Setenv("GOPROXY", "off")
 			e.Setenv("GOTOOLCHAIN", "local")
 			e.Setenv("GIT_AUTHOR_NAME", "Test")
