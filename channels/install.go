@@ -75,6 +75,47 @@ type Outcome struct {
 	Reason      string `json:"reason,omitempty"`
 	DurationMs  int64  `json:"durationMs"`
 	Hops        int    `json:"hops"`
+	// Analysis is what decided a rollback by the metric analysis.
+	Analysis *AnalysisFigures `json:"analysis,omitempty"`
+}
+
+// AnalysisFigures are the figures behind an analysis rollback: the SLI,
+// its condition, its values before and after the switch (when it had
+// them), or the comparison or alert that decided.
+type AnalysisFigures struct {
+	SLI       string   `json:"sli"`
+	Condition string   `json:"condition,omitempty"`
+	Before    *float64 `json:"before,omitempty"`
+	After     *float64 `json:"after,omitempty"`
+	Why       string   `json:"why,omitempty"`
+}
+
+// analysisFigures extracts the figures of an analysis failure, nil for
+// any other error.
+func analysisFigures(err error) *AnalysisFigures {
+	var fe *analysis.FailedError
+	var we *analysis.WorseError
+	var be *analysis.BurnError
+	switch {
+	case errors.As(err, &fe):
+		f := &AnalysisFigures{SLI: fe.SLI, Condition: fe.Condition.String()}
+		if fe.HasBefore {
+			b := fe.Before
+			f.Before = &b
+		}
+		if fe.Last.Err == "" {
+			a := fe.Last.Value
+			f.After = &a
+		} else {
+			f.Why = fe.Last.Err
+		}
+		return f
+	case errors.As(err, &we):
+		return &AnalysisFigures{SLI: we.SLI, Why: we.Why}
+	case errors.As(err, &be):
+		return &AnalysisFigures{SLI: "slo", Why: be.Error()}
+	}
+	return nil
 }
 
 const maxOutcomes = 50
@@ -460,7 +501,7 @@ func (in *Installer) undo(ctx context.Context, st *LocalState, j *journal, class
 		return err
 	}
 	os.Remove(in.meta("journal.json"))
-	return &HopError{Outcome: Outcome{Result: RolledBack, ReasonClass: class, Reason: cause.Error()}}
+	return &HopError{Outcome: Outcome{Result: RolledBack, ReasonClass: class, Reason: cause.Error(), Analysis: analysisFigures(cause)}}
 }
 
 // hook runs a configured command with the hop in its environment.

@@ -51,13 +51,13 @@ func (o *opFlags) check(cmd *cobra.Command) error {
 // marshal writes v as JSON on stdout: one line per record beside JSON
 // logs (a log collector reads records by line), indented otherwise.
 func (o *opFlags) marshal(s *streams, v any) {
-	var data []byte
-	if o.LogFormat == "json" {
-		data, _ = json.Marshal(v)
-	} else {
-		data, _ = json.MarshalIndent(v, "", "  ")
+	enc := json.NewEncoder(s.out)
+	// Conditions like "< 0.01" stay readable (not \u003c).
+	enc.SetEscapeHTML(false)
+	if o.LogFormat != "json" {
+		enc.SetIndent("", "  ")
 	}
-	fmt.Fprintf(s.out, "%s\n", data)
+	enc.Encode(v)
 }
 
 // client opens the subscription, with structured logs on stderr.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -77,8 +76,7 @@ func runStatus(ctx context.Context, o *statusOptions) error {
 		} else {
 			v.Decision = chk.Decision
 		}
-		data, _ := json.MarshalIndent(v, "", "  ")
-		fmt.Fprintf(s.out, "%s\n", data)
+		o.marshal(s, v)
 		return cerr
 	}
 	if st.Installed == "" && cur == "" {
