@@ -172,9 +172,14 @@ func TestClassify(t *testing.T) {
 			want: []string{"error api/incompatible: F: changed"}, bump: "minor"},
 		{name: "new deprecation without hint", base: "v1.0.0",
 			old: "func F() {}", new: "// Deprecated: do not.\nfunc F() {}",
-			want: []string{"warning api/deprecation-hint: F is newly deprecated without saying what to use instead"}, bump: "patch"},
+			want: []string{"warning api/deprecation-hint: F is newly deprecated without saying what to use instead"}, bump: "minor"},
+		// A deprecation alone is a minor change (Semantic Versioning 2.0.0,
+		// item 7), which apidiff and gorelease call "no change".
 		{name: "new deprecation with hint", base: "v1.0.0",
 			old: "func F() {}\nfunc G() {}", new: "// Deprecated: Use [G] instead.\nfunc F() {}\nfunc G() {}",
+			bump: "minor"},
+		{name: "deprecated already", base: "v1.0.0",
+			old: "// Deprecated: Use [G] instead.\nfunc F() {}\nfunc G() {}", new: "// Deprecated: Use [G] instead.\nfunc F() {}\nfunc G() {}",
 			bump: "patch"},
 	}
 	for _, tt := range tests {

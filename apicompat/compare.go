@@ -32,6 +32,9 @@ type comparison struct {
 	notes      []string
 	// undecided lists packages whose API could not be compared at all.
 	undecided []string
+	// deprecated lists the identifiers of the base marked Deprecated at
+	// head: a minor change (SemVer 2.0.0, item 7).
+	deprecated []string
 }
 
 func (c *comparison) loc(m *Module, pos token.Pos, pkg *Package) *report.Location {
@@ -143,6 +146,9 @@ func (c *comparison) comparePackage(ctx context.Context, rel string, hist *Histo
 	if newP != nil {
 		newDocIndexOnce(newP)
 		c.deprecationHints(oldP, newP)
+		if oldP != nil && !exp {
+			c.newlyDeprecated(oldP, newP)
+		}
 	}
 	if c.base == nil {
 		return
@@ -411,6 +417,28 @@ func (c *comparison) change(ctx context.Context, hist *History, rel string, oldP
 		} else {
 			f.Fix = fmt.Sprintf("keep the old form and add the new one beside it, or release a new major version with module path /v%d", c.opts.BaseVersion.Major()+1)
 		}
+	}
+}
+
+// newlyDeprecated records the identifiers that existed at the base, not
+// deprecated, and are marked Deprecated at head.
+func (c *comparison) newlyDeprecated(oldP, newP *Package) {
+	old := newDocIndexOnce(oldP)
+	for _, s := range slices.Sorted(maps.Keys(newP.docs.docs)) {
+		if !exportedSym(s) {
+			continue
+		}
+		if _, ok := deprecation(newP.docs.docs[s].doc); !ok {
+			continue
+		}
+		prev, existed := old.docs[s]
+		if !existed {
+			continue // new and deprecated at once: an addition
+		}
+		if _, was := deprecation(prev.doc); was {
+			continue
+		}
+		c.deprecated = append(c.deprecated, newP.Path+"."+s)
 	}
 }
 

@@ -93,7 +93,7 @@ func (c *comparison) version() report.Version {
 		v.Bump = "major"
 		v.Reasons = append(v.Reasons, fmt.Sprintf("%d incompatible change(s): no release is possible under %s; v%d.0.0 needs module path %s/v%d",
 			breaking, c.head.Path, bv.Major()+1, strings.TrimSuffix(c.head.Path, fmt.Sprintf("/v%d", bv.Major())), bv.Major()+1))
-	case added > 0 || tolerated > 0:
+	case added > 0 || tolerated > 0 || len(c.deprecated) > 0:
 		v.Bump = "minor"
 		if added > 0 {
 			v.Reasons = append(v.Reasons, fmt.Sprintf("%d compatible change(s)", added))
@@ -104,6 +104,9 @@ func (c *comparison) version() report.Version {
 	default:
 		v.Bump = "patch"
 		v.Reasons = append(v.Reasons, "no API change")
+	}
+	if len(c.deprecated) > 0 && v.Bump != "initial" {
+		v.Reasons = append(v.Reasons, fmt.Sprintf("%d identifier(s) newly deprecated (%s): a deprecation takes a minor release (Semantic Versioning 2.0.0, item 7)", len(c.deprecated), strings.Join(c.deprecated, ", ")))
 	}
 	if len(c.undecided) > 0 {
 		// The changes of a package that could not be loaded are unknown:
