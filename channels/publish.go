@@ -525,6 +525,9 @@ func (p *Publisher) Update(ctx context.Context, channel string, change func(*Hea
 		cur, curD, err := ReadHead(ctx, p.Store, channel, v)
 		fresh := errors.Is(err, ErrNotFound)
 		var ve *VerifyError
+		if errors.As(err, &ve) && p.moved(ctx, channel, curD, attempt) {
+			continue // replaced, and its signature dropped, meanwhile
+		}
 		if errors.As(err, &ve) {
 			// An unsigned head older than the record: the tag was moved
 			// back to a superseded head (whose signature was deleted).

@@ -102,14 +102,34 @@ func (p *Publisher) precheck(ctx context.Context, channel string) error {
 	if err != nil {
 		return err
 	}
-	cur, curD, err := ReadHead(ctx, p.Store, channel, v)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		cur = nil
-	case err != nil:
+	for attempt := 1; ; attempt++ {
+		cur, curD, err := ReadHead(ctx, p.Store, channel, v)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			cur, err = nil, nil
+		case err != nil && !p.moved(ctx, channel, curD, attempt):
+			return err
+		case err != nil:
+			continue // replaced (and its signature dropped) meanwhile
+		}
+		err = p.checkRecords(ctx, channel, cur, curD, v)
+		var re *RollbackError
+		if errors.As(err, &re) && p.moved(ctx, channel, curD, attempt) {
+			continue // another writer moved the head on since: a race
+		}
 		return err
 	}
-	return p.checkRecords(ctx, channel, cur, curD, v)
+}
+
+// moved reports whether channel's head tag no longer points at d, so a
+// refusal based on d may be a concurrent writer's doing: read again (a
+// bounded number of attempts).
+func (p *Publisher) moved(ctx context.Context, channel string, d v1.Hash, attempt int) bool {
+	if attempt >= 20 || d == (v1.Hash{}) {
+		return false
+	}
+	now, err := p.Store.Resolve(ctx, HeadTag(channel))
+	return err == nil && now != d
 }
 
 // checkRecords refuses to build on cur (nil: the channel has no head)
