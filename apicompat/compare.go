@@ -66,6 +66,20 @@ func (c *comparison) run(ctx context.Context) (*Result, error) {
 	if rel, err := filepath.Rel(c.opts.Root, c.opts.ModDir); err == nil && rel != "." {
 		hist.ModDir = filepath.ToSlash(rel)
 	}
+	c.notes = append(c.notes, c.head.Notes...)
+	if c.base != nil {
+		// The base's copy says the same of the same module (with its
+		// replace made absolute): once is enough.
+		same := func(n string) bool {
+			_, tail, _ := strings.Cut(n, " does not exist here, so ")
+			return slices.ContainsFunc(c.head.Notes, func(h string) bool { return strings.HasSuffix(h, " does not exist here, so "+tail) })
+		}
+		for _, n := range c.base.Notes {
+			if !same(n) {
+				c.notes = append(c.notes, "at the base: "+n)
+			}
+		}
+	}
 	if c.base != nil && c.base.Synthesized {
 		c.notes = append(c.notes, fmt.Sprintf("%s has no go.mod; it was loaded with the go.mod of the working tree", c.opts.Base))
 	}

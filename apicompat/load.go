@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +39,9 @@ type Module struct {
 	// Synthesized is set when the tree had no go.mod and was loaded with
 	// another one (the head's).
 	Synthesized bool
+	// Notes say how the module was loaded when it differs from a plain
+	// go build (replace targets that do not exist).
+	Notes []string
 }
 
 // Package is one public package of a module.
@@ -133,6 +137,20 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 		return nil, fmt.Errorf("reading go.mod: %w", err)
 	}
 	m := &Module{Path: modPath, Dir: dir, Root: root, Packages: map[string]*Package{}, Broken: map[string]string{}}
+	// A module copied out of a monorepo keeps replace directives whose
+	// directories are not there: load those modules' required versions
+	// instead, through a copy of go.mod without them.
+	alt, dropped, err := withoutMissingReplaces(dir)
+	if err != nil {
+		return nil, err
+	}
+	if alt != "" {
+		defer os.RemoveAll(filepath.Dir(alt))
+		extraEnv = append(extraEnv, "-modfile="+alt, "-mod=mod")
+		for _, d := range dropped {
+			m.Notes = append(m.Notes, fmt.Sprintf("go.mod: %s: the directory does not exist here, so %s was loaded at its required version from the module cache or proxy instead", d.directive, d.module))
+		}
+	}
 	env := goEnv(os.Environ(), extraEnv...)
 
 	// The package graph, without building anything.
@@ -141,7 +159,7 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 		Mode: packages.NeedName | packages.NeedFiles | packages.NeedImports | packages.NeedDeps | packages.NeedModule,
 	}, patterns...)
 	if err != nil {
-		return nil, fmt.Errorf("listing packages: %s", tidyGoError(err))
+		return nil, fmt.Errorf("listing packages: %s%s", tidyGoError(err), replaceHint(dropped))
 	}
 	l := &loader{fset: token.NewFileSet(), modPath: modPath, local: map[string]*localPkg{}, exports: map[string]string{}, depErrs: map[string]string{}, imported: map[string]*types.Package{}}
 	// A pattern that matches nothing comes back as a package without files
@@ -211,7 +229,7 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 			Mode: packages.NeedName | packages.NeedExportFile,
 		}, external...)
 		if err != nil {
-			return nil, fmt.Errorf("building dependencies of %s: %s", modPath, tidyGoError(err))
+			return nil, fmt.Errorf("building dependencies of %s: %s%s", modPath, tidyGoError(err), replaceHint(dropped))
 		}
 		for _, p := range ext {
 			l.exports[p.PkgPath] = p.ExportFile
@@ -271,6 +289,15 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 			}
 		}
 		return nil, &PatternError{Dir: dir, Patterns: patterns, Msgs: []string{"no public package of module " + modPath + " among them"}}
+	}
+	// A package that does not build for want of a replaced module says
+	// which directive is at fault.
+	if hint := replaceHint(dropped); hint != "" {
+		for rel, why := range m.Broken {
+			if strings.Contains(why, "could not import") || strings.Contains(why, "cannot find") || strings.Contains(why, "no required module") {
+				m.Broken[rel] = why + hint
+			}
+		}
 	}
 	return m, nil
 }
@@ -501,6 +528,88 @@ func majorOf(modPath string) int {
 	var n int
 	fmt.Sscanf(strings.TrimLeft(pathMajor, "/."), "v%d", &n)
 	return n
+}
+
+// droppedReplace is a replace directive whose directory does not exist.
+type droppedReplace struct{ directive, module string }
+
+// withoutMissingReplaces writes a copy of dir's go.mod (and go.sum) without
+// the replace directives whose target directories do not exist, for
+// -modfile; "" when there are none.
+func withoutMissingReplaces(dir string) (string, []droppedReplace, error) {
+	gomod := filepath.Join(dir, "go.mod")
+	data, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", nil, err
+	}
+	f, err := modfile.Parse(gomod, data, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("parsing go.mod: %w", err)
+	}
+	var dropped []droppedReplace
+	for _, r := range slices.Clone(f.Replace) {
+		if r.New.Version != "" || !modfile.IsDirectoryPath(r.New.Path) {
+			continue
+		}
+		target := r.New.Path
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(dir, target)
+		}
+		if st, err := os.Stat(target); err == nil && st.IsDir() {
+			continue
+		}
+		required := r.Old.Path
+		for _, req := range f.Require {
+			if req.Mod.Path == r.Old.Path {
+				required += " " + req.Mod.Version
+			}
+		}
+		old := r.Old.Path
+		if r.Old.Version != "" {
+			old += " " + r.Old.Version
+		}
+		dropped = append(dropped, droppedReplace{directive: "replace " + old + " => " + r.New.Path, module: required})
+		if err := f.DropReplace(r.Old.Path, r.Old.Version); err != nil {
+			return "", nil, err
+		}
+	}
+	if len(dropped) == 0 {
+		return "", nil, nil
+	}
+	f.Cleanup()
+	out, err := f.Format()
+	if err != nil {
+		return "", nil, err
+	}
+	tmp, err := os.MkdirTemp("", "relcheck-modfile-")
+	if err != nil {
+		return "", nil, err
+	}
+	alt := filepath.Join(tmp, "go.mod")
+	if err := os.WriteFile(alt, out, 0o644); err != nil {
+		os.RemoveAll(tmp)
+		return "", nil, err
+	}
+	if sum, err := os.ReadFile(filepath.Join(dir, "go.sum")); err == nil {
+		if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o644); err != nil {
+			os.RemoveAll(tmp)
+			return "", nil, err
+		}
+	}
+	return alt, dropped, nil
+}
+
+// replaceHint names the replace directives that were dropped, for an
+// error of loading without them.
+func replaceHint(dropped []droppedReplace) string {
+	if len(dropped) == 0 {
+		return ""
+	}
+	var ds []string
+	for _, d := range dropped {
+		ds = append(ds, d.directive)
+	}
+	return fmt.Sprintf(" (go.mod's %s points at a directory that does not exist; relcheck tried the required version from the module cache or proxy instead: restore the directory, or require a published version)", strings.Join(ds, ", "))
 }
 
 // fixReplaces rewrites relative replace directives in an extracted base
