@@ -151,18 +151,11 @@ func releaseGate(ctx context.Context, s *streams, gate *telemetry.Gate) func(*ch
 		return nil
 	}
 	return func(r *channels.Release, h *channels.Head) error {
-		g := *gate
-		if g.Collector == "" {
-			g.Collector = h.Collector
-		}
-		if g.Collector == "" {
-			return report.Inputf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")
-		}
-		v, err := g.Judge(ctx, h.Project, r.Version, time.Since(r.Published))
+		v, collector, err := judgeShared(ctx, gate, r, h)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(s.err, "relcheck: shared data for %s on %s (%s):\n", r.Version, h.Channel, g.Collector)
+		fmt.Fprintf(s.err, "relcheck: shared data for %s on %s (%s):\n", r.Version, h.Channel, collector)
 		for _, l := range v.Lines {
 			fmt.Fprintf(s.err, "  %s\n", l)
 		}
@@ -174,6 +167,49 @@ func releaseGate(ctx context.Context, s *streams, gate *telemetry.Gate) func(*ch
 		}
 		return &channels.RefusedError{Msg: fmt.Sprintf("%s: the shared data says no", r.Version)}
 	}
+}
+
+// judgeShared judges release r of head h by gate, on the gate's collector
+// or the one the head announces; it returns the verdict and the collector.
+func judgeShared(ctx context.Context, gate *telemetry.Gate, r *channels.Release, h *channels.Head) (telemetry.Verdict, string, error) {
+	g := *gate
+	if g.Collector == "" {
+		g.Collector = h.Collector
+	}
+	if g.Collector == "" {
+		return telemetry.Verdict{}, "", report.Inputf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")
+	}
+	v, err := g.Judge(ctx, h.Project, r.Version, time.Since(r.Published))
+	return v, g.Collector, err
+}
+
+// sharedJudge judges a release in flight by the shared telemetry (the
+// judgement of channels.Publisher.Advance); the figures go to w.
+func sharedJudge(ctx context.Context, w io.Writer, gate *telemetry.Gate) func(*channels.Release, *channels.Head) (channels.Judgement, string, error) {
+	return func(r *channels.Release, h *channels.Head) (channels.Judgement, string, error) {
+		v, _, err := judgeShared(ctx, gate, r, h)
+		if err != nil {
+			return 0, "", err
+		}
+		for _, l := range v.Lines {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+		switch v.Result {
+		case telemetry.Pass:
+			return channels.JudgePass, "the shared data meets " + requirements(gate.Requirements), nil
+		case telemetry.Fail:
+			return channels.JudgeFail, "it fails " + requirements(gate.Requirements), nil
+		}
+		return channels.JudgeHold, "inconclusive: not enough shared data yet for " + requirements(gate.Requirements), nil
+	}
+}
+
+func requirements(rs []telemetry.Requirement) string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.String())
+	}
+	return strings.Join(out, ",")
 }
 
 // headChange is what a command that wrote a channel prints.

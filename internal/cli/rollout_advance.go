@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -100,42 +97,6 @@ func runRolloutAdvance(ctx context.Context, o *rolloutAdvanceOptions) error {
 		fmt.Fprintf(o.out, "%s\n", res.Why)
 	}
 	return err
-}
-
-// sharedJudge judges a release in flight by the shared telemetry: gate on
-// its collector, or the one the head announces; the figures go to w.
-func sharedJudge(ctx context.Context, w io.Writer, gate *telemetry.Gate) func(*channels.Release, *channels.Head) (channels.Judgement, string, error) {
-	return func(r *channels.Release, h *channels.Head) (channels.Judgement, string, error) {
-		g := *gate
-		if g.Collector == "" {
-			g.Collector = h.Collector
-		}
-		if g.Collector == "" {
-			return 0, "", fmt.Errorf("--require needs a collector: --collector URL, or announce one with 'relcheck channel refresh --collector URL'")
-		}
-		v, err := g.Judge(ctx, h.Project, r.Version, time.Since(r.Published))
-		if err != nil {
-			return 0, "", err
-		}
-		for _, l := range v.Lines {
-			fmt.Fprintf(w, "  %s\n", l)
-		}
-		switch v.Result {
-		case telemetry.Pass:
-			return channels.JudgePass, "the shared data meets " + requirements(g.Requirements), nil
-		case telemetry.Fail:
-			return channels.JudgeFail, "it fails " + requirements(g.Requirements), nil
-		}
-		return channels.JudgeHold, "inconclusive: not enough shared data yet for " + requirements(g.Requirements), nil
-	}
-}
-
-func requirements(rs []telemetry.Requirement) string {
-	var out []string
-	for _, r := range rs {
-		out = append(out, r.String())
-	}
-	return strings.Join(out, ",")
 }
 
 func orRollbackTo(v string) string {

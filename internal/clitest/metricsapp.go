@@ -2,14 +2,11 @@ package clitest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,44 +98,20 @@ func cmdWaitProm(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		cond = &c
 	}
-	u := "http://127.0.0.1:" + args[0] + "/api/v1/query?query=" + url.QueryEscape(args[2])
-	client := &http.Client{Timeout: 5 * time.Second}
+	// Through the analysis' own query client.
+	prom, err := analysis.NewPrometheus("http://127.0.0.1:"+args[0], 5*time.Second)
+	ts.Check(err)
 	var last string
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		resp, err := client.Get(u)
+		v, err := prom.Query(context.Background(), args[2], time.Now())
 		if err != nil {
 			last = err.Error()
-			continue
-		}
-		var r struct {
-			Data struct {
-				Result []struct {
-					Value [2]any `json:"value"`
-				} `json:"result"`
-			} `json:"data"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&r)
-		resp.Body.Close()
-		if err != nil || len(r.Data.Result) != 1 {
-			last = fmt.Sprintf("%d series (%v)", len(r.Data.Result), err)
-			continue
-		}
-		s, _ := r.Data.Result[0].Value[1].(string)
-		v, err := strconv.ParseFloat(s, 64)
-		if err != nil || v != v {
-			last = "value " + s
 			continue
 		}
 		if cond == nil || cond.Met(v) {
 			return
 		}
-		last = "value " + s
+		last = fmt.Sprintf("value %v", v)
 	}
 	ts.Fatalf("waitprom: %s never met %s within a minute: %s", args[2], args[1], last)
-}
-
-// hasPrometheus reports whether the prometheus server binary is there.
-func hasPrometheus() error {
-	_, err := exec.LookPath("prometheus")
-	return err
 }
