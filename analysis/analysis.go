@@ -27,6 +27,11 @@ type Config struct {
 	// how often the SLIs are sampled meanwhile.
 	Bake     config.Duration `yaml:"bake"`
 	Interval config.Duration `yaml:"interval"`
+	// Baseline is how long before the switch the SLIs with compare set
+	// are taken from (default twice the bake: the history before the
+	// switch costs no waiting, and a longer baseline narrows its side of
+	// the comparison; compare.go).
+	Baseline config.Duration `yaml:"baseline,omitempty"`
 	// FailureLimit is how many failed samples of one SLI are tolerated:
 	// one more fails the analysis.
 	FailureLimit int `yaml:"failureLimit"`
@@ -73,6 +78,9 @@ func (c Config) WithDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = config.Duration(DefaultTimeout)
 	}
+	if c.Baseline == 0 {
+		c.Baseline = 2 * c.Bake
+	}
 	return c
 }
 
@@ -90,6 +98,9 @@ func (c Config) Validate() error {
 	}
 	if d := time.Duration(c.Bake); d < time.Duration(c.Interval) || d > 7*24*time.Hour {
 		return bad("bake", "must be between the interval (%s) and 7d", c.Interval)
+	}
+	if d := time.Duration(c.Baseline); d < time.Duration(c.Interval) || d > 30*24*time.Hour {
+		return bad("baseline", "must be between the interval (%s) and 30d", c.Interval)
 	}
 	if d := time.Duration(c.Timeout); d < 100*time.Millisecond || d > 5*time.Minute {
 		return bad("timeout", "must be between 100ms and 5m")

@@ -131,6 +131,7 @@ func TestValidate(t *testing.T) {
 		"bake":              {Prometheus: good.Prometheus, SLIs: good.SLIs, Bake: config.Duration(time.Second), Interval: config.Duration(time.Minute)},
 		"interval":          {Prometheus: good.Prometheus, SLIs: good.SLIs, Interval: config.Duration(time.Millisecond)},
 		"failureLimit":      {Prometheus: good.Prometheus, SLIs: good.SLIs, FailureLimit: -1},
+		"baseline":          {Prometheus: good.Prometheus, SLIs: good.SLIs, Baseline: config.Duration(time.Millisecond)},
 	} {
 		var ce *config.Error
 		if err := c.Validate(); !errors.As(err, &ce) || ce.Key != want {

@@ -11,9 +11,10 @@ import (
 )
 
 // Worse than before: at the end of a bake whose samples all met their
-// conditions, an SLI with compare set is compared with the same length of
-// time before the switch, so that "worse than before" is decided with a
-// stated confidence and not only against a fixed bound.
+// conditions, an SLI with compare set is compared with the baseline, the
+// time before the switch (twice the bake by default), so that "worse than
+// before" is decided with a stated confidence and not only against a fixed
+// bound. The compared SLIs share DefaultAlpha (Config.CompareAlpha).
 //
 //   compare: samples  the SLI's samples before (a range query at the same
 //                     interval) and after: one-sided Mann-Whitney U test and
@@ -23,7 +24,8 @@ import (
 //                     $window): the exact conditional binomial test of two
 //                     Poisson rates (are there more errors per event after?).
 
-// DefaultAlpha is the comparison's one-sided significance level.
+// DefaultAlpha bounds how often the comparisons together roll back an
+// unchanged release.
 const DefaultAlpha = 0.01
 
 // RangeQuerier evaluates a PromQL expression over a time range.
@@ -91,21 +93,20 @@ func compareSamples(name string, before, after []float64, higherWorse bool, alph
 	if !higherWorse {
 		ratio, lo, hi, dir = 1/c.Ratio, 1/c.Hi, 1/c.Lo, "lower"
 	}
-	return &WorseError{SLI: name, Why: fmt.Sprintf("%s ×%.3g (Hodges–Lehmann; %.0f%% interval ×%.3g–×%.3g), p=%.2g (Mann-Whitney U, one-sided, %d samples before and %d after), beyond the %.0f%% tolerance",
-		dir, ratio, 100*(1-2*alpha), lo, hi, c.P, len(before), len(after), 100*threshold)}
+	return &WorseError{SLI: name, Why: fmt.Sprintf("%s ×%.3g (Hodges–Lehmann; %.0f%% interval ×%.3g–×%.3g), p=%.2g < α=%.2g (Mann-Whitney U, one-sided, %d samples before and %d after), beyond the %.0f%% tolerance",
+		dir, ratio, 100*(1-2*alpha), lo, hi, c.P, alpha, len(before), len(after), 100*threshold)}
 }
 
 // compareCounts judges an SLI's error counts over the bake against the
 // same length of time before the switch.
-func (a *Analyzer) compareCounts(ctx context.Context, s SLI, switched, end time.Time, alpha float64) error {
-	w := promDuration(end.Sub(switched))
-	q := func(expr string, at time.Time) (float64, error) {
-		return a.Querier.Query(ctx, strings.ReplaceAll(expr, "$window", w), at)
+func (a *Analyzer) compareCounts(ctx context.Context, s SLI, switched time.Time, baseline time.Duration, end time.Time, alpha float64) error {
+	q := func(expr string, window time.Duration, at time.Time) (float64, error) {
+		return a.Querier.Query(ctx, strings.ReplaceAll(expr, "$window", promDuration(window)), at)
 	}
-	kb, err1 := q(s.Errors, switched)
-	nb, err2 := q(s.Total, switched)
-	ka, err3 := q(s.Errors, end)
-	na, err4 := q(s.Total, end)
+	kb, err1 := q(s.Errors, baseline, switched)
+	nb, err2 := q(s.Total, baseline, switched)
+	ka, err3 := q(s.Errors, end.Sub(switched), end)
+	na, err4 := q(s.Total, end.Sub(switched), end)
 	for _, err := range []error{err1, err2, err3, err4} {
 		if err != nil {
 			return &WorseError{SLI: s.Name, Why: fmt.Sprintf("its counts cannot be compared (%v): not judged as passing", err)}
@@ -113,8 +114,8 @@ func (a *Analyzer) compareCounts(ctx context.Context, s SLI, switched, end time.
 	}
 	p := RateTest(kb, nb, ka, na)
 	if p < alpha && ka/na > kb/nb {
-		return &WorseError{SLI: s.Name, Why: fmt.Sprintf("%.0f errors in %.0f events after (%.3g%%), %.0f in %.0f before (%.3g%%): p=%.2g (exact conditional binomial test, one-sided)",
-			ka, na, 100*ka/na, kb, nb, 100*kb/nb, p)}
+		return &WorseError{SLI: s.Name, Why: fmt.Sprintf("%.0f errors in %.0f events after (%.3g%%), %.0f in %.0f before (%.3g%%): p=%.2g < α=%.2g (exact conditional binomial test, one-sided)",
+			ka, na, 100*ka/na, kb, nb, 100*kb/nb, p, alpha)}
 	}
 	return nil
 }

@@ -179,11 +179,13 @@ func (a *Analyzer) Bake(ctx context.Context, before Baseline, progress func(Samp
 	return all, a.compare(ctx, switched, all, conds)
 }
 
-// compare judges the SLIs with compare set against the same length of time
-// before the switch (compare.go).
+// compare judges the SLIs with compare set against the baseline, the
+// time before the switch (compare.go).
 func (a *Analyzer) compare(ctx context.Context, switched time.Time, after []Sample, conds map[string]Condition) error {
 	c := a.Config.WithDefaults()
 	end := a.now()
+	alpha := c.CompareAlpha()
+	baseline := time.Duration(c.Baseline)
 	for _, s := range c.SLIs {
 		switch s.Compare {
 		case "samples":
@@ -191,8 +193,7 @@ func (a *Analyzer) compare(ctx context.Context, switched time.Time, after []Samp
 			if !ok {
 				continue
 			}
-			span := end.Sub(switched)
-			before, err := rq.QueryRange(ctx, s.Query, switched.Add(-span), switched, time.Duration(c.Interval))
+			before, err := rq.QueryRange(ctx, s.Query, switched.Add(-baseline), switched, time.Duration(c.Interval))
 			if err != nil {
 				return &WorseError{SLI: s.Name, Why: fmt.Sprintf("no samples before the switch to compare with (%v): not judged as passing", err)}
 			}
@@ -207,16 +208,33 @@ func (a *Analyzer) compare(ctx context.Context, switched time.Time, after []Samp
 				tol = 0.10
 			}
 			op := conds[s.Name].Op
-			if err := compareSamples(s.Name, before, vals, op == "<" || op == "<=", DefaultAlpha, tol); err != nil {
+			if err := compareSamples(s.Name, before, vals, op == "<" || op == "<=", alpha, tol); err != nil {
 				return err
 			}
 		case "counts":
-			if err := a.compareCounts(ctx, s, switched, end, DefaultAlpha); err != nil {
+			if err := a.compareCounts(ctx, s, switched, baseline, end, alpha); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// CompareAlpha is each comparison's one-sided significance level: the
+// analysis' DefaultAlpha shared among the SLIs compared (Bonferroni), so
+// that an unchanged release is rolled back by any of them at most that
+// often.
+func (c Config) CompareAlpha() float64 {
+	n := 0
+	for _, s := range c.SLIs {
+		if s.Compare != "" {
+			n++
+		}
+	}
+	if n == 0 {
+		return DefaultAlpha
+	}
+	return DefaultAlpha / float64(n)
 }
 
 // Plan says what the analysis will do, for --dry-run and status.
@@ -226,8 +244,18 @@ func (c Config) Plan() string {
 	for _, s := range c.SLIs {
 		slis = append(slis, s.Name+" "+s.Condition)
 	}
-	return fmt.Sprintf("after each hop, for %s: every %s %s from %s; more than %d failed sample(s) of one SLI rolls back",
+	plan := fmt.Sprintf("after each hop, for %s: every %s %s from %s; more than %d failed sample(s) of one SLI rolls back",
 		c.Bake, c.Interval, strings.Join(slis, ", "), c.Prometheus, c.FailureLimit)
+	var compared []string
+	for _, s := range c.SLIs {
+		if s.Compare != "" {
+			compared = append(compared, s.Name+" ("+s.Compare+")")
+		}
+	}
+	if len(compared) > 0 {
+		plan += fmt.Sprintf("; then %s compared with the %s before the switch, one-sided at α=%.2g each", strings.Join(compared, ", "), c.Baseline, c.CompareAlpha())
+	}
+	return plan
 }
 
 func fmtValue(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }

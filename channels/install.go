@@ -77,6 +77,9 @@ type Outcome struct {
 	Hops        int    `json:"hops"`
 	// Analysis is what decided a rollback by the metric analysis.
 	Analysis *AnalysisFigures `json:"analysis,omitempty"`
+	// Analyzed says that a successful outcome's hops also passed the
+	// metric analysis (not only their health check).
+	Analyzed bool `json:"analyzed,omitempty"`
 }
 
 // AnalysisFigures are the figures behind an analysis rollback: the SLI,
@@ -348,6 +351,7 @@ func (in *Installer) Apply(ctx context.Context, st *LocalState, d *Decision, hea
 		out.Hops++
 	}
 	out.Result = Success
+	out.Analyzed = in.Analyzer != nil && out.Hops > 0
 	out.DurationMs = time.Since(start).Milliseconds()
 	st.LastSuccess = in.now()
 	in.record(st, *out)
@@ -827,6 +831,7 @@ func (in *Installer) Recover(ctx context.Context, st *LocalState) (*Outcome, err
 			return nil, err
 		} else {
 			out.Result = Success
+			out.Analyzed = in.Analyzer != nil // finish baked the hop again
 			st.LastSuccess = in.now()
 		}
 	}

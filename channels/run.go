@@ -85,7 +85,7 @@ func (r TelemetryRecorder) log() *slog.Logger {
 // Outcome counts one operation's outcome.
 func (r TelemetryRecorder) Outcome(program, channel, running string, o Outcome) {
 	err := r.Telemetry.Record(telemetry.Event{Program: program, Channel: channel, Running: running, Action: string(o.Action), From: o.From, To: o.To,
-		Result: string(o.Result), ReasonClass: o.ReasonClass, Duration: time.Duration(o.DurationMs) * time.Millisecond, Hops: o.Hops})
+		Result: string(o.Result), ReasonClass: o.ReasonClass, Duration: time.Duration(o.DurationMs) * time.Millisecond, Hops: o.Hops, Analyzed: o.Analyzed})
 	if err != nil {
 		r.log().Warn("telemetry: recording", "error", err)
 	}

@@ -135,6 +135,9 @@ type Require struct {
 	// check and analysis passed): an operator's canaries, reporting to
 	// the operator's own collector, gate the other hosts.
 	Upgrades int `yaml:"upgrades,omitempty"`
+	// Analyzed is the least number of those upgrades that also passed a
+	// metric analysis (canaries with an analysis: section).
+	Analyzed int `yaml:"analyzed,omitempty"`
 	// RollbackRate bounds the share of upgrades rolled back: "<2%" (the
 	// upper end of its 95% interval must be below).
 	RollbackRate string `yaml:"rollbackRate,omitempty"`
@@ -150,6 +153,9 @@ func (r *Require) Expr() string {
 	}
 	if r.Upgrades > 0 {
 		parts = append(parts, fmt.Sprintf("upgrades>=%d", r.Upgrades))
+	}
+	if r.Analyzed > 0 {
+		parts = append(parts, fmt.Sprintf("analyzed>=%d", r.Analyzed))
 	}
 	if r.RollbackRate != "" {
 		rate := strings.TrimSpace(r.RollbackRate)

@@ -156,6 +156,8 @@ type Event struct {
 	Action, From, To, Result, ReasonClass string
 	Duration                              time.Duration
 	Hops                                  int
+	// Analyzed: a successful upgrade also passed the metric analysis.
+	Analyzed bool
 }
 
 // week is a week's record on disk: the next report.
@@ -200,6 +202,9 @@ func (c *Client) Record(e Event) error {
 			switch e.Result {
 			case "success":
 				add("upgrade.success", e.To, 1)
+				if e.Analyzed {
+					add("upgrade.analysis.passed", e.To, 1)
+				}
 			case "rolled_back", "failed":
 				name := "upgrade.rolled_back." + e.ReasonClass
 				if _, ok := Counters[name]; !ok {

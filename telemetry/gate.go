@@ -66,11 +66,12 @@ func ParseRequire(s string) ([]Requirement, error) {
 				return nil, fmt.Errorf("%q: installs takes >= or >", part)
 			}
 			r.Value, err = strconv.ParseFloat(rest, 64)
-		case "upgrades":
-			// Successful upgrades to the version (health check and
-			// analysis passed): what canaries have shown.
+		case "upgrades", "analyzed":
+			// Successful upgrades to the version (health check and, where
+			// the install has one, analysis passed), or only those that
+			// passed a metric analysis: what canaries have shown.
 			if r.Op != ">=" && r.Op != ">" {
-				return nil, fmt.Errorf("%q: upgrades takes >= or >", part)
+				return nil, fmt.Errorf("%q: %s takes >= or >", part, r.Metric)
 			}
 			r.Value, err = strconv.ParseFloat(rest, 64)
 		case "rollback_rate":
@@ -89,7 +90,7 @@ func ParseRequire(s string) ([]Requirement, error) {
 			}
 			r.Soak, err = config.ParseDuration(rest)
 		default:
-			return nil, fmt.Errorf("%q: unknown metric %q (installs, upgrades, rollback_rate, soak)", part, r.Metric)
+			return nil, fmt.Errorf("%q: unknown metric %q (installs, upgrades, analyzed, rollback_rate, soak)", part, r.Metric)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%q: %v", part, err)
@@ -110,6 +111,9 @@ type Figures struct {
 	// Upgrades to the version, and how many were rolled back.
 	Upgrades   int64 `json:"upgrades"`
 	RolledBack int64 `json:"rolledBack"`
+	// Analyzed counts the successful upgrades that passed a metric
+	// analysis.
+	Analyzed int64 `json:"analyzed"`
 	// Withheld weeks had too few reports for their count of installs to
 	// be shown: fewer than MinInstalls (the collector's k; 0 when unknown).
 	Withheld    int `json:"withheld"`
@@ -149,6 +153,8 @@ func FiguresFor(cells []Cell, version string) Figures {
 			switch {
 			case name == "upgrade.success":
 				f.Upgrades += n
+			case name == "upgrade.analysis.passed":
+				f.Analyzed += n
 			case strings.HasPrefix(name, "upgrade.rolled_back."):
 				f.Upgrades += n
 				f.RolledBack += n
@@ -225,18 +231,20 @@ func Evaluate(reqs []Requirement, f Figures, soak time.Duration) Verdict {
 				}
 				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%d installs so far%s%s)", r, f.Installs, noise, extra))
 			}
-		case "upgrades":
-			good := f.Upgrades - f.RolledBack
-			m := margin(f.NoiseScale, 2)
+		case "upgrades", "analyzed":
+			good, m, what := f.Upgrades-f.RolledBack, margin(f.NoiseScale, 2), "successful upgrades"
+			if r.Metric == "analyzed" {
+				good, m, what = f.Analyzed, margin(f.NoiseScale, 1), "upgrades that passed a metric analysis"
+			}
 			ok := float64(good-m) >= r.Value
 			if r.Op == ">" {
 				ok = float64(good-m) > r.Value
 			}
 			if ok {
-				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%d successful upgrades)", r, good))
+				v.Lines = append(v.Lines, fmt.Sprintf("pass: %s (%d %s)", r, good, what))
 			} else {
 				worse(Inconclusive)
-				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%d successful upgrades so far)", r, good))
+				v.Lines = append(v.Lines, fmt.Sprintf("inconclusive — hold: %s (%d %s so far)", r, good, what))
 			}
 		case "rollback_rate":
 			if f.Upgrades == 0 {

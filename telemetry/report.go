@@ -45,6 +45,7 @@ var Counters = map[string]string{
 	"upgrade.rolled_back.post":        "upgrades to the version switched back: the post hook failed",
 	"upgrade.rolled_back.health":      "upgrades to the version switched back: the health check failed",
 	"upgrade.rolled_back.analysis":    "upgrades to the version switched back: the operator's SLIs failed the metric analysis",
+	"upgrade.analysis.passed":         "upgrades to the version that also passed the operator's metric analysis",
 	"upgrade.rolled_back.interrupted": "upgrades to the version interrupted (a crash) and undone",
 	"upgrade.duration.lt_10s":         "upgrades to the version that took under 10 s",
 	"upgrade.duration.10s_1m":         "upgrades to the version that took 10 s to 1 min",

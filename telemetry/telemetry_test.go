@@ -333,6 +333,14 @@ func TestRequire(t *testing.T) {
 	if _, err := ParseRequire("upgrades<2"); err == nil {
 		t.Error("upgrades<2 accepted")
 	}
+	// Only the upgrades that passed a metric analysis count for analyzed.
+	an, _ := ParseRequire("analyzed>=1")
+	if v := Evaluate(an, Figures{Upgrades: 3}, 0); v.Result != Inconclusive || !strings.Contains(v.Lines[0], "0 upgrades that passed a metric analysis so far") {
+		t.Errorf("successful upgrades without analysis: %v %q", v.Result, v.Lines)
+	}
+	if v := Evaluate(an, Figures{Upgrades: 3, Analyzed: 1}, 0); v.Result != Pass {
+		t.Errorf("one analyzed upgrade: %v %q", v.Result, v.Lines)
+	}
 	// A count below k is withheld, not zero: the verdict says so.
 	v := Evaluate(reqs[:1], Figures{Withheld: 2, MinInstalls: 10}, 0)
 	if len(v.Lines) != 1 || !strings.Contains(v.Lines[0], "fewer than 10 installs in each of 2 week(s) so far: the collector withholds counts below 10") {
