@@ -49,7 +49,7 @@ directory, with no server, no account and no network:
  3. Operators: a fleet of installs following stable upgrades with
     'relcheck upgrade --phased': a quarter of them take v0.3.0 first. On
     one, the metric analysis sees the service's error ratio rise during the
-    bake and rolls it back. The installs that opted in share telemetry;
+    bake (in a real Prometheus when the machine has one) and rolls it back. The installs that opted in share telemetry;
     the maintainers' scheduled 'relcheck rollout advance' halts v0.3.0 on
     it, and at the timers' next run the installs on it go back while the
     others never take it.
@@ -194,12 +194,16 @@ func demoChannels(ctx context.Context, s *streams, env *check.Env, keep bool) er
 	if _, _, err := pub.Publish(ctx, oldImg, channels.PublishOptions{Version: "v0.2.0", Channel: "stable", Rollout: 100}); err != nil {
 		return err
 	}
-	fleet, stopSLI, err := newDemoFleet(ctx, root, st, 20)
+	metrics, err := newDemoMetrics(ctx, root)
 	if err != nil {
 		return err
 	}
-	defer stopSLI()
-	fmt.Fprintf(out, "(A fleet of %d installs follows stable and runs v0.2.0, released earlier.)\n", len(fleet))
+	defer metrics.Close()
+	fleet, err := newDemoFleet(ctx, root, st, 20, metrics)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "(A fleet of %d installs follows stable and runs v0.2.0, released earlier; one operator's metric analysis reads its service's error ratio from %s.)\n", len(fleet), metrics.About)
 
 	fmt.Fprintf(out, "\n$ relcheck publish %s textkitd --channel edge\n", st)
 	img, err := channels.NewRelease(channels.Metadata{Project: "textkit", Version: version, Created: time.Now().UTC(), APIBump: "minor"}, []string{bin}, nil)

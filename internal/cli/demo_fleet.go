@@ -6,16 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/relcheck/relcheck/analysis"
 	"github.com/relcheck/relcheck/channels"
-	"github.com/relcheck/relcheck/config"
 	"github.com/relcheck/relcheck/telemetry"
 )
 
@@ -32,18 +29,10 @@ type demoFleet []demoInstall
 // newDemoFleet subscribes n installs (fixed install ids, so the demo
 // shows the same phasing every time) to stable and installs what it
 // offers. The first install that phasing will take to v0.3.0 is watched
-// by the metric analysis, and its service's error ratio rises once it runs
-// v0.3.0. stop ends the metrics endpoint the analysis reads.
-func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (fleet demoFleet, stop func(), err error) {
+// by the metric analysis, reading metrics, and its service's error ratio
+// rises once it runs v0.3.0.
+func newDemoFleet(ctx context.Context, root string, st channels.Store, n int, metrics *demoMetrics) (fleet demoFleet, err error) {
 	failing := -1
-	sli := &demoSLI{}
-	srv := httptest.NewServer(sli)
-	stop = srv.Close
-	defer func() {
-		if err != nil {
-			srv.Close()
-		}
-	}()
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("%032x", sha256.Sum256([]byte(fmt.Sprintf("relcheck demo install %d", i))))[:32]
 		sub := &channels.Subscription{Repo: st.String(), Channel: "stable", Key: filepath.Join(root, channels.PublicKeyFile),
@@ -51,7 +40,7 @@ func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (f
 			HealthCmd: "test -x current/textkitd", HealthRetries: 1}
 		c, err := channels.NewClient(sub, nil)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if err := c.Run(ctx, nil, nil, func(*channels.LocalState) error {
 			chk, err := c.Check(ctx, channels.DecideOptions{Phased: true}, true)
@@ -61,18 +50,17 @@ func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (f
 			_, err = c.Installer.Apply(ctx, chk.State, chk.Decision, chk.HeadDigest)
 			return err
 		}); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if failing < 0 && channels.Covers(25, channels.Bucket(id, "v0.3.0")) {
 			// This operator judges upgrades by the service's error ratio
-			// (its Prometheus: here a stand-in the demo serves, read by
-			// the same query client), and v0.3.0 will raise it here.
+			// in their Prometheus, and v0.3.0 will raise it here.
 			failing = i
-			sli.current = filepath.Join(sub.InstallDir, "current")
-			sub.Analysis = &analysis.Config{Prometheus: srv.URL, Bake: config.Duration(2 * time.Second), Interval: config.Duration(time.Second),
-				SLIs: []analysis.SLI{{Name: "error_ratio", Query: `sum(rate(http_requests_total{code=~"5.."}[1m])) / sum(rate(http_requests_total[1m]))`, Condition: "< 0.01"}}}
-			if c.Installer.Analyzer, err = analysis.New(*sub.Analysis); err != nil {
-				return nil, nil, err
+			metrics.service.current.Store(filepath.Join(sub.InstallDir, "current"))
+			a := metrics.analysis
+			sub.Analysis = &a
+			if c.Installer.Analyzer, err = analysis.New(a); err != nil {
+				return nil, err
 			}
 		}
 		// Telemetry is each operator's choice: some off, some local,
@@ -81,25 +69,11 @@ func newDemoFleet(ctx context.Context, root string, st channels.Store, n int) (f
 			Getenv: func(string) string { return "" }}
 		mode := []telemetry.Mode{telemetry.Off, telemetry.Local, telemetry.On, telemetry.On}[i%4]
 		if _, err := tc.SetMode(mode, ""); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		fleet = append(fleet, demoInstall{name: fmt.Sprintf("host%02d", i), client: c, telemetry: tc, mode: mode})
 	}
-	return fleet, stop, nil
-}
-
-// demoSLI answers Prometheus' instant-query API for the demo's one SLI:
-// the error ratio of the watched host's service, 0.2% while it runs
-// v0.2.0 and 8% once it runs v0.3.0.
-type demoSLI struct{ current string }
-
-func (d *demoSLI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ratio := "0.002"
-	if t, err := os.Readlink(d.current); err == nil && strings.Contains(t, "v0.3.0") {
-		ratio = "0.08"
-	}
-	w.Header().Set("Content-Type", "application/json")
-	fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"%s"]}]}}`, time.Now().Unix(), ratio)
+	return fleet, nil
 }
 
 // upgrade runs upgrade --phased on every install, as the operator's timer
