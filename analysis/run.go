@@ -126,6 +126,12 @@ func (e *FailedError) Error() string {
 // soon as one SLI has failed more than FailureLimit samples: the caller
 // rolls back at once. progress, if set, gets each sample.
 func (a *Analyzer) Bake(ctx context.Context, before Baseline, progress func(Sample)) ([]Sample, error) {
+	return a.BakeSince(ctx, before, a.now(), progress)
+}
+
+// BakeSince is Bake for a switch made at switched: the comparisons'
+// baseline ends there (a bake re-run after a crash keeps its "before").
+func (a *Analyzer) BakeSince(ctx context.Context, before Baseline, switched time.Time, progress func(Sample)) ([]Sample, error) {
 	c := a.Config.WithDefaults()
 	conds := map[string]Condition{}
 	for _, s := range c.SLIs {
@@ -139,7 +145,6 @@ func (a *Analyzer) Bake(ctx context.Context, before Baseline, progress func(Samp
 	n := int(bake / interval)
 	failures := map[string]int{}
 	var all []Sample
-	switched := a.now()
 	for i := 0; i < n; i++ {
 		if err := a.sleep(ctx, interval); err != nil {
 			return all, err

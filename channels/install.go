@@ -157,6 +157,11 @@ type journal struct {
 	Head    string    `json:"head,omitempty"`
 	// Undo is why a hop is being undone (step "undo").
 	Undo string `json:"undo,omitempty"`
+	// Baseline is the SLIs' values before the switch and Switched when
+	// it first happened, so that a bake interrupted by a crash is judged
+	// again on recovery against the same "before".
+	Baseline analysis.Baseline `json:"baseline,omitempty"`
+	Switched time.Time         `json:"switched,omitzero"`
 }
 
 // Steps of a hop, in order, as the journal records them.
@@ -384,7 +389,7 @@ func (in *Installer) logf(msg string, args ...any) {
 // hop installs one release and switches to it.
 func (in *Installer) hop(ctx context.Context, st *LocalState, action Action, hop Hop, headDigest string) error {
 	from := st.Installed
-	j := &journal{Action: action, From: from, To: hop.Version, Digest: hop.Digest, Started: in.now(), Head: headDigest}
+	j := &journal{Action: action, From: from, To: hop.Version, Digest: hop.Digest, Started: in.now(), Head: headDigest, Baseline: in.baseline}
 	fail := func(class string, err error) error {
 		return &HopError{Outcome: Outcome{Result: Failed, ReasonClass: class, Reason: err.Error()}}
 	}
@@ -413,6 +418,9 @@ func (in *Installer) hop(ctx context.Context, st *LocalState, action Action, hop
 // commit; or, on failure, undo. post says whether the post hook still has
 // to run.
 func (in *Installer) finish(ctx context.Context, st *LocalState, j *journal, post bool) error {
+	if j.Switched.IsZero() {
+		j.Switched = in.now()
+	}
 	if err := in.step(j, "switch"); err != nil {
 		return err
 	}
@@ -450,7 +458,11 @@ func (in *Installer) analyze(ctx context.Context, j *journal) error {
 		return nil
 	}
 	in.logf("analysis started", "event", "analysis", "to", j.To, "plan", in.Analyzer.Config.Plan())
-	_, err := in.Analyzer.Bake(ctx, in.baseline, func(s analysis.Sample) {
+	switched := j.Switched
+	if switched.IsZero() {
+		switched = in.now()
+	}
+	_, err := in.Analyzer.BakeSince(ctx, j.Baseline, switched, func(s analysis.Sample) {
 		in.logf("sample", "event", "sample", "sli", s.SLI, "value", s.Value, "met", s.Met, "error", s.Err)
 		if in.Sample != nil {
 			in.Sample(s)

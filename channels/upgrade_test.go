@@ -18,6 +18,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 
+	"github.com/relcheck/relcheck/analysis"
 	"github.com/relcheck/relcheck/config"
 )
 
@@ -441,5 +442,45 @@ func TestKeyRotation(t *testing.T) {
 		if _, err := c.Check(ctx, DecideOptions{}, false); err == nil || !strings.Contains(err.Error(), "matches the key") {
 			t.Errorf("%s took a head signed by the rotated-out key: %v", name, err)
 		}
+	}
+}
+
+// constQuerier answers every query with one value.
+type constQuerier float64
+
+func (q constQuerier) Query(context.Context, string, time.Time) (float64, error) {
+	return float64(q), nil
+}
+
+// TestRecoverBakeKeepsBaseline: a crash during the bake re-runs it on
+// recovery, judged against the values measured before the switch (kept in
+// the journal), not against none.
+func TestRecoverBakeKeepsBaseline(t *testing.T) {
+	dir := t.TempDir()
+	a := &analysis.Analyzer{Querier: constQuerier(0.08), Sleep: func(context.Context, time.Duration) error { return nil },
+		Config: analysis.Config{Prometheus: "http://127.0.0.1:9090", Bake: config.Duration(3 * time.Second), Interval: config.Duration(time.Second),
+			SLIs: []analysis.SLI{{Name: "error_ratio", Query: "q", Condition: "< 0.01"}}}}
+	in := &Installer{Sub: &Subscription{InstallDir: dir}, Analyzer: a}
+	os.MkdirAll(in.meta(), 0o755)
+	for _, v := range []string{"v1", "v2"} {
+		os.MkdirAll(filepath.Join(dir, "versions", v), 0o755)
+	}
+	if err := in.switchTo("v2"); err != nil {
+		t.Fatal(err)
+	}
+	st := &LocalState{Installed: "v1"}
+	j := &journal{Action: "upgrade", From: "v1", To: "v2", Baseline: analysis.Baseline{"error_ratio": 0.002}, Switched: time.Now().Add(-time.Minute)}
+	if err := in.step(j, "health"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := in.Recover(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := in.Current(); cur != "v1" || out.Result != RolledBack || out.ReasonClass != "analysis" {
+		t.Fatalf("current %s, outcome %+v", cur, out)
+	}
+	if !strings.Contains(out.Reason, "0.08 after it, 0.002 before the switch") {
+		t.Errorf("reason: %s", out.Reason)
 	}
 }
