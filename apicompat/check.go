@@ -13,6 +13,7 @@
 //	window.go    the deprecation window from the release history
 //	suppress.go  api.ignore entries and their expiry
 //	apifile.go   the API report file; features.go its lines
+//	compat.go    the base release's external tests run against the head
 //	config.go    the api section of relcheck.yaml
 //	metrics.go   the figures and the summary line
 package apicompat
@@ -43,12 +44,13 @@ const (
 	RulePackageBroken       = "api/package-broken"              // compare.go
 	RuleSuppressionExpired  = "api/suppression-expired"         // suppress.go
 	RuleTagVersion          = "api/tag-version"                 // policy.go
+	RuleBehaviourChanged    = "api/behaviour-changed"           // compat.go
 )
 
 // Rules lists the rule ids of the API gate.
 var Rules = []string{
 	RuleIncompatible, RuleRemovedUndeprecated, RuleDeprecationWindow, RuleReportMismatch,
-	RuleDeprecationHint, RulePackageBroken, RuleSuppressionExpired, RuleTagVersion,
+	RuleDeprecationHint, RulePackageBroken, RuleSuppressionExpired, RuleTagVersion, RuleBehaviourChanged,
 }
 
 // Options are the inputs of Check.

@@ -35,6 +35,8 @@ type comparison struct {
 	// deprecated lists the identifiers of the base marked Deprecated at
 	// head: a minor change (SemVer 2.0.0, item 7).
 	deprecated []string
+	// compat are the compat tests' figures, when they ran (compat.go).
+	compat map[string]any
 }
 
 func (c *comparison) loc(m *Module, pos token.Pos, pkg *Package) *report.Location {
@@ -87,6 +89,9 @@ func (c *comparison) run(ctx context.Context) (*Result, error) {
 		c.comparePackage(ctx, rel, hist)
 	}
 	c.reportFile()
+	if c.opts.Config.CompatTests && c.base != nil && c.opts.Base != "" {
+		c.compatTests(ctx)
+	}
 	res := &Result{Head: c.head}
 	res.Version = c.version()
 	c.applySuppressions(&res.Version)

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/relcheck/relcheck/config"
 )
@@ -21,7 +22,24 @@ type Config struct {
 	// never failing.
 	Experimental []string `yaml:"experimental"`
 	Ignore       []Ignore `yaml:"ignore"`
+	// CompatTests runs the base release's external tests and Examples
+	// against the head's packages (compat.go); CompatTimeout bounds each
+	// side's run (default 5m); CompatIgnore lists tests whose failure at
+	// head is accepted, each with a reason.
+	CompatTests   bool            `yaml:"compatTests"`
+	CompatTimeout config.Duration `yaml:"compatTimeout"`
+	CompatIgnore  []CompatIgnore  `yaml:"compatIgnore"`
 }
+
+// CompatIgnore accepts that a test of the base release fails at head:
+// Test is "TestName" (in any package) or "import/path.TestName".
+type CompatIgnore struct {
+	Test   string `yaml:"test"`
+	Reason string `yaml:"reason"`
+}
+
+// DefaultCompatTimeout bounds each side's run of the compat tests.
+const DefaultCompatTimeout = 5 * time.Minute
 
 // Deprecation is the window a deprecated identifier must survive before removal.
 type Deprecation struct {
@@ -44,11 +62,14 @@ type Ignore struct {
 
 // DefaultConfig is the api section when relcheck.yaml does not set it.
 func DefaultConfig() Config {
-	return Config{Packages: []string{"./..."}, Deprecation: Deprecation{MinReleases: 1}}
+	return Config{Packages: []string{"./..."}, Deprecation: Deprecation{MinReleases: 1}, CompatTimeout: config.Duration(DefaultCompatTimeout)}
 }
 
 // ruleID is the shape of every rule id: gate/kebab-name.
 var ruleID = regexp.MustCompile(`^[a-z]+/[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// compatTestName is the shape of a top-level test or example function.
+var compatTestName = regexp.MustCompile(`^(Test|Example|Fuzz)[A-Za-z0-9_]*$`)
 
 // Validate checks values whose type is right but whose meaning is not. Its
 // error is a *config.Error whose Key is relative to the section
@@ -71,6 +92,19 @@ func (c Config) Validate() error {
 	if r := c.Report; r != "" {
 		if filepath.IsAbs(r) || strings.HasPrefix(filepath.ToSlash(filepath.Clean(r)), "../") {
 			return bad(0, "report", "%q must be a path inside the project", r)
+		}
+	}
+	if d := time.Duration(c.CompatTimeout); d != 0 && (d < time.Second || d > 2*time.Hour) {
+		return bad(0, "compatTimeout", "must be between 1s and 2h")
+	}
+	for i, ci := range c.CompatIgnore {
+		key := fmt.Sprintf("compatIgnore[%d]", i)
+		name := ci.Test[strings.LastIndex(ci.Test, ".")+1:]
+		switch {
+		case !compatTestName.MatchString(name):
+			return bad(0, key+".test", "test %q is not a test or example name like TestParse or example.com/lib.ExampleParse", ci.Test)
+		case strings.TrimSpace(ci.Reason) == "":
+			return bad(0, key+".reason", "reason is required: say why this test of the base release may fail at head")
 		}
 	}
 	for i, ig := range c.Ignore {

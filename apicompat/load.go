@@ -137,21 +137,14 @@ func loadModule(ctx context.Context, dir, root string, patterns []string, extraE
 		return nil, fmt.Errorf("reading go.mod: %w", err)
 	}
 	m := &Module{Path: modPath, Dir: dir, Root: root, Packages: map[string]*Package{}, Broken: map[string]string{}}
-	// A module copied out of a monorepo keeps replace directives whose
-	// directories are not there: load those modules' required versions
-	// instead, through a copy of go.mod without them.
-	alt, dropped, err := withoutMissingReplaces(dir)
+	env, dropped, cleanup, err := moduleEnv(dir, extraEnv)
 	if err != nil {
 		return nil, err
 	}
-	if alt != "" {
-		defer os.RemoveAll(filepath.Dir(alt))
-		extraEnv = append(extraEnv, "-modfile="+alt, "-mod=mod")
-		for _, d := range dropped {
-			m.Notes = append(m.Notes, fmt.Sprintf("go.mod: %s: the directory does not exist here, so %s was loaded at its required version from the module cache or proxy instead", d.directive, d.module))
-		}
+	defer cleanup()
+	for _, d := range dropped {
+		m.Notes = append(m.Notes, fmt.Sprintf("go.mod: %s: the directory does not exist here, so %s was loaded at its required version from the module cache or proxy instead", d.directive, d.module))
 	}
-	env := goEnv(os.Environ(), extraEnv...)
 
 	// The package graph, without building anything.
 	graph, err := packages.Load(&packages.Config{
@@ -324,6 +317,24 @@ func staleSet(ctx context.Context, dir string, env []string, patterns []string) 
 // extra flags added to GOFLAGS. The user's flags (build tags, -mod=vendor)
 // are kept, so export data of dependencies comes from the same build cache
 // entries as the user's own builds.
+// moduleEnv is the go command's environment for the module in dir with
+// extraFlags. A module copied out of a monorepo keeps replace directives
+// whose directories are not there: those modules are loaded at their
+// required versions instead, through a copy of go.mod without the
+// directives (dropped), which cleanup removes.
+func moduleEnv(dir string, extraFlags []string) (env []string, dropped []droppedReplace, cleanup func(), err error) {
+	alt, dropped, err := withoutMissingReplaces(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cleanup = func() {}
+	if alt != "" {
+		cleanup = func() { os.RemoveAll(filepath.Dir(alt)) }
+		extraFlags = append(slices.Clip(extraFlags), "-modfile="+alt, "-mod=mod")
+	}
+	return goEnv(os.Environ(), extraFlags...), dropped, cleanup, nil
+}
+
 func goEnv(environ []string, extraFlags ...string) []string {
 	flags := ""
 	out := make([]string, 0, len(environ)+2)

@@ -40,6 +40,9 @@ func (c *comparison) metrics() map[string]any {
 		}
 	}
 	m := map[string]any{"exportedIdentifiers": total, "packages": len(c.head.Packages), "exportedByPackage": per}
+	if c.compat != nil {
+		m["compatTests"] = c.compat
+	}
 	if c.base != nil {
 		m["exportedIdentifiersBase"] = baseTotal
 		var added []string

@@ -27,6 +27,13 @@ api:
   # the suppression expire, and an expired one is itself an error.
   ignore: []
   #  - {rule: api/incompatible, symbol: example.com/lib.Old, reason: "...", until: v1.6.0}
+  # Run the base release's external tests (package x_test) and Examples
+  # against the head's packages: one that passed there and fails now is
+  # api/behaviour-changed. Bounded per side by compatTimeout (1s to 2h).
+  compatTests: false
+  compatTimeout: 5m
+  compatIgnore: []
+  #  - {test: example.com/lib.TestParse, reason: "..."}
 
 migrations:
   # golang-migrate files NNN_name.up.sql / NNN_name.down.sql.
