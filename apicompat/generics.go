@@ -3,6 +3,7 @@ package apicompat
 import (
 	"fmt"
 	"go/types"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -141,6 +142,95 @@ func (a typeSet) subset(b typeSet) bool {
 	return true
 }
 
+// lost says what a admits that b does not: type-set terms b drops, a
+// comparable requirement or methods b adds ("~float64, method String()
+// string"); empty when a is a subset of b.
+func (a typeSet) lost(b typeSet) []string {
+	var out []string
+	if b.comparable && !a.comparable {
+		out = append(out, "now comparable only")
+	}
+	var ids []string
+	for id := range b.methods {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if a.methods[id] != b.methods[id] {
+			out = append(out, fmt.Sprintf("method %s%s now required", id, strings.TrimPrefix(b.methods[id], "func")))
+		}
+	}
+	switch {
+	case b.terms == nil:
+	case a.terms == nil:
+		out = append(out, "no longer any type: only "+termList(b.terms))
+	default:
+		var gone []term
+		for _, x := range a.terms {
+			switch {
+			case slices.ContainsFunc(b.terms, func(y term) bool { return y.covers(x) }):
+			case x.tilde && slices.ContainsFunc(b.terms, func(y term) bool { return !y.tilde && y.typ == x.typ }):
+				out = append(out, fmt.Sprintf("~%s narrowed to %s (other types whose underlying type is %s dropped)", x.typ, x.typ, x.typ))
+			default:
+				gone = append(gone, x)
+			}
+		}
+		if len(gone) > 0 {
+			out = append(out, termList(gone)+" dropped")
+		}
+	}
+	return out
+}
+
+// gained says what b admits that a does not, for a widened constraint.
+func (a typeSet) gained(b typeSet) []string {
+	var out []string
+	if a.comparable && !b.comparable {
+		out = append(out, "no longer comparable only")
+	}
+	var ids []string
+	for id := range a.methods {
+		if b.methods[id] != a.methods[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		out = append(out, fmt.Sprintf("method %s no longer required", id))
+	}
+	switch {
+	case a.terms == nil:
+	case b.terms == nil:
+		out = append(out, "any type admitted")
+	default:
+		var added []term
+		for _, y := range b.terms {
+			if !slices.ContainsFunc(a.terms, func(x term) bool { return x.covers(y) }) {
+				added = append(added, y)
+			}
+		}
+		if len(added) > 0 {
+			out = append(out, termList(added)+" admitted")
+		}
+	}
+	return out
+}
+
+func termList(ts []term) string {
+	var out []string
+	for _, t := range ts {
+		s := t.typ
+		if t.tilde {
+			s = "~" + s
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return "no type"
+	}
+	return strings.Join(out, " | ")
+}
+
 // tparamChange is what changed in a type parameter list.
 type tparamChange struct {
 	incompatible bool
@@ -179,9 +269,9 @@ func compareTypeParams(oldT, newT *types.TypeParamList, sigChanged bool) *tparam
 		nc := types.TypeString(newT.At(i).Constraint(), qual)
 		switch {
 		case !os.subset(ns):
-			shrunk = append(shrunk, fmt.Sprintf("%s from %s to %s", newT.At(i).Obj().Name(), oc, nc))
+			shrunk = append(shrunk, fmt.Sprintf("%s from %s to %s: %s", newT.At(i).Obj().Name(), oc, nc, strings.Join(os.lost(ns), ", ")))
 		case !ns.subset(os):
-			widened = append(widened, fmt.Sprintf("%s from %s to %s", newT.At(i).Obj().Name(), oc, nc))
+			widened = append(widened, fmt.Sprintf("%s from %s to %s: %s", newT.At(i).Obj().Name(), oc, nc, strings.Join(os.gained(ns), ", ")))
 		}
 	}
 	if len(shrunk) > 0 {
