@@ -82,7 +82,7 @@ func (c *comparison) reportFile() {
 		return d
 	}
 	inCode := map[string]bool{}
-	for _, f := range c.head.Features() {
+	for _, f := range append(c.head.Features(), c.http...) {
 		s := f.String()
 		inCode[s] = true
 		if _, ok := inFile[s]; !ok {
@@ -126,7 +126,10 @@ func (c *comparison) reportFile() {
 		var loc *report.Location
 		if len(d.added) > 0 {
 			f := d.added[0]
-			loc = c.loc(c.head, f.Pos, c.head.Packages[relPath(c.head.Path, f.Pkg)])
+			loc = f.Loc
+			if loc == nil {
+				loc = c.loc(c.head, f.Pos, c.head.Packages[relPath(c.head.Path, f.Pkg)])
+			}
 		} else {
 			loc = &report.Location{File: relFile, Line: d.removed[0].Line}
 		}
@@ -155,6 +158,9 @@ func (c *comparison) changeOf(sym string) *item {
 // normSymbol writes a finding's symbol ("path.(*T).M", "path.Box[T].Get")
 // as a report line's ("path.T.M", "path.Box.Get").
 func normSymbol(s string) string {
+	if strings.HasPrefix(s, "http ") {
+		return s
+	}
 	i := strings.LastIndex(s, "/")
 	j := strings.IndexByte(s[i+1:], '.')
 	if j < 0 {
@@ -164,8 +170,16 @@ func normSymbol(s string) string {
 	return s[:cut+1] + normSym(s[cut+1:])
 }
 
-// symbolOfLine extracts "pkg.Name" from a report line, for suppressions.
+// symbolOfLine extracts "pkg.Name" from a report line, for suppressions;
+// an HTTP line's is "http DOC METHOD PATH".
 func symbolOfLine(l string) string {
+	if rest, ok := strings.CutPrefix(strings.TrimSuffix(l, " //deprecated"), "http "); ok {
+		parts := strings.SplitN(rest, ", ", 3)
+		if len(parts) >= 2 {
+			return "http " + parts[0] + " " + parts[1]
+		}
+		return "http " + parts[0]
+	}
 	rest := strings.TrimPrefix(l, "pkg ")
 	path, feat, _ := strings.Cut(rest, ", ")
 	fields := strings.Fields(feat)

@@ -37,6 +37,8 @@ type comparison struct {
 	deprecated []string
 	// compat are the compat tests' figures, when they ran (compat.go).
 	compat map[string]any
+	// http are the head's HTTP API report lines (openapi.go).
+	http []Feature
 }
 
 func (c *comparison) loc(m *Module, pos token.Pos, pkg *Package) *report.Location {
@@ -87,6 +89,9 @@ func (c *comparison) run(ctx context.Context) (*Result, error) {
 	}
 	for _, rel := range sortedRels(c.base, c.head) {
 		c.comparePackage(ctx, rel, hist)
+	}
+	if err := c.compareOpenAPI(ctx, hist); err != nil {
+		return nil, err
 	}
 	c.reportFile()
 	if c.opts.Config.CompatTests && c.base != nil && c.opts.Base != "" {

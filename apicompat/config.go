@@ -29,6 +29,9 @@ type Config struct {
 	CompatTests   bool            `yaml:"compatTests"`
 	CompatTimeout config.Duration `yaml:"compatTimeout"`
 	CompatIgnore  []CompatIgnore  `yaml:"compatIgnore"`
+	// OpenAPI lists OpenAPI documents (relative to the module) whose HTTP
+	// API is compared like the Go API (openapi.go).
+	OpenAPI []string `yaml:"openapi"`
 }
 
 // CompatIgnore accepts that a test of the base release fails at head:
@@ -96,6 +99,11 @@ func (c Config) Validate() error {
 	}
 	if d := time.Duration(c.CompatTimeout); d != 0 && (d < time.Second || d > 2*time.Hour) {
 		return bad(0, "compatTimeout", "must be between 1s and 2h")
+	}
+	for i, doc := range c.OpenAPI {
+		if doc == "" || filepath.IsAbs(doc) || strings.HasPrefix(filepath.ToSlash(filepath.Clean(doc)), "../") {
+			return bad(0, fmt.Sprintf("openapi[%d]", i), "%q must be a path inside the module, like api/openapi.yaml", doc)
+		}
 	}
 	for i, ci := range c.CompatIgnore {
 		key := fmt.Sprintf("compatIgnore[%d]", i)

@@ -78,5 +78,5 @@ pkg example.com/lib, func Old() //deprecated
 	// Output:
 	// 2 pkg example.com/lib, func Parse(string) (int, error)
 	// 3 pkg example.com/lib, func Old() //deprecated
-	// line 1: "func Parse()" is not a feature line (want "pkg PATH, ...")
+	// line 1: "func Parse()" is not a feature line (want "pkg PATH, ..." or "http DOCUMENT, ...")
 }

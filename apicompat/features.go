@@ -8,6 +8,8 @@ import (
 	"go/types"
 	"sort"
 	"strings"
+
+	"github.com/relcheck/relcheck/report"
 )
 
 // Feature is one exported element of a package's API, one line of the API
@@ -18,6 +20,9 @@ type Feature struct {
 	Line       string // the report line, e.g. "pkg example.com/lib, func Parse(string) (*T, error)"
 	Deprecated bool
 	Pos        token.Pos
+	// Loc is where a feature outside Go is declared (an operation of an
+	// OpenAPI document).
+	Loc *report.Location
 }
 
 // String is the feature's line in the API report file.
@@ -244,11 +249,14 @@ func ParseReport(data []byte) ([]ReportLine, error) {
 		}
 		rest, ok := strings.CutPrefix(l, "pkg ")
 		if !ok {
-			return nil, fmt.Errorf("line %d: %q is not a feature line (want \"pkg PATH, ...\")", n, l)
+			rest, ok = strings.CutPrefix(l, "http ") // an api.openapi document's line
+		}
+		if !ok {
+			return nil, fmt.Errorf("line %d: %q is not a feature line (want \"pkg PATH, ...\" or \"http DOCUMENT, ...\")", n, l)
 		}
 		path, feature, ok := strings.Cut(rest, ", ")
 		if !ok || path == "" || strings.ContainsAny(path, " \t") || strings.TrimSpace(feature) == "" {
-			return nil, fmt.Errorf("line %d: %q is not a feature line (want \"pkg PATH, ...\")", n, l)
+			return nil, fmt.Errorf("line %d: %q is not a feature line (want \"pkg PATH, ...\" or \"http DOCUMENT, ...\")", n, l)
 		}
 		out = append(out, ReportLine{Text: l, Line: n})
 	}

@@ -34,6 +34,10 @@ api:
   compatTimeout: 5m
   compatIgnore: []
   #  - {test: example.com/lib.TestParse, reason: "..."}
+  # OpenAPI 3.x (or Swagger 2.0) documents of the HTTP API, relative to the
+  # module: compared with oasdiff under the same policies, in the same
+  # verdict and report file.
+  openapi: []
 
 migrations:
   # golang-migrate files NNN_name.up.sql / NNN_name.down.sql.

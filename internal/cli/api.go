@@ -58,3 +58,13 @@ func (m *apiModule) load(ctx context.Context, s *streams) (*apicompat.Module, *c
 	}
 	return mod, cfg, dir, nil
 }
+
+// features is the API report of a module: its Go API and the HTTP API of
+// its api.openapi documents.
+func (m *apiModule) features(mod *apicompat.Module, cfg *check.Config, dir string) ([]apicompat.Feature, error) {
+	http, err := apicompat.HTTPFeatures(dir, dir, cfg.API.OpenAPI)
+	if err != nil {
+		return nil, err
+	}
+	return append(mod.Features(), http...), nil
+}

@@ -29,10 +29,14 @@ func newAPIDumpCmd(s *streams, runF func(context.Context, *apiDumpOptions) error
 }
 
 func runAPIDump(ctx context.Context, o *apiDumpOptions) error {
-	m, _, _, err := o.load(ctx, o.streams)
+	m, cfg, dir, err := o.load(ctx, o.streams)
 	if err != nil {
 		return err
 	}
-	_, err = o.out.Write(apicompat.FormatReport(m.Path, m.Features()))
+	features, err := o.features(m, cfg, dir)
+	if err != nil {
+		return err
+	}
+	_, err = o.out.Write(apicompat.FormatReport(m.Path, features))
 	return err
 }

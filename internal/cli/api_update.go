@@ -51,7 +51,11 @@ func runAPIUpdate(ctx context.Context, o *apiUpdateOptions) error {
 		hint = fmt.Sprintf(" (set api.report: %s in relcheck.yaml so relcheck check compares with it)", target)
 	}
 	path := apicompat.ReportPath(dir, target)
-	data := apicompat.FormatReport(m.Path, m.Features())
+	features, err := o.features(m, cfg, dir)
+	if err != nil {
+		return err
+	}
+	data := apicompat.FormatReport(m.Path, features)
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
 		fmt.Fprintf(o.out, "%s is up to date\n", target)
 		return nil
@@ -62,6 +66,6 @@ func runAPIUpdate(ctx context.Context, o *apiUpdateOptions) error {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.out, "wrote %s: %d features%s\n", target, bytes.Count(data, []byte("\npkg ")), hint)
+	fmt.Fprintf(o.out, "wrote %s: %d features%s\n", target, bytes.Count(data, []byte("\npkg "))+bytes.Count(data, []byte("\nhttp ")), hint)
 	return nil
 }
