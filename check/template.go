@@ -85,13 +85,16 @@ perf:
   benchmarks:
     packages: ["./..."]
     pattern: "."
-    # Interleaved rounds per side (base, head, head, base, ...); more
-    # rounds see smaller changes (6 to 1000).
-    rounds: 10
+    # duet: base and head run at the same time, one per CPU, and each
+    # round's ratio is judged (needs 2 CPUs; else interleaved);
+    # interleaved: one after the other (base, head, head, base, ...).
+    mode: duet
+    # Rounds per side; more rounds see smaller changes (6 to 1000).
+    rounds: 20
     # A slowdown counts when it is significant (one-sided p below alpha)
     # and above threshold (0% to 1000%), and fresh rounds confirm it;
     # alpha is above 0 and below 0.5.
-    threshold: 5%
+    threshold: 3%
     alpha: 0.01
     # -test.benchtime of each run.
     benchtime: 100ms

@@ -242,12 +242,19 @@ func (p *Postgres) Close() error {
 }
 
 func (p *Postgres) NewDB(ctx context.Context) (DB, error) {
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := "relcheck_" + hex.EncodeToString(b)
+	name := "relcheck_" + randomSuffix()
 	if _, err := p.admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		return nil, fmt.Errorf("creating a temporary database: %w", err)
 	}
+	db, err := p.open(name)
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// open connects to the database name of this server.
+func (p *Postgres) open(name string) (*pgDB, error) {
 	u := *p.url
 	u.Path = "/" + name
 	db, err := sql.Open("pgx", u.String())
@@ -255,6 +262,14 @@ func (p *Postgres) NewDB(ctx context.Context) (DB, error) {
 		return nil, err
 	}
 	return &pgDB{p: p, name: name, url: u.String(), db: db}, nil
+}
+
+// randomSuffix is 12 random hexadecimal digits, for names of throwaway
+// databases.
+func randomSuffix() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 type pgDB struct {

@@ -35,7 +35,14 @@ func (e *SQLite) Close() error { return os.RemoveAll(e.dir) }
 
 func (e *SQLite) NewDB(ctx context.Context) (DB, error) {
 	e.n++
-	path := filepath.Join(e.dir, fmt.Sprintf("db%d.sqlite", e.n))
+	db, err := openSQLite(filepath.Join(e.dir, fmt.Sprintf("db%d.sqlite", e.n)))
+	if err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSQLite(path string) (*sqliteDB, error) {
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		return nil, err

@@ -165,21 +165,25 @@ type result struct {
 // "-N" suffix the testing package adds (only when N ≠ 1) is known.
 var procs = runtime.GOMAXPROCS(0)
 
-// runBinary runs the benchmarks of one package once.
-func runBinary(ctx context.Context, p *pkgBin, pattern, benchtime string) (*run, error) {
+// runBinary runs the benchmarks of one package once, with GOMAXPROCS
+// cpus, pinned to CPU pin (unpinned when pin < 0).
+func runBinary(ctx context.Context, p *pkgBin, pattern, benchtime string, cpus, pin int) (*run, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute) // one run is bounded
 	defer cancel()
-	cmd := exec.CommandContext(ctx, p.Bin, "-test.run=^$", "-test.bench="+pattern, "-test.benchtime="+benchtime, "-test.benchmem", "-test.count=1", fmt.Sprintf("-test.cpu=%d", procs))
+	cmd := exec.CommandContext(ctx, p.Bin, "-test.run=^$", "-test.bench="+pattern, "-test.benchtime="+benchtime, "-test.benchmem", "-test.count=1", fmt.Sprintf("-test.cpu=%d", cpus))
 	cmd.Dir = p.Dir
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	err := startPinned(cmd, pin)
+	if err == nil {
+		err = cmd.Wait()
+	}
 	r := &run{Raw: out.Bytes(), Elapsed: time.Since(start)}
 	if err != nil {
 		return r, fmt.Errorf("%s: %v: %s", p.ImportPath, err, lastLines(out.String(), 15))
 	}
-	r.Results, err = parse(out.Bytes(), p.ImportPath, procs)
+	r.Results, err = parse(out.Bytes(), p.ImportPath, cpus)
 	return r, err
 }
 

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/relcheck/relcheck/internal/gitx"
@@ -106,6 +107,14 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	res := &Results{Version: ResultsVersion, Environment: environment(), Base: opts.Base, Head: opts.Head,
 		Benchtime: opts.Benchmarks.Benchtime, Rounds: opts.Benchmarks.Rounds, Raw: map[string]string{}}
 	r := &runner{opts: opts, res: res, start: start, raw: map[Side]*strings.Builder{Base: {}, Head: {}}, bins: map[string]*[2]*pkgBin{}}
+	res.Mode = ModeInterleaved
+	if opts.Benchmarks.Mode != ModeInterleaved {
+		if cpus := duetCPUs(); len(cpus) >= 2 {
+			r.duet, res.Mode = cpus[len(cpus)-2:], ModeDuet
+		} else {
+			chk.Notes = append(chk.Notes, fmt.Sprintf("perf.benchmarks.mode duet needs two CPUs and this process may use %d: the rounds ran interleaved", len(cpus)))
+		}
+	}
 	for side, pkgs := range [][]*pkgBin{basePkgs, headPkgs} {
 		for _, p := range pkgs {
 			if r.bins[p.Rel] == nil {
@@ -115,40 +124,9 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 			r.bins[p.Rel][side] = p
 		}
 	}
-	// Interleaved rounds: base, head | head, base | base, head ...
-	if len(r.order) > 0 {
-		res.Benchmarks, res.RoundsRun, err = r.rounds(ctx, "rounds", opts.Benchmarks.Rounds, nil)
-		if err != nil {
-			return nil, err
-		}
-	}
-	if len(r.order) > 0 && res.RoundsRun < opts.Benchmarks.Rounds {
-		res.Skipped = append(res.Skipped, fmt.Sprintf("rounds %d–%d of %d (time budget %s)", res.RoundsRun+1, opts.Benchmarks.Rounds, opts.Benchmarks.Rounds, opts.Budget))
-	}
 	st := opts.stats()
-	// Candidates are re-run in fresh rounds; only confirmed ones count.
-	candidates := map[string][]string{} // package dir → names
-	for _, b := range res.Benchmarks {
-		if u := b.Units["sec/op"]; u != nil && st.Compare(u.Base, u.Head).Verdict == Regression {
-			candidates[b.Dir] = append(candidates[b.Dir], b.Name)
-		}
-	}
-	var names []string
-	for _, ns := range candidates {
-		names = append(names, ns...)
-	}
-	slices.Sort(names)
-	if len(candidates) > 0 && opts.Budget > 0 && time.Since(start) >= opts.Budget {
-		res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds for %s (time budget %s)", strings.Join(names, ", "), opts.Budget))
-	} else if len(candidates) > 0 {
-		var done int
-		res.Confirm, done, err = r.rounds(ctx, "confirmation", opts.Benchmarks.Rounds, candidates)
-		if err != nil {
-			return nil, err
-		}
-		if done < opts.Benchmarks.Rounds {
-			res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds %d–%d of %d for %s (time budget %s)", done+1, opts.Benchmarks.Rounds, opts.Benchmarks.Rounds, strings.Join(names, ", "), opts.Budget))
-		}
+	if err := r.benchmarks(ctx, st); err != nil {
+		return nil, err
 	}
 	for i, sc := range opts.Scenarios {
 		sr, err := r.scenario(ctx, sc, i, filepath.Join(baseTree, rel), work)
@@ -173,6 +151,20 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	return chk, nil
 }
 
+// paired reports whether a unit's samples are duet pairs.
+func (res *Results) paired(u *UnitSamples) bool {
+	return res.Mode == ModeDuet && len(u.Base) == len(u.Head)
+}
+
+// compare judges a unit's samples: paired in duet rounds, else as two
+// samples.
+func (res *Results) compare(st Stats, u *UnitSamples) Comparison {
+	if res.paired(u) {
+		return st.ComparePaired(u.Base, u.Head)
+	}
+	return st.Compare(u.Base, u.Head)
+}
+
 func (opts Options) stats() Stats {
 	return Stats{Alpha: opts.Benchmarks.Alpha, Threshold: float64(opts.Benchmarks.Threshold) / 100}
 }
@@ -187,6 +179,8 @@ type runner struct {
 	order     []string
 	raw       map[Side]*strings.Builder
 	benchTime time.Duration
+	// duet are the two CPUs of duet rounds (nil: interleaved).
+	duet []int
 }
 
 // rounds runs up to n interleaved rounds of every package's benchmarks (or
@@ -206,39 +200,38 @@ func (r *runner) rounds(ctx context.Context, phase string, n int, only map[strin
 				break
 			}
 		}
-		// Each package's base and head run back to back, in the order
-		// base, head | head, base | ...
+		// Interleaved: each package's base and head run back to back, in
+		// the order base, head | head, base | ... Duet: at the same time,
+		// one per CPU, swapping CPUs every round.
 		sides := []Side{Base, Head}
 		if done%2 == 1 {
 			sides = []Side{Head, Base}
 		}
 		for _, rel := range r.order {
-			for _, side := range sides {
-				p := r.bins[rel][side]
-				if p == nil {
+			pattern := r.opts.Benchmarks.Pattern
+			if only != nil {
+				names := only[rel]
+				if len(names) == 0 {
 					continue
 				}
-				pattern := r.opts.Benchmarks.Pattern
-				if only != nil {
-					names := only[p.Rel]
-					if len(names) == 0 {
-						continue
-					}
-					pattern = anchored(names)
+				pattern = anchored(names)
+			}
+			outs, err := r.runPair(ctx, rel, pattern, sides)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, done, ctx.Err()
 				}
-				out, err := runBinary(ctx, p, pattern, r.opts.Benchmarks.Benchtime)
-				if out != nil {
-					r.benchTime += out.Elapsed
-					if only == nil {
-						r.raw[side].Write(out.Raw)
-					}
+				return nil, done, err
+			}
+			for _, side := range sides {
+				out := outs[side]
+				if out == nil {
+					continue
 				}
-				if err != nil {
-					if ctx.Err() != nil {
-						return nil, done, ctx.Err()
-					}
-					return nil, done, fmt.Errorf("a benchmark failed at the %s: %w", side, err)
+				if only == nil {
+					r.raw[side].Write(out.Raw)
 				}
+				p := r.bins[rel][side]
 				for _, res := range out.Results {
 					b := &Bench{Package: p.ImportPath, Dir: p.Rel, Name: res.Name}
 					if have := byKey[b.key()]; have != nil {
@@ -273,6 +266,94 @@ func (r *runner) rounds(ctx context.Context, phase string, n int, only map[strin
 	return benches, done, nil
 }
 
+// benchmarks runs the rounds of every package's benchmarks, then fresh
+// rounds of the candidate regressions (only confirmed ones count), into
+// r.res.
+func (r *runner) benchmarks(ctx context.Context, st Stats) error {
+	opts, res := r.opts, r.res
+	var err error
+	// Interleaved rounds: base, head | head, base | base, head ...
+	if len(r.order) > 0 {
+		res.Benchmarks, res.RoundsRun, err = r.rounds(ctx, "rounds", opts.Benchmarks.Rounds, nil)
+		if err != nil {
+			return err
+		}
+	}
+	if len(r.order) > 0 && res.RoundsRun < opts.Benchmarks.Rounds {
+		res.Skipped = append(res.Skipped, fmt.Sprintf("rounds %d–%d of %d (time budget %s)", res.RoundsRun+1, opts.Benchmarks.Rounds, opts.Benchmarks.Rounds, opts.Budget))
+	}
+	// Candidates are re-run in fresh rounds; only confirmed ones count.
+	candidates := map[string][]string{} // package dir → names
+	for _, b := range res.Benchmarks {
+		if u := b.Units["sec/op"]; u != nil && res.compare(st, u).Verdict == Regression {
+			candidates[b.Dir] = append(candidates[b.Dir], b.Name)
+		}
+	}
+	var names []string
+	for _, ns := range candidates {
+		names = append(names, ns...)
+	}
+	slices.Sort(names)
+	if len(candidates) > 0 && opts.Budget > 0 && time.Since(r.start) >= opts.Budget {
+		res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds for %s (time budget %s)", strings.Join(names, ", "), opts.Budget))
+	} else if len(candidates) > 0 {
+		var done int
+		res.Confirm, done, err = r.rounds(ctx, "confirmation", opts.Benchmarks.Rounds, candidates)
+		if err != nil {
+			return err
+		}
+		if done < opts.Benchmarks.Rounds {
+			res.Skipped = append(res.Skipped, fmt.Sprintf("confirmation rounds %d–%d of %d for %s (time budget %s)", done+1, opts.Benchmarks.Rounds, opts.Benchmarks.Rounds, strings.Join(names, ", "), opts.Budget))
+		}
+	}
+	return nil
+}
+
+// runPair runs one package's benchmarks at base and at head: one after
+// the other in the order of sides (interleaved), or at the same time on
+// two CPUs, base on the first in even rounds (duet).
+func (r *runner) runPair(ctx context.Context, rel, pattern string, sides []Side) ([2]*run, error) {
+	var outs [2]*run
+	var errs [2]error
+	run := func(side Side, cpus, pin int) {
+		p := r.bins[rel][side]
+		if p == nil {
+			return
+		}
+		outs[side], errs[side] = runBinary(ctx, p, pattern, r.opts.Benchmarks.Benchtime, cpus, pin)
+	}
+	if r.duet != nil {
+		pins := [2]int{r.duet[0], r.duet[1]}
+		if sides[0] == Head {
+			pins = [2]int{r.duet[1], r.duet[0]}
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, side := range sides {
+			wg.Add(1)
+			go func() { defer wg.Done(); run(side, 1, pins[side]) }()
+		}
+		wg.Wait()
+		r.benchTime += time.Since(start)
+	} else {
+		for _, side := range sides {
+			run(side, procs, -1)
+			if outs[side] != nil {
+				r.benchTime += outs[side].Elapsed
+			}
+			if errs[side] != nil {
+				break
+			}
+		}
+	}
+	for _, side := range sides {
+		if errs[side] != nil {
+			return outs, fmt.Errorf("a benchmark failed at the %s: %w", side, errs[side])
+		}
+	}
+	return outs, nil
+}
+
 // Evaluate judges results into chk: a perf/regression error for each
 // slowdown (confirmed by the fresh rounds in res.Confirm when confirm is
 // set) and each increase of allocs/op or B/op, a warning for each benchmark
@@ -305,12 +386,16 @@ func Evaluate(res *Results, st Stats, confirm bool, chk *report.Check) {
 			onlyOne++
 			continue
 		}
-		c := st.Compare(t.Base, t.Head)
+		c := res.compare(st, t)
 		confirmed := false
 		if c.Verdict == Regression && confirm {
 			if cb := again[b.key()]; cb != nil && cb.Units["sec/op"] != nil {
 				u := cb.Units["sec/op"]
-				c = st.Confirm(c, st.Compare(u.Base, u.Head))
+				if res.paired(u) && res.paired(t) {
+					c = st.ConfirmPaired(c, st.ComparePaired(u.Base, u.Head))
+				} else {
+					c = st.Confirm(c, st.Compare(u.Base, u.Head))
+				}
 				confirmed = c.Verdict == Regression
 			} else {
 				c.Verdict, c.Why = Unstable, "a regression in the first rounds could not be confirmed: "+orDefault(strings.Join(res.Skipped, "; "), "no confirmation rounds ran")
@@ -374,7 +459,10 @@ func Evaluate(res *Results, st Stats, confirm bool, chk *report.Check) {
 	chk.Settle()
 	how := "compared"
 	if res.RoundsRun > 0 {
-		how = fmt.Sprintf("in %d interleaved round(s)", res.RoundsRun)
+		how = fmt.Sprintf("in %d %s round(s)", res.RoundsRun, orDefault(res.Mode, ModeInterleaved))
+	}
+	if res.Mode == ModeDuet {
+		chk.Notes = append(chk.Notes, fmt.Sprintf("duet rounds: base and head ran at the same time, one per CPU (GOMAXPROCS 1), swapping CPUs each round; judged on each round's ratio head/base: one-sided Wilcoxon signed-rank test at α=%g, Hodges–Lehmann ratio with its %.0f%% interval, threshold %.0f%%", st.Alpha, 100*st.confidence(), 100*st.Threshold))
 	}
 	chk.Summary = fmt.Sprintf("%d benchmark(s) %s: %d regressed, %d unchanged, %d faster, %d too noisy to judge",
 		len(res.Benchmarks)-onlyOne, how, len(regressed), same, improved, unstable)
@@ -423,6 +511,16 @@ func (r *runner) scenario(ctx context.Context, sc *Scenario, i int, baseMod, wor
 		withBase = false
 		sr.NoBase = fmt.Sprintf("%s does not build at %s: %s", sc.Build, orDefault(r.opts.Base, "the base"), lastLines(err.(*BuildError).Output, 2))
 	}
+	var dbs *scenarioDBs
+	if sc.Database != nil {
+		var err error
+		if dbs, err = sc.provision(ctx, dirs, [2]bool{withBase, true}); err != nil {
+			return nil, err
+		}
+		defer dbs.Close()
+		sr.Database = dbs.About
+	}
+	sr.Metrics = sc.Metrics
 	start := time.Now()
 	for round := 0; round < sc.Rounds; round++ {
 		if r.opts.Budget > 0 && round > 0 && time.Since(r.start)+time.Since(start)/time.Duration(round) > r.opts.Budget {
@@ -437,7 +535,15 @@ func (r *runner) scenario(ctx context.Context, sc *Scenario, i int, baseMod, wor
 			if side == Base && !withBase {
 				continue
 			}
-			rs, err := sc.runRound(ctx, side, exePath(work, side, i), dirs[side])
+			dsn, done := "", func() {}
+			if dbs != nil {
+				var err error
+				if dsn, done, err = dbs.round(ctx, side); err != nil {
+					return nil, &ScenarioError{Msg: fmt.Sprintf("%s: a copy of the database at the %s: %v", sc.Name, side, err)}
+				}
+			}
+			rs, err := sc.runRound(ctx, side, exePath(work, side, i), dirs[side], dsn)
+			done()
 			if err != nil {
 				return nil, err
 			}
@@ -499,6 +605,35 @@ func evaluateScenarios(res *Results, alpha float64, chk *report.Check) {
 					Fix:     "raise the scenario's rounds or duration, or run on a quieter machine"})
 			case Improvement:
 				chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: %s latency is %.1f%% lower: %s", sr.Name, m.name, 100*(1-c.Ratio), stat))
+			}
+		}
+		if sr.Database != "" {
+			chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: database: %s", sr.Name, sr.Database))
+		}
+		// The program's own metrics, per round, as the latencies.
+		for _, name := range sr.Metrics {
+			if sr.NoBase != "" {
+				break
+			}
+			var b, h []float64
+			for _, r := range sr.Base {
+				b = append(b, r.Metrics[name])
+			}
+			for _, r := range sr.Head {
+				h = append(h, r.Metrics[name])
+			}
+			c := st.Compare(b, h)
+			rows = append(rows, map[string]any{"scenario": sr.Name, "metric": name, "comparison": c})
+			stat := fmt.Sprintf("%.4g → %.4g per round (×%.3f, %.0f%% CI %.3f–%.3f, p=%.2g, %d+%d rounds at %d req/s)", c.BaseMedian, c.HeadMedian, c.Ratio, 100*st.confidence(), c.Lo, c.Hi, c.P, c.N1, c.N2, sr.Rate)
+			switch c.Verdict {
+			case Regression:
+				chk.Findings = append(chk.Findings, report.Finding{Rule: RuleRegression, Severity: report.SeverityError, Symbol: sr.Name + " " + name, Location: loc,
+					Message: fmt.Sprintf("scenario %s: the program's %s is %.1f%% higher: %s", sr.Name, name, 100*(c.Ratio-1), stat),
+					Fix:     fmt.Sprintf("find what makes %s grow under this load since %s; the threshold is the scenario's threshold (%.0f%%)", name, orDefault(res.Base, "the base"), sr.Threshold)})
+			case Unstable:
+				chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: %s could not be judged: %s (%s)", sr.Name, name, c.Why, stat))
+			case Improvement:
+				chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: %s is %.1f%% lower: %s", sr.Name, name, 100*(1-c.Ratio), stat))
 			}
 		}
 		// Absolute objectives, over every request at head (and at base, for

@@ -2,6 +2,7 @@ package perf
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 
 	"gopkg.in/yaml.v3"
@@ -29,12 +30,22 @@ type BenchmarkConfig struct {
 	Benchtime string `yaml:"benchtime"`
 	// Alpha is the one-sided significance level of a regression.
 	Alpha float64 `yaml:"alpha"`
+	// Mode is how base and head take turns: "duet" (at the same time, one
+	// per CPU, judged on each round's paired ratio) or "interleaved" (one
+	// after the other, judged on the two samples).
+	Mode string `yaml:"mode"`
 }
+
+// Modes of the benchmark rounds.
+const (
+	ModeDuet        = "duet"
+	ModeInterleaved = "interleaved"
+)
 
 // DefaultConfig is the perf section when relcheck.yaml does not set it.
 func DefaultConfig() Config {
 	return Config{Benchmarks: BenchmarkConfig{
-		Packages: []string{"./..."}, Pattern: ".", Rounds: 10, Threshold: 5, Benchtime: "100ms", Alpha: 0.01,
+		Packages: []string{"./..."}, Pattern: ".", Rounds: 20, Threshold: 3, Benchtime: "100ms", Alpha: 0.01, Mode: ModeDuet,
 	}}
 }
 
@@ -60,8 +71,14 @@ func (c Config) Validate() error {
 	if p := minOneSidedP(b.Rounds); b.Alpha <= p {
 		return bad("alpha", "with %d rounds the smallest possible p-value is %.2g, so no slowdown could ever be significant: raise rounds or alpha", b.Rounds, p)
 	}
+	if p := math.Pow(2, -float64(b.Rounds)); b.Mode != ModeInterleaved && b.Alpha <= p {
+		return bad("rounds", "with %d duet rounds the smallest possible p-value of the signed-rank test is %.2g, not below alpha %g: raise rounds (or alpha), or set mode: interleaved", b.Rounds, p, b.Alpha)
+	}
 	if b.Threshold < 0 || b.Threshold > 1000 {
 		return bad("threshold", "must be between 0%% and 1000%%")
+	}
+	if b.Mode != "" && b.Mode != ModeDuet && b.Mode != ModeInterleaved {
+		return bad("mode", "must be duet or interleaved, not %q", b.Mode)
 	}
 	if _, err := regexp.Compile(b.Pattern); err != nil {
 		return bad("pattern", "not a valid regular expression: %v", err)

@@ -25,6 +25,9 @@ type Results struct {
 	Head        string      `json:"head"`
 	Benchtime   string      `json:"benchtime"`
 	Rounds      int         `json:"rounds"`
+	// Mode is how the rounds ran: duet (paired) or interleaved ("":
+	// interleaved, as before the mode existed).
+	Mode string `json:"mode,omitempty"`
 	// RoundsRun is fewer than Rounds when the time budget ran out.
 	RoundsRun int `json:"roundsRun"`
 	// Benchmarks hold the samples of the interleaved rounds; Confirm those
@@ -57,6 +60,10 @@ type ScenarioResult struct {
 	Head       []*roundStats `json:"head"`
 	// NoBase says why the base was not run (the program is new).
 	NoBase string `json:"noBase,omitempty"`
+	// Database says how the scenario's databases were made; Metrics are
+	// the program's own metrics compared.
+	Database string   `json:"database,omitempty"`
+	Metrics  []string `json:"metrics,omitempty"`
 }
 
 // Environment is the machine a run was measured on.

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"gopkg.in/yaml.v3"
 
@@ -49,6 +50,14 @@ type Scenario struct {
 	SLO []string `yaml:"slo"`
 	// Threshold is the relative slowdown against base that counts.
 	Threshold config.Percent `yaml:"threshold"`
+	// Database, when set, gives each side a real database at production
+	// size (scenario_db.go).
+	Database *ScenarioDatabase `yaml:"database"`
+	// Metrics are the program's own metrics (Prometheus text format at
+	// MetricsPath), scraped before and after each round's load and
+	// compared base against head like the latencies.
+	Metrics     []string `yaml:"metrics"`
+	MetricsPath string   `yaml:"metricsPath"`
 
 	// Line is where the scenario starts in the configuration file.
 	Line int    `yaml:"-"`
@@ -97,7 +106,7 @@ func parseSLO(s string) (slo, error) {
 	return o, nil
 }
 
-var scenarioKeys = []string{"name", "build", "args", "ready", "readyTimeout", "targets", "rate", "duration", "warmup", "rounds", "slo", "threshold"}
+var scenarioKeys = []string{"name", "build", "args", "ready", "readyTimeout", "targets", "rate", "duration", "warmup", "rounds", "slo", "threshold", "database", "metrics", "metricsPath"}
 var targetKeys = []string{"method", "path", "body", "headers"}
 
 // ParseScenarios reads perf.scenarios from relcheck.yaml's nodes.
@@ -127,6 +136,13 @@ func ParseScenarios(file string, nodes []yaml.Node) ([]*Scenario, error) {
 			return nil, err
 		}
 		for j := 1; j < len(n.Content); j += 2 {
+			if n.Content[j-1].Value == "database" {
+				if err := checkKeys(n.Content[j], databaseKeys, func(line int, k string) error {
+					return bad(line, ".database."+k, "unknown key (known: %s)", strings.Join(databaseKeys, ", "))
+				}); err != nil {
+					return nil, err
+				}
+			}
 			if n.Content[j-1].Value == "targets" && n.Content[j].Kind == yaml.SequenceNode {
 				for ti, t := range n.Content[j].Content {
 					if err := checkKeys(t, targetKeys, func(line int, k string) error {
@@ -138,7 +154,7 @@ func ParseScenarios(file string, nodes []yaml.Node) ([]*Scenario, error) {
 			}
 		}
 		sc := &Scenario{Ready: "/", ReadyTimeout: config.Duration(10 * time.Second), Rate: 50, Duration: config.Duration(5 * time.Second),
-			Warmup: config.Duration(time.Second), Rounds: 6, Threshold: 10, Line: n.Line}
+			Warmup: config.Duration(time.Second), Rounds: 6, Threshold: 10, MetricsPath: "/metrics", Line: n.Line}
 		if err := n.Decode(sc); err != nil {
 			return nil, bad(n.Line, "", "%v", err)
 		}
@@ -175,6 +191,9 @@ func ParseScenarios(file string, nodes []yaml.Node) ([]*Scenario, error) {
 				return nil, bad(at("targets"), fmt.Sprintf(".targets[%d].path", ti), "must be a path starting with /")
 			}
 		}
+		if k, msg := sc.validateDB(); msg != "" {
+			return nil, bad(at(strings.Split(k, ".")[1]), k, "%s", msg)
+		}
 		for _, s := range sc.SLO {
 			o, err := parseSLO(s)
 			if err != nil {
@@ -207,6 +226,8 @@ type roundStats struct {
 	P50       float64   `json:"p50"`
 	P99       float64   `json:"p99"`
 	Achieved  float64   `json:"achievedRate"`
+	// Metrics are what the round's load did to the program's own metrics.
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 // ScenarioError is a scenario that could not be measured (exit 3).
@@ -225,8 +246,8 @@ func buildProgram(ctx context.Context, modDir, pkg, out string) error {
 }
 
 // runRound starts the program, waits until it is ready, drives the load,
-// and stops it.
-func (sc *Scenario) runRound(ctx context.Context, side Side, exe, dir string) (*roundStats, error) {
+// and stops it; dsn, if set, is its database.
+func (sc *Scenario) runRound(ctx context.Context, side Side, exe, dir, dsn string) (*roundStats, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -236,11 +257,14 @@ func (sc *Scenario) runRound(ctx context.Context, side Side, exe, dir string) (*
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var args []string
 	for _, a := range sc.Args {
-		args = append(args, strings.NewReplacer("{port}", strconv.Itoa(port), "{addr}", addr).Replace(a))
+		args = append(args, strings.NewReplacer("{port}", strconv.Itoa(port), "{addr}", addr, "{dsn}", dsn).Replace(a))
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port))
+	if dsn != "" {
+		cmd.Env = append(cmd.Env, "DATABASE_URL="+dsn)
+	}
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -291,6 +315,12 @@ func (sc *Scenario) runRound(ctx context.Context, side Side, exe, dir string) (*
 		}
 		targets = append(targets, vegeta.Target{Method: t.Method, URL: base + t.Path, Body: []byte(t.Body), Header: h})
 	}
+	var before map[string]*dto.MetricFamily
+	if len(sc.Metrics) > 0 {
+		if before, err = scrape(ctx, base+sc.MetricsPath); err != nil {
+			return nil, &ScenarioError{Msg: fmt.Sprintf("%s: reading the program's metrics at the %s: %v", sc.Name, side, err)}
+		}
+	}
 	attacker := vegeta.NewAttacker(vegeta.Timeout(30*time.Second), vegeta.KeepAlive(true), vegeta.Workers(10), vegeta.MaxWorkers(10000))
 	defer attacker.Stop()
 	warm, dur := time.Duration(sc.Warmup), time.Duration(sc.Duration)
@@ -331,6 +361,17 @@ func (sc *Scenario) runRound(ctx context.Context, side Side, exe, dir string) (*
 	sorted := slices.Clone(rs.Latencies)
 	slices.Sort(sorted)
 	rs.P50, rs.P99 = quantile(sorted, 0.50), quantile(sorted, 0.99)
+	if len(sc.Metrics) > 0 {
+		after, err := scrape(ctx, base+sc.MetricsPath)
+		if err != nil {
+			return nil, &ScenarioError{Msg: fmt.Sprintf("%s: reading the program's metrics at the %s: %v", sc.Name, side, err)}
+		}
+		var missing []string
+		rs.Metrics, missing = roundMetrics(sc.Metrics, before, after)
+		if len(missing) > 0 {
+			return nil, &ScenarioError{Msg: fmt.Sprintf("%s: the program at the %s does not export %s at %s", sc.Name, side, strings.Join(missing, ", "), sc.MetricsPath)}
+		}
+	}
 	return rs, nil
 }
 

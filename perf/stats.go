@@ -208,6 +208,61 @@ const confirmAlpha = 0.1
 // and rarely repeated by them.
 func (st Stats) Confirm(first, again Comparison) Comparison {
 	pooled := st.Compare(append(slices.Clone(first.Base), again.Base...), append(slices.Clone(first.Head), again.Head...))
+	return st.settle(first, again, pooled)
+}
+
+// ComparePaired judges a metric where lower is better from paired samples:
+// base[i] and head[i] ran at the same time (a duet round), so they saw the
+// same interference and their ratio cancels most of it. The test is the
+// one-sided Wilcoxon signed-rank test on log(head[i]/base[i]); the ratio
+// is exp of the one-sample Hodges–Lehmann estimate (the median of the
+// Walsh averages), with the interval that inverts the test.
+func (st Stats) ComparePaired(base, head []float64) Comparison {
+	n := min(len(base), len(head))
+	c := Comparison{Base: base, Head: head, N1: n, N2: n, P: 1}
+	var d []float64
+	for i := 0; i < n; i++ {
+		if base[i] > 0 && head[i] > 0 && !math.IsInf(base[i], 0) && !math.IsInf(head[i], 0) {
+			d = append(d, math.Log(head[i]/base[i]))
+		}
+	}
+	c.N1, c.N2 = len(d), len(d)
+	if len(d) == 0 {
+		c.Verdict, c.Why = Unstable, "no pairs"
+		return c
+	}
+	c.BaseMedian, c.HeadMedian = median(base[:n]), median(head[:n])
+	c.Ratio, c.Lo, c.Hi = pairedInterval(d, st.confidence())
+	c.Detectable = (c.Hi - c.Lo) / 2
+	pSlower, pFaster := SignedRankTest(d)
+	c.P = pSlower
+	if len(d) < minSamples {
+		c.Verdict, c.Why = Unstable, fmt.Sprintf("too few pairs (%d; at least %d are needed)", len(d), minSamples)
+		return c
+	}
+	switch {
+	case pSlower < st.Alpha && c.Ratio > 1+st.Threshold:
+		c.Verdict = Regression
+	case pFaster < st.Alpha && c.Ratio < 1-st.Threshold:
+		c.Verdict, c.P = Improvement, pFaster
+	case c.Hi <= 1+st.Threshold:
+		c.Verdict = Same
+	default:
+		c.Verdict, c.Why = Unstable, fmt.Sprintf("too noisy: a slowdown of up to %.1f%% cannot be ruled out, and changes smaller than ±%.1f%% cannot be told from noise in this run", 100*(c.Hi-1), 100*c.Detectable)
+	}
+	return c
+}
+
+// ConfirmPaired is Confirm for paired samples: the first pairs and the
+// fresh ones pooled must still show the regression, and the fresh pairs
+// alone must point the same way (p below confirmAlpha).
+func (st Stats) ConfirmPaired(first, again Comparison) Comparison {
+	pooled := st.ComparePaired(append(slices.Clone(first.Base), again.Base...), append(slices.Clone(first.Head), again.Head...))
+	return st.settle(first, again, pooled)
+}
+
+// settle is the common part of Confirm and ConfirmPaired.
+func (st Stats) settle(first, again, pooled Comparison) Comparison {
 	switch {
 	case pooled.Verdict == Regression && again.Ratio > 1 && again.P < confirmAlpha:
 		return pooled
@@ -223,4 +278,111 @@ func (st Stats) Confirm(first, again Comparison) Comparison {
 		pooled.Why = "a regression in the first rounds was not confirmed by fresh rounds: " + why
 		return pooled
 	}
+}
+
+// SignedRankTest is the Wilcoxon signed-rank test of the differences d
+// (zeros dropped, tied magnitudes given their mean rank): the one-sided
+// p-values for "d is shifted above 0" and "below 0". Exact (by counting
+// the 2^n sign patterns' rank sums) for up to 40 differences without ties,
+// the normal approximation with continuity and tie corrections otherwise.
+func SignedRankTest(d []float64) (above, below float64) {
+	var x []float64
+	for _, v := range d {
+		if v != 0 && !math.IsNaN(v) {
+			x = append(x, v)
+		}
+	}
+	n := len(x)
+	if n == 0 {
+		return 1, 1
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmpFloat(math.Abs(x[a]), math.Abs(x[b])) })
+	ranks := make([]float64, n)
+	ties := false
+	tieTerm := 0.0
+	for i := 0; i < n; {
+		j := i
+		for j+1 < n && math.Abs(x[idx[j+1]]) == math.Abs(x[idx[i]]) {
+			j++
+		}
+		r := float64(i+j+2) / 2
+		for k := i; k <= j; k++ {
+			ranks[idx[k]] = r
+		}
+		if t := float64(j - i + 1); t > 1 {
+			ties = true
+			tieTerm += t*t*t - t
+		}
+		i = j + 1
+	}
+	wPlus := 0.0
+	for i, v := range x {
+		if v > 0 {
+			wPlus += ranks[i]
+		}
+	}
+	total := float64(n*(n+1)) / 2
+	if !ties && n <= 40 {
+		// counts[s] is how many sign patterns have rank sum s.
+		max := n * (n + 1) / 2
+		counts := make([]float64, max+1)
+		counts[0] = 1
+		for r := 1; r <= n; r++ {
+			for s := max; s >= r; s-- {
+				counts[s] += counts[s-r]
+			}
+		}
+		all := math.Pow(2, float64(n))
+		w := int(math.Round(wPlus))
+		for s := w; s <= max; s++ {
+			above += counts[s]
+		}
+		for s := 0; s <= w; s++ {
+			below += counts[s]
+		}
+		return above / all, below / all
+	}
+	mean := total / 2
+	sd := math.Sqrt(float64(n*(n+1)*(2*n+1))/24 - tieTerm/48)
+	if sd == 0 {
+		return 1, 1
+	}
+	zAbove := (wPlus - mean - 0.5) / sd
+	zBelow := (wPlus - mean + 0.5) / sd
+	return 1 - normalCDF(zAbove), normalCDF(zBelow)
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func normalCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
+
+// pairedInterval is exp of the median of the Walsh averages of d (the
+// one-sample Hodges–Lehmann estimate) and of the order statistics that
+// bound it at the given confidence (Tukey's interval for the signed-rank
+// test, normal approximation).
+func pairedInterval(d []float64, confidence float64) (ratio, lo, hi float64) {
+	var w []float64
+	for i := range d {
+		for j := i; j < len(d); j++ {
+			w = append(w, (d[i]+d[j])/2)
+		}
+	}
+	slices.Sort(w)
+	n := float64(len(d))
+	z := normalQuantile(1 - (1-confidence)/2)
+	k := int(math.Floor(n*(n+1)/4 - z*math.Sqrt(n*(n+1)*(2*n+1)/24)))
+	k = max(1, min(k, len(w)))
+	return math.Exp(median(w)), math.Exp(w[k-1]), math.Exp(w[len(w)-k])
 }

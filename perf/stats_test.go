@@ -144,3 +144,69 @@ func TestSameNeedsTheIntervalBelowThreshold(t *testing.T) {
 		t.Errorf("p(head slower) = %v for a faster head", c.P)
 	}
 }
+
+func TestSignedRankTest(t *testing.T) {
+	// All five differences positive: only one of the 2^5 sign patterns
+	// has a rank sum as high.
+	if above, below := SignedRankTest([]float64{1, 2, 3, 4, 5}); math.Abs(above-1.0/32) > 1e-12 || below != 1 {
+		t.Errorf("all positive: %v, %v", above, below)
+	}
+	// The smallest negative: W+ = 14; sums 14 and 15 are 2 patterns of 32.
+	if above, _ := SignedRankTest([]float64{-1, 2, 3, 4, 5}); math.Abs(above-2.0/32) > 1e-12 {
+		t.Errorf("one small negative: %v", above)
+	}
+	// Zeros are dropped; ties use the normal approximation.
+	if above, below := SignedRankTest([]float64{0, 0, 0}); above != 1 || below != 1 {
+		t.Errorf("only zeros: %v, %v", above, below)
+	}
+	tied := []float64{1, 1, 1, 1, 1, 1, 1, 1, -1, -1}
+	above, below := SignedRankTest(tied)
+	if above < 0.02 || above > 0.08 || below < above {
+		t.Errorf("8 of 10 tied positive: %v, %v", above, below)
+	}
+}
+
+// duetSamples are n paired rounds of a benchmark on a shared machine: each
+// round's interference (up to ±30%) hits base and head alike, each run
+// adds 0.3% of its own noise, and head is slower by factor.
+func duetSamples(r *rand.Rand, n int, factor float64) (base, head []float64) {
+	for i := 0; i < n; i++ {
+		shared := 1 + 0.3*(r.Float64()-0.5)*2
+		base = append(base, 1e-6*shared*(1+0.003*r.NormFloat64()))
+		head = append(head, 1e-6*factor*shared*(1+0.003*r.NormFloat64()))
+	}
+	return base, head
+}
+
+// TestComparePaired: paired rounds see a 3% slowdown through interference
+// that hides it from the unpaired test, and an unchanged head passes.
+func TestComparePaired(t *testing.T) {
+	st := Stats{Alpha: 0.01, Threshold: 0.01}
+	r := rand.New(rand.NewPCG(3, 4))
+	base, head := duetSamples(r, 10, 1.03)
+	if c := st.ComparePaired(base, head); c.Verdict != Regression || c.Ratio < 1.02 || c.Ratio > 1.04 || c.Lo > 1.03 || c.Hi < 1.03 {
+		t.Errorf("paired +3%%: %+v", c)
+	}
+	if c := st.Compare(base, head); c.Verdict == Regression {
+		t.Errorf("the unpaired test saw +3%% through ±30%% interference: %+v", c)
+	}
+	base, head = duetSamples(r, 10, 1)
+	if c := st.ComparePaired(base, head); c.Verdict != Same {
+		t.Errorf("paired A/A: %+v", c)
+	}
+	if c := st.ComparePaired(base[:4], head[:4]); c.Verdict != Unstable {
+		t.Errorf("4 pairs: %+v", c)
+	}
+	// Confirmation pools the pairs; fresh pairs that do not repeat the
+	// slowdown leave it unconfirmed.
+	b1, h1 := duetSamples(r, 10, 1.05)
+	b2, h2 := duetSamples(r, 10, 1.05)
+	first, again := st.ComparePaired(b1, h1), st.ComparePaired(b2, h2)
+	if c := st.ConfirmPaired(first, again); c.Verdict != Regression {
+		t.Errorf("confirmed +5%%: %+v", c)
+	}
+	b2, h2 = duetSamples(r, 10, 1)
+	if c := st.ConfirmPaired(first, st.ComparePaired(b2, h2)); c.Verdict == Regression {
+		t.Errorf("a +5%% not repeated by fresh pairs was confirmed: %+v", c)
+	}
+}

@@ -107,11 +107,25 @@ func TestAPIFlags(t *testing.T) {
 
 func TestPerfCompareFlags(t *testing.T) {
 	testFlags(t, newPerfCompareCmd, []flagCase[perfCompareOptions]{
-		{args: []string{"old.txt", "new.txt"}, want: perfCompareOptions{Files: []string{"old.txt", "new.txt"}, Format: report.FormatText, Threshold: 0.05, Alpha: 0.01}},
+		{args: []string{"old.txt", "new.txt"}, want: perfCompareOptions{Files: []string{"old.txt", "new.txt"}, Format: report.FormatText, Threshold: 0.03, Alpha: 0.01}},
 		{args: []string{"r.json", "--threshold", "3%", "--alpha", "0.05", "--format", "json"}, want: perfCompareOptions{Files: []string{"r.json"}, Format: report.FormatJSON, Threshold: 0.03, Alpha: 0.05}},
 		{args: nil, err: "takes 1 or 2 files"},
 		{args: []string{"a", "--threshold", "x"}, err: "--threshold"},
 		{args: []string{"a", "--alpha", "0.7"}, err: "--alpha"},
+	})
+}
+
+func TestPerfQualifyFlags(t *testing.T) {
+	testFlags(t, newPerfQualifyCmd, []flagCase[perfQualifyOptions]{
+		{args: nil, want: perfQualifyOptions{Repo: ".", Runs: 20, Slowdowns: []float64{0.02, 0.03, 0.05, 0.1}, Modes: []string{"duet", "interleaved"},
+			Rounds: map[string]int{"interleaved": 10, "benchstat": 10}, Format: report.FormatText}},
+		{args: []string{"--runs", "40", "--slowdowns", "5%", "--mode", "duet", "--rounds", "duet=30", "--benchstat", "/b", "--out", "q.json", "--format", "json"},
+			want: perfQualifyOptions{Repo: ".", Runs: 40, Slowdowns: []float64{0.05}, Modes: []string{"duet"}, Rounds: map[string]int{"duet": 30}, Benchstat: "/b", Out: "q.json", Format: report.FormatJSON}},
+		{args: []string{"--runs", "0"}, err: "--runs"},
+		{args: []string{"--slowdowns", "fast"}, err: "--slowdowns"},
+		{args: []string{"--mode", "solo"}, err: "--mode"},
+		{args: []string{"--rounds", "duet=3"}, err: "--rounds"},
+		{args: []string{"--format", "sarif"}, err: "--format"},
 	})
 }
 

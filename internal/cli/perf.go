@@ -13,8 +13,8 @@ import (
 )
 
 func newPerfCmd(s *streams) *cobra.Command {
-	cmd := parent("perf", "Work with saved perf results", "relcheck perf compare")
-	cmd.AddCommand(newPerfCompareCmd(s, nil))
+	cmd := parent("perf", "Work with saved perf results, and qualify the gate on this machine", "relcheck perf compare")
+	cmd.AddCommand(newPerfCompareCmd(s, nil), newPerfQualifyCmd(s, nil))
 	return cmd
 }
 

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,6 +181,9 @@ func scriptParams(t *testing.T, dir string, files []string) testscript.Params {
 					return false, fmt.Errorf("in CI cosign must be installed (.ci/run installs it): %v", err)
 				}
 				return err == nil, nil
+			case "cpus2":
+				// Two CPUs for the perf gate's duet rounds.
+				return runtime.NumCPU() >= 2, nil
 			case "crane", "oras", "prometheus":
 				// The crane and oras CLIs, to read what relcheck
 				// publishes with the usual OCI tools; a real Prometheus,
