@@ -44,8 +44,10 @@ type Options struct {
 	ConfigFile string // --config; empty: relcheck.yaml in Dir (optional)
 	// DatabaseURL overrides migrations.databaseURL (--database-url).
 	DatabaseURL string
-	// PerfSave is the file the perf gate saves its results to (--save).
-	PerfSave string
+	// PerfSave is the file the perf gate saves its results to (--save);
+	// PerfHistory the history file it appends to (--history).
+	PerfSave    string
+	PerfHistory string
 	// PerfBudget caps the perf gate's time (--budget); 0: no cap.
 	PerfBudget time.Duration
 	Now        time.Time
@@ -92,9 +94,10 @@ type Env struct {
 	Progress Progress
 	// PerfProgress, when set, is told about each perf round.
 	PerfProgress func(perf.Progress)
-	// PerfSave and PerfBudget are Options.PerfSave and PerfBudget.
-	PerfSave   string
-	PerfBudget time.Duration
+	// PerfSave, PerfHistory and PerfBudget are Options'.
+	PerfSave    string
+	PerfHistory string
+	PerfBudget  time.Duration
 	// pathMajor is N of a /vN module path suffix, 0 without one.
 	pathMajor int
 }
@@ -152,7 +155,7 @@ func Resolve(ctx context.Context, opts Options) (*Env, error) {
 	if opts.DatabaseURL != "" {
 		cfg.Migrations.DatabaseURL = opts.DatabaseURL
 	}
-	env.PerfSave, env.PerfBudget = opts.PerfSave, opts.PerfBudget
+	env.PerfSave, env.PerfHistory, env.PerfBudget = opts.PerfSave, opts.PerfHistory, opts.PerfBudget
 	env.ConfigFile = ConfigFileName
 	if opts.ConfigFile != "" {
 		env.ConfigFile = cfgPath
@@ -494,7 +497,7 @@ func perfGate() Gate {
 			}
 			chk, err := perf.Check(ctx, perf.Options{
 				Root: env.Root, Dir: env.Dir, Base: env.ReleaseBase, Head: env.Head,
-				Benchmarks: env.Config.Perf.Benchmarks, Budget: env.PerfBudget, Save: env.PerfSave,
+				Benchmarks: env.Config.Perf.Benchmarks, Budget: env.PerfBudget, Save: env.PerfSave, History: env.PerfHistory,
 				Progress: env.PerfProgress, Scenarios: scenarios, ConfigFile: env.ConfigFile,
 			})
 			return chk, nil, err

@@ -40,6 +40,9 @@ type Options struct {
 	// Save, if set, is the file the results are saved to (JSON, and the raw
 	// benchmark output of each side next to it).
 	Save string
+	// History, if set, is a perf history file (history.go) this run's
+	// record is appended to.
+	History string
 	// Progress, if set, is told about each round.
 	Progress func(Progress)
 	// Scenarios are the load scenarios (ParseScenarios); ConfigFile is
@@ -146,6 +149,12 @@ func Check(ctx context.Context, opts Options) (*report.Check, error) {
 			return nil, fmt.Errorf("saving the results: %w", err)
 		}
 		chk.Notes = append(chk.Notes, "results saved to "+strings.Join(files, ", "))
+	}
+	if opts.History != "" && len(res.Benchmarks) > 0 {
+		if err := AppendHistory(opts.History, NewHistoryRecord(res, orDefault(opts.Head, "head"))); err != nil {
+			return nil, fmt.Errorf("adding to the perf history: %w", err)
+		}
+		chk.Notes = append(chk.Notes, fmt.Sprintf("added to the perf history %s (relcheck perf history %s shows it)", opts.History, opts.History))
 	}
 	chk.DurationMs = time.Since(start).Milliseconds()
 	return chk, nil

@@ -25,9 +25,9 @@ type checkOptions struct {
 	SARIF      string
 	// DatabaseURL is a PostgreSQL server for the migrations gate.
 	DatabaseURL string
-	// Save and Budget are for the perf gate.
-	Save   string
-	Budget time.Duration
+	// Save, History and Budget are for the perf gate.
+	Save, History string
+	Budget        time.Duration
 }
 
 func newCheckCmd(s *streams, runF func(context.Context, *checkOptions) error) *cobra.Command {
@@ -71,6 +71,7 @@ status, next-version and report go to $GITHUB_OUTPUT.`,
 	fl.StringVar(&o.SARIF, "sarif", "", "also write a SARIF 2.1.0 report to this file (for GitHub code scanning)")
 	fl.StringVar(&o.DatabaseURL, "database-url", "", "PostgreSQL server for the migrations gate (relcheck creates and drops its own databases there); default: a throwaway cluster")
 	fl.StringVar(&o.Save, "save", "", "perf gate: save the raw results to this JSON file (and the Go benchmark output of each side next to it, for benchstat)")
+	fl.StringVar(&o.History, "history", "", "perf gate: append this run's medians to a perf history file (JSON lines; relcheck perf history charts it)")
 	fl.DurationVar(&o.Budget, "budget", 0, "perf gate: cap its time (e.g. 5m); what did not fit is reported")
 	_ = cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"text", "json", "github", "markdown", "sarif"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -78,7 +79,7 @@ status, next-version and report go to $GITHUB_OUTPUT.`,
 
 func runCheck(ctx context.Context, o *checkOptions) error {
 	env, err := check.Resolve(ctx, check.Options{Dir: o.Repo, Base: o.Base, ConfigFile: o.Config, DatabaseURL: o.DatabaseURL,
-		PerfSave: o.Save, PerfBudget: o.Budget})
+		PerfSave: o.Save, PerfHistory: o.History, PerfBudget: o.Budget})
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 
 func newPerfCmd(s *streams) *cobra.Command {
 	cmd := parent("perf", "Work with saved perf results, and qualify the gate on this machine", "relcheck perf compare")
-	cmd.AddCommand(newPerfCompareCmd(s, nil), newPerfQualifyCmd(s, nil))
+	cmd.AddCommand(newPerfCompareCmd(s, nil), newPerfQualifyCmd(s, nil), newPerfHistoryCmd(s, nil))
 	return cmd
 }
 
