@@ -1,16 +1,20 @@
 // Package perf is relcheck's performance gate: the repository's Go
-// benchmarks, built at the base and at the head and run in interleaved
-// rounds on the same machine, compared with statistics that say how much
-// they can see.
+// benchmarks, built at the base and at the head and run in duet rounds (at
+// the same time, one per CPU) or interleaved rounds on the same machine,
+// compared with statistics that say how much they can see.
 //
 // Where things are:
 //
-//	check.go     Options, Check, the rule ids, the rounds
-//	bench.go     building and running the benchmark binaries
-//	stats.go     the statistics (x/perf/benchmath) and the verdicts
-//	scenario.go  load scenarios (vegeta) and their SLO thresholds
-//	results.go   saved results and perf compare
-//	config.go    the perf section of relcheck.yaml
+//	check.go        Options, Check, the rule ids, the rounds
+//	bench.go        building and running the benchmark binaries
+//	affinity_*.go   pinning a duet's processes to CPUs
+//	stats.go        the statistics (two samples, and paired) and the verdicts
+//	qualify.go      what the gate can see on this machine (perf qualify)
+//	scenario.go     load scenarios (vegeta) and their SLO thresholds
+//	scenario_db.go  a scenario's database and the program's own metrics
+//	results.go      saved results and perf compare
+//	history.go      the perf history file and its chart
+//	config.go       the perf section of relcheck.yaml
 package perf
 
 import (

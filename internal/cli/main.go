@@ -162,7 +162,7 @@ The gates (relcheck check, and the GitHub Action on every commit):
   migrations  new SQL migrations replayed on a throwaway PostgreSQL or
               SQLite: locks, compatibility with the release before,
               blocking time at production sizes against the error budget
-  perf        benchmarks of base and head in interleaved rounds, and load
+  perf        benchmarks of base and head in duet or interleaved rounds, and load
               scenarios of the built program against its objectives
 
 The release loop:
