@@ -94,8 +94,15 @@ func (st Stats) Compare(base, head []float64) Comparison {
 		c.Verdict, c.Why = Unstable, fmt.Sprintf("too few samples (%d and %d; at least %d each are needed)", c.N1, c.N2, minSamples)
 		return c
 	}
+	st.decide(&c, pFaster)
+	return c
+}
+
+// decide sets c's verdict from its one-sided p-values (c.P for "slower",
+// pFaster) and its ratio and interval.
+func (st Stats) decide(c *Comparison, pFaster float64) {
 	switch {
-	case pSlower < st.Alpha && c.Ratio > 1+st.Threshold:
+	case c.P < st.Alpha && c.Ratio > 1+st.Threshold:
 		c.Verdict = Regression
 	case pFaster < st.Alpha && c.Ratio < 1-st.Threshold:
 		c.Verdict, c.P = Improvement, pFaster
@@ -104,7 +111,6 @@ func (st Stats) Compare(base, head []float64) Comparison {
 	default:
 		c.Verdict, c.Why = Unstable, fmt.Sprintf("too noisy: a slowdown of up to %.1f%% cannot be ruled out, and changes smaller than ±%.1f%% cannot be told from noise in this run", 100*(c.Hi-1), 100*c.Detectable)
 	}
-	return c
 }
 
 // confidence of the ratio's interval: the one matching the one-sided test
@@ -244,16 +250,7 @@ func (st Stats) ComparePaired(base, head []float64) Comparison {
 		c.Verdict, c.Why = Unstable, fmt.Sprintf("too few pairs (%d; at least %d are needed)", len(d), minSamples)
 		return c
 	}
-	switch {
-	case pSlower < st.Alpha && c.Ratio > 1+st.Threshold:
-		c.Verdict = Regression
-	case pFaster < st.Alpha && c.Ratio < 1-st.Threshold:
-		c.Verdict, c.P = Improvement, pFaster
-	case c.Hi <= 1+st.Threshold:
-		c.Verdict = Same
-	default:
-		c.Verdict, c.Why = Unstable, fmt.Sprintf("too noisy: a slowdown of up to %.1f%% cannot be ruled out, and changes smaller than ±%.1f%% cannot be told from noise in this run", 100*(c.Hi-1), 100*c.Detectable)
-	}
+	st.decide(&c, pFaster)
 	return c
 }
 
