@@ -364,6 +364,9 @@ func benchstatFlagged(csv []byte) []string {
 			continue
 		}
 		name, _, _ := strings.Cut(f[0], "-")
+		if name == "geomean" { // the table's summary row, not a benchmark
+			continue
+		}
 		out = append(out, "Benchmark"+name)
 	}
 	return out
