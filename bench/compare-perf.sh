@@ -11,8 +11,8 @@
 # so that all see the same load.
 #
 #   duet:        relcheck's duet rounds (base and head at the same time, one
-#                per CPU, paired ratios; the default settings: 20 rounds)
-#   interleaved: relcheck's interleaved rounds (10, the settings before duet)
+#                per CPU, paired ratios), 20 rounds: about the wall time of
+#   interleaved: relcheck's interleaved rounds, 10 (the default settings)
 #   benchstat:   go test -count 10 of base, then of head, then benchstat
 #
 # Usage:  bench/compare-perf.sh [RUNS] [SLOWDOWNS]   (default 40 runs; 3%,5%,10%)
@@ -47,5 +47,5 @@ log "building relcheck and installing benchstat"
 EMPTY=$(mktemp -d "$WORK/empty.XXXXXX")
 trap 'rm -rf "$EMPTY"' EXIT
 "$BIN/relcheck" perf qualify --repo "$EMPTY" --runs "$RUNS" --slowdowns "$SLOWDOWNS" \
-	--mode duet,interleaved --rounds interleaved=10,benchstat=10 \
+	--mode duet,interleaved --rounds duet=20,interleaved=10,benchstat=10 \
 	--benchstat "$BIN/benchstat" --out "$WORK/qualify.json"

@@ -50,7 +50,7 @@ perf:
 	if time.Duration(c.SLO.Window) != 28*24*time.Hour {
 		t.Errorf("window = %v", c.SLO.Window)
 	}
-	if c.Perf.Benchmarks.Threshold != 7.5 || c.Perf.Benchmarks.Rounds != 20 || c.Perf.Benchmarks.Mode != "duet" {
+	if c.Perf.Benchmarks.Threshold != 7.5 || c.Perf.Benchmarks.Rounds != 10 || c.Perf.Benchmarks.Mode != "interleaved" {
 		t.Errorf("benchmarks = %+v", c.Perf.Benchmarks)
 	}
 	if !reflect.DeepEqual(c.API.Packages, []string{"./lib/..."}) {

@@ -45,7 +45,7 @@ const (
 // DefaultConfig is the perf section when relcheck.yaml does not set it.
 func DefaultConfig() Config {
 	return Config{Benchmarks: BenchmarkConfig{
-		Packages: []string{"./..."}, Pattern: ".", Rounds: 20, Threshold: 3, Benchtime: "100ms", Alpha: 0.01, Mode: ModeDuet,
+		Packages: []string{"./..."}, Pattern: ".", Rounds: 10, Threshold: 5, Benchtime: "100ms", Alpha: 0.01, Mode: ModeInterleaved,
 	}}
 }
 

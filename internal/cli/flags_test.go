@@ -107,7 +107,7 @@ func TestAPIFlags(t *testing.T) {
 
 func TestPerfCompareFlags(t *testing.T) {
 	testFlags(t, newPerfCompareCmd, []flagCase[perfCompareOptions]{
-		{args: []string{"old.txt", "new.txt"}, want: perfCompareOptions{Files: []string{"old.txt", "new.txt"}, Format: report.FormatText, Threshold: 0.03, Alpha: 0.01}},
+		{args: []string{"old.txt", "new.txt"}, want: perfCompareOptions{Files: []string{"old.txt", "new.txt"}, Format: report.FormatText, Threshold: 0.05, Alpha: 0.01}},
 		{args: []string{"r.json", "--threshold", "3%", "--alpha", "0.05", "--format", "json"}, want: perfCompareOptions{Files: []string{"r.json"}, Format: report.FormatJSON, Threshold: 0.03, Alpha: 0.05}},
 		{args: nil, err: "takes 1 or 2 files"},
 		{args: []string{"a", "--threshold", "x"}, err: "--threshold"},
