@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -236,7 +237,9 @@ func runCompat(ctx context.Context, m *Module, pkgs []*compatPkg, atHead bool, t
 	args := append([]string{"test", "-count=1", "-vet=off", "-json", "-overlay=" + overlay, "-timeout=" + timeout.String(),
 		"-run=^(" + strings.Join(names, "|") + ")$"}, paths...)
 	cmd := exec.CommandContext(cctx, "go", args...)
-	cmd.Dir, cmd.Env = m.Dir, env
+	// Build errors as -json events (modules below go 1.24 would get them
+	// as text on stderr).
+	cmd.Dir, cmd.Env = m.Dir, append(env, "GODEBUG=gotestjsonbuildtext=0")
 	cmd.WaitDelay = 5 * time.Second
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -249,6 +252,13 @@ func runCompat(ctx context.Context, m *Module, pkgs []*compatPkg, atHead bool, t
 	}
 	run := parseTestJSON(stdout, m.Path)
 	err = cmd.Wait()
+	for rel, why := range run.BuildFailed {
+		// Whatever the go command said on stderr is the cause, when the
+		// events only say "build failed".
+		if !strings.Contains(why, ".go:") && strings.TrimSpace(stderr.String()) != "" {
+			run.BuildFailed[rel] = strings.TrimSpace(stderr.String() + "\n" + why)
+		}
+	}
 	if cctx.Err() != nil {
 		run.Err = fmt.Sprintf("the run at %s took longer than %s (api.compatTimeout)", side(atHead), timeout)
 		return run, nil
@@ -303,7 +313,8 @@ func parseTestJSON(r io.Reader, modPath string) compatRun {
 		if pkg == "" {
 			pkg = e.ImportPath
 		}
-		pkg, _, _ = strings.Cut(pkg, " ") // "p [p.test]"
+		pkg, _, _ = strings.Cut(pkg, " ")      // "p [p.test]"
+		pkg = strings.TrimSuffix(pkg, "_test") // the external test package's build
 		rel := relPath(modPath, pkg)
 		top, _, _ := strings.Cut(e.Test, "/")
 		switch {
@@ -352,8 +363,11 @@ func (c *comparison) compatFindings(pkgs []*compatPkg, base, head compatRun, too
 		slices.Sort(names)
 		passed += len(names)
 		if why, ok := head.BuildFailed[p.rel]; ok && len(names) > 0 {
-			broke++
+			broke += len(names)
 			loc := p.funcs[names[0]]
+			if l := firstCompileError(why, p.files, c.base.Root); l != nil {
+				loc = *l
+			}
 			c.behaviourChanged(p, "", &loc, fmt.Sprintf("the external tests of package %s at %s (%d passed there: %s) do not compile against head:\n%s",
 				p.path, c.opts.Base, len(names), strings.Join(names, ", "), trimOutput(why)))
 			continue
@@ -411,6 +425,9 @@ func (c *comparison) behaviourChanged(p *compatPkg, name string, loc *report.Loc
 	default:
 		f.Severity = report.SeverityError
 		f.Fix = fmt.Sprintf("restore the behaviour the test relied on; if the change is intended, release it under a new major version (module path %s), or, if the test relied on something that was never promised, list it in api.compatIgnore with a reason", next)
+		if name == "" {
+			f.Fix = fmt.Sprintf("restore what the old tests use (the compiler's message says what); if it is gone on purpose, release it under a new major version (module path %s)", next)
+		}
 	}
 	for _, ig := range c.opts.Config.CompatIgnore {
 		if name != "" && (ig.Test == name || ig.Test == p.path+"."+name) {
@@ -418,6 +435,27 @@ func (c *comparison) behaviourChanged(p *compatPkg, name string, loc *report.Loc
 		}
 	}
 	c.add(it)
+}
+
+// firstCompileError is where the compiler's first complaint about one of
+// the base's test files points ("./kit_test.go:17:9: undefined: kit.Add"),
+// as the file is in the repository.
+func firstCompileError(out string, files []string, root string) *report.Location {
+	for _, l := range strings.Split(out, "\n") {
+		for _, f := range files {
+			name := filepath.Base(f)
+			i := strings.Index(l, name+":")
+			if i < 0 {
+				continue
+			}
+			line, _, _ := strings.Cut(l[i+len(name)+1:], ":")
+			if n, err := strconv.Atoi(line); err == nil {
+				file, _ := filepath.Rel(root, f)
+				return &report.Location{File: filepath.ToSlash(file), Line: n}
+			}
+		}
+	}
+	return nil
 }
 
 // trimOutput keeps the last 20 lines of a test's output (without go

@@ -20,7 +20,7 @@ const goTestJSON = `{"Action":"start","Package":"example.com/kit"}
 {"Action":"output","Package":"example.com/kit","Output":"FAIL\n"}
 {"Action":"fail","Package":"example.com/kit"}
 {"ImportPath":"example.com/kit/units [example.com/kit/units.test]","Action":"build-output","Output":"# example.com/kit/units_test [example.com/kit/units.test]\n"}
-{"ImportPath":"example.com/kit/units [example.com/kit/units.test]","Action":"build-output","Output":"units/units_test.go:10:12: undefined: units.Trim\n"}
+{"ImportPath":"example.com/kit/units_test [example.com/kit/units.test]","Action":"build-output","Output":"units/units_test.go:10:12: undefined: units.Trim\n"}
 {"ImportPath":"example.com/kit/units [example.com/kit/units.test]","Action":"build-fail"}
 {"Action":"start","Package":"example.com/kit/units"}
 {"Action":"output","Package":"example.com/kit/units","Output":"FAIL\texample.com/kit/units [build failed]\n"}

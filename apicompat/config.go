@@ -109,10 +109,12 @@ func (c Config) Validate() error {
 		key := fmt.Sprintf("compatIgnore[%d]", i)
 		name := ci.Test[strings.LastIndex(ci.Test, ".")+1:]
 		switch {
+		case strings.TrimSpace(ci.Test) == "":
+			return bad(0, key, "test is required: the name of a test or example of the base release, like TestParse or example.com/lib.ExampleParse")
 		case !compatTestName.MatchString(name):
 			return bad(0, key+".test", "test %q is not a test or example name like TestParse or example.com/lib.ExampleParse", ci.Test)
 		case strings.TrimSpace(ci.Reason) == "":
-			return bad(0, key+".reason", "reason is required: say why this test of the base release may fail at head")
+			return bad(0, key, "reason is required: say why this test of the base release may fail at head")
 		}
 	}
 	for i, ig := range c.Ignore {

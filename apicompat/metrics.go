@@ -146,9 +146,12 @@ func (c *comparison) summary(chk *report.Check) string {
 	default:
 		parts = append(parts, fmt.Sprintf("%d compatible changes", added))
 	}
+	if len(c.deprecated) > 0 {
+		parts = append(parts, plural(len(c.deprecated), "new deprecation"))
+	}
 	if len(c.undecided) > 0 {
 		parts = append(parts, "not compared: "+strings.Join(c.undecided, ", "))
-	} else if incompatible == 0 && added == 0 {
+	} else if incompatible == 0 && added == 0 && len(c.deprecated) == 0 {
 		if c.base == nil {
 			parts = append(parts, fmt.Sprintf("first release: %s, %s", plural(len(c.head.Packages), "package"), plural(chk.Metrics["exportedIdentifiers"].(int), "exported identifier")))
 		} else {

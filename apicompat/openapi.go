@@ -237,11 +237,11 @@ func (c *comparison) httpChange(ctx context.Context, doc string, ch checker.Chan
 			f.Fix = fmt.Sprintf("restore it: %s (api.deprecation)", remaining(releases, days, min.MinReleases, min.MinDays, c.opts.Now, rels))
 		case c.breaksAllowed():
 			f.Severity = report.SeverityNote
-			f.Message = fmt.Sprintf("%s: %s after its deprecation (%s) (oasdiff %s)", what, text, first, id)
+			f.Message = fmt.Sprintf("%s: %s (deprecated %s, the window kept) (oasdiff %s)", what, text, first, id)
 			f.Fix = "nothing to do: the deprecation policy was kept; list the removal in the release notes"
 		default:
 			f.Severity = report.SeverityError
-			f.Message = fmt.Sprintf("%s: %s after its deprecation (%s); at v%s a deprecated operation or property stays until the next major version (oasdiff %s)", what, text, first, c.opts.BaseVersion, id)
+			f.Message = fmt.Sprintf("%s: %s (deprecated %s); at v%s a deprecated operation or property stays until the next major version (oasdiff %s)", what, text, first, c.opts.BaseVersion, id)
 			f.Fix = fmt.Sprintf("restore it; remove it in the next major version (module path %s)", c.nextMajorPath())
 		}
 	case c.breaksAllowed():

@@ -64,6 +64,11 @@ type Progress struct {
 func Check(ctx context.Context, opts Options) (*report.Check, error) {
 	start := time.Now()
 	chk := &report.Check{Name: "perf", Findings: []report.Finding{}, Metrics: map[string]any{}}
+	if opts.History != "" {
+		if err := CheckHistory(opts.History); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Base == "" {
 		chk.Summary = "first release: no base release to compare with"
 		chk.Settle()
@@ -625,8 +630,15 @@ func evaluateScenarios(res *Results, alpha float64, chk *report.Check) {
 				break
 			}
 			var b, h []float64
+			newAtHead := false
 			for _, r := range sr.Base {
-				b = append(b, r.Metrics[name])
+				v, ok := r.Metrics[name]
+				newAtHead = newAtHead || !ok
+				b = append(b, v)
+			}
+			if newAtHead {
+				chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: the program at %s does not export %s: compared from the next release on", sr.Name, orDefault(res.Base, "the base"), name))
+				continue
 			}
 			for _, r := range sr.Head {
 				h = append(h, r.Metrics[name])
@@ -643,6 +655,8 @@ func evaluateScenarios(res *Results, alpha float64, chk *report.Check) {
 				chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: %s could not be judged: %s (%s)", sr.Name, name, c.Why, stat))
 			case Improvement:
 				chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: %s is %.1f%% lower: %s", sr.Name, name, 100*(1-c.Ratio), stat))
+			default:
+				chk.Notes = append(chk.Notes, fmt.Sprintf("scenario %s: %s unchanged: %s", sr.Name, name, stat))
 			}
 		}
 		// Absolute objectives, over every request at head (and at base, for
@@ -683,11 +697,16 @@ func evaluateScenarios(res *Results, alpha float64, chk *report.Check) {
 			switch {
 			case f.Rule == RuleSLO:
 				slos++
-			case f.Severity == report.SeverityError && byName[f.Symbol] != nil:
-				slower++
+			case f.Severity == report.SeverityError && f.Rule == RuleRegression:
+				for name := range byName {
+					if f.Symbol == name || strings.HasPrefix(f.Symbol, name+" ") {
+						slower++
+						break
+					}
+				}
 			}
 		}
-		part := fmt.Sprintf("%d load scenario(s): %d objective(s) violated, %d slower latency metric(s)", n, slos, slower)
+		part := fmt.Sprintf("%d load scenario(s): %d objective(s) violated, %d latency or program metric(s) worse", n, slos, slower)
 		if len(res.Benchmarks) == 0 {
 			chk.Summary = part
 		} else {

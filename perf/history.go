@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"slices"
@@ -96,8 +98,28 @@ func medianCI(xs []float64, confidence float64) (med, lo, hi float64) {
 	return med, lo, hi
 }
 
-// AppendHistory adds a record to the history file (created if needed).
+// CheckHistory reads an existing history file: an unreadable or damaged
+// one is an input error naming the line, so that nothing is appended to
+// it (a missing file is fine: it will be created).
+func CheckHistory(file string) error {
+	f, err := os.Open(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return report.Inputf("perf history: %v", err)
+	}
+	defer f.Close()
+	_, err = ReadHistory(f, file)
+	return err
+}
+
+// AppendHistory adds a record to the history file (created if needed),
+// after checking that what is there is a history.
 func AppendHistory(file string, rec HistoryRecord) error {
+	if err := CheckHistory(file); err != nil {
+		return err
+	}
 	data, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -106,11 +128,32 @@ func AppendHistory(file string, rec HistoryRecord) error {
 	if err != nil {
 		return err
 	}
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		// A last line without its newline (written by hand) stays a line.
+		if last, err := readLastByte(file); err == nil && last != '\n' {
+			data = append([]byte{'\n'}, data...)
+		}
+	}
 	if _, err := f.Write(append(data, '\n')); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
+}
+
+func readLastByte(file string) (byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	_, err = f.ReadAt(b, st.Size()-1)
+	return b[0], err
 }
 
 // ReadHistory reads a history file; a line that is not a record is an
@@ -150,14 +193,16 @@ func ReadHistory(r io.Reader, name string) ([]HistoryRecord, error) {
 
 // HistorySeries is one benchmark across the history's runs.
 type HistorySeries struct {
-	Name   string
-	Points []HistoryPoint
+	Name   string         `json:"name"`
+	Points []HistoryPoint `json:"points"`
 }
 
 // HistoryPoint is a benchmark in one run.
 type HistoryPoint struct {
-	Run     int // index into the records
-	Version string
+	Run     int       `json:"run"` // index into the records
+	Version string    `json:"version"`
+	Base    string    `json:"base,omitempty"`
+	Time    time.Time `json:"time"`
 	HistoryBench
 }
 
@@ -173,7 +218,7 @@ func Series(recs []HistoryRecord) []HistorySeries {
 				by[b.Name] = s
 				names = append(names, b.Name)
 			}
-			s.Points = append(s.Points, HistoryPoint{Run: i, Version: r.Version, HistoryBench: b})
+			s.Points = append(s.Points, HistoryPoint{Run: i, Version: r.Version, Base: r.Base, Time: r.Time, HistoryBench: b})
 		}
 	}
 	slices.Sort(names)
@@ -202,7 +247,7 @@ func WriteHistoryHTML(w io.Writer, recs []HistoryRecord) error {
 		YBottom string
 		Drift   string
 	}
-	const width, height, left, right, top, bottom = 640.0, 220.0, 70.0, 20.0, 20.0, 50.0
+	const width, height, left, right, top, bottom = 640.0, 220.0, 70.0, 60.0, 20.0, 50.0
 	var charts []chart
 	for _, s := range Series(recs) {
 		lo, hi := math.Inf(1), math.Inf(-1)
@@ -225,7 +270,7 @@ func WriteHistoryHTML(w io.Writer, recs []HistoryRecord) error {
 		var path strings.Builder
 		for i, p := range s.Points {
 			pt := point{X: x(p.Run), Y: y(p.Median), Y0: y(p.Lo), Y1: y(p.Hi),
-				Title: fmt.Sprintf("%s: %s per op (95%% interval %s–%s, %d rounds)", p.Version, formatTime(p.Median), formatTime(p.Lo), formatTime(p.Hi), p.N)}
+				Title: fmt.Sprintf("%s (%s): %s per op (95%% interval %s–%s, %d rounds)", p.Version, p.Time.Format("2006-01-02 15:04"), formatTime(p.Median), formatTime(p.Lo), formatTime(p.Hi), p.N)}
 			if p.Ratio > 0 {
 				pt.Title += fmt.Sprintf("; ×%.3f against its base", p.Ratio)
 			}
@@ -238,11 +283,12 @@ func WriteHistoryHTML(w io.Writer, recs []HistoryRecord) error {
 		}
 		c.Path = strings.TrimSpace(path.String())
 		for i, r := range recs {
-			c.Labels = append(c.Labels, point{X: x(i), Y: height - bottom + 16, Title: r.Version})
+			c.Labels = append(c.Labels, point{X: x(i), Y: height - bottom + 16, Title: runLabel(recs, i)})
+			c.Labels = append(c.Labels, point{X: x(i), Y: height - bottom + 30, Title: r.Time.Format("01-02 15:04")})
 		}
 		if n := len(s.Points); n >= 2 {
 			first, last := s.Points[0], s.Points[n-1]
-			c.Drift = fmt.Sprintf("%+.1f%% from %s to %s", 100*(last.Median/first.Median-1), first.Version, last.Version)
+			c.Drift = fmt.Sprintf("%+.1f%% from %s to %s", 100*(last.Median/first.Median-1), runLabel(recs, first.Run), runLabel(recs, last.Run))
 		}
 		charts = append(charts, c)
 	}
@@ -272,6 +318,27 @@ text{font-size:11px;fill:#555} .drift{color:#555}
 {{end}}</svg>
 {{end}}</body></html>
 `))
+
+// runLabel names run i: its version, with its position among the runs of
+// the same version when there are several ("abc123 #2").
+func runLabel(recs []HistoryRecord, i int) string {
+	n, k := 0, 0
+	for j, r := range recs {
+		if r.Version == recs[i].Version {
+			n++
+			if j <= i {
+				k = n
+			}
+		}
+	}
+	if n > 1 {
+		return fmt.Sprintf("%s #%d", recs[i].Version, k)
+	}
+	return recs[i].Version
+}
+
+// RunLabel is runLabel for the CLI.
+func RunLabel(recs []HistoryRecord, i int) string { return runLabel(recs, i) }
 
 // FormatTime formats seconds per operation ("1.64 ms").
 func FormatTime(s float64) string { return formatTime(s) }

@@ -6,10 +6,27 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
-// Write replaces path with data, with mode.
+// Write replaces path with data, with mode. A path that is not a regular
+// file (/dev/null, /dev/stdout, a named pipe) is written to as it is:
+// renaming over it would replace a device with a file.
 func Write(path string, data []byte, mode os.FileMode) error {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return &os.PathError{Op: "write", Path: path, Err: syscall.EISDIR}
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return err

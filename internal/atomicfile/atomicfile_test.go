@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -25,5 +26,31 @@ func TestWrite(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "missing", "x"), nil, 0o644); err == nil {
 		t.Error("wrote into a missing directory")
+	}
+}
+
+// TestWriteNotRegular: a path that is not a regular file (a named pipe
+// here; /dev/null as root) is written to, not replaced by a file.
+func TestWriteNotRegular(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Skip(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		data, _ := os.ReadFile(p)
+		got <- data
+	}()
+	if err := Write(p, []byte("through"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if data := <-got; string(data) != "through" {
+		t.Errorf("read %q", data)
+	}
+	if fi, err := os.Lstat(p); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Errorf("the pipe was replaced: %v %v", fi.Mode(), err)
+	}
+	if err := Write(t.TempDir(), []byte("x"), 0o644); err == nil {
+		t.Error("wrote over a directory")
 	}
 }

@@ -118,9 +118,11 @@ func TestPerfCompareFlags(t *testing.T) {
 func TestPerfQualifyFlags(t *testing.T) {
 	testFlags(t, newPerfQualifyCmd, []flagCase[perfQualifyOptions]{
 		{args: nil, want: perfQualifyOptions{Repo: ".", Runs: 20, Slowdowns: []float64{0.02, 0.03, 0.05, 0.1}, Modes: []string{"duet", "interleaved"},
-			Rounds: map[string]int{"interleaved": 10, "benchstat": 10}, Format: report.FormatText}},
-		{args: []string{"--runs", "40", "--slowdowns", "5%", "--mode", "duet", "--rounds", "duet=30", "--benchstat", "/b", "--out", "q.json", "--format", "json"},
-			want: perfQualifyOptions{Repo: ".", Runs: 40, Slowdowns: []float64{0.05}, Modes: []string{"duet"}, Rounds: map[string]int{"duet": 30}, Benchstat: "/b", Out: "q.json", Format: report.FormatJSON}},
+			Rounds: map[string]int{}, Format: report.FormatText}},
+		{args: []string{"--runs", "40", "--slowdowns", "5%", "--mode", "duet", "--rounds", "duet=30", "--benchstat", "/bin/sh", "--out", "q.json", "--format", "json"},
+			want: perfQualifyOptions{Repo: ".", Runs: 40, Slowdowns: []float64{0.05}, Modes: []string{"duet"}, Rounds: map[string]int{"duet": 30}, Benchstat: "/bin/sh", Out: "q.json", Format: report.FormatJSON}},
+		{args: []string{"--benchstat", "/no/benchstat"}, err: "--benchstat"},
+		{args: []string{"--mode", "duet,duet", "--slowdowns", "5%,5%,3%"}, want: perfQualifyOptions{Repo: ".", Runs: 20, Slowdowns: []float64{0.03, 0.05}, Modes: []string{"duet"}, Rounds: map[string]int{}, Format: report.FormatText}},
 		{args: []string{"--runs", "0"}, err: "--runs"},
 		{args: []string{"--slowdowns", "fast"}, err: "--slowdowns"},
 		{args: []string{"--mode", "solo"}, err: "--mode"},

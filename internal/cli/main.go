@@ -157,8 +157,10 @@ version reaches a subset of installs first and is rolled back when it
 misses its health check.
 
 The gates (relcheck check, and the GitHub Action on every commit):
-  api         the Go API against the last release: incompatible changes,
-              the deprecation policy, and the next semantic version
+  api         the Go API (and the HTTP API of api.openapi, and the last
+              release's own tests with api.compatTests) against the last
+              release: incompatible changes, the deprecation policy, and
+              the next semantic version
   migrations  new SQL migrations replayed on a throwaway PostgreSQL or
               SQLite: locks, compatibility with the release before,
               blocking time at production sizes against the error budget

@@ -13,7 +13,7 @@ import (
 )
 
 func newPerfCmd(s *streams) *cobra.Command {
-	cmd := parent("perf", "Work with saved perf results, and qualify the gate on this machine", "relcheck perf compare")
+	cmd := parent("perf", "Work with saved perf results, qualify the gate on this machine, chart the history", "relcheck perf compare, relcheck perf qualify or relcheck perf history")
 	cmd.AddCommand(newPerfCompareCmd(s, nil), newPerfQualifyCmd(s, nil), newPerfHistoryCmd(s, nil))
 	return cmd
 }

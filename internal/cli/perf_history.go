@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
@@ -72,7 +73,7 @@ func runPerfHistory(ctx context.Context, o *perfHistoryOptions) error {
 			return err
 		}
 		if err := atomicfile.Write(o.HTML, b.Bytes(), 0o644); err != nil {
-			return err
+			return report.OptionErrorf("HTML", "cannot write %s: %v", o.HTML, errors.Unwrap(err))
 		}
 	}
 	series := perf.Series(recs)
@@ -83,14 +84,18 @@ func runPerfHistory(ctx context.Context, o *perfHistoryOptions) error {
 	}
 	for _, s := range series {
 		fmt.Fprintf(o.out, "%s\n", s.Name)
-		first := s.Points[0].Median
-		for _, p := range s.Points {
+		first := s.Points[0]
+		for i, p := range s.Points {
+			change := "first run"
+			if i > 0 {
+				change = fmt.Sprintf("%+.1f%% since %s", 100*(p.Median/first.Median-1), perf.RunLabel(recs, first.Run))
+			}
 			ratio := ""
 			if p.Ratio > 0 {
 				ratio = fmt.Sprintf("  ×%.3f against its base", p.Ratio)
 			}
-			fmt.Fprintf(o.out, "  %-24s %12s  [%s – %s]  %+6.1f%% since %s%s\n", p.Version, perf.FormatTime(p.Median), perf.FormatTime(p.Lo), perf.FormatTime(p.Hi),
-				100*(p.Median/first-1), s.Points[0].Version, ratio)
+			fmt.Fprintf(o.out, "  %-24s %s  %10s  [%s – %s]  %s%s\n", perf.RunLabel(recs, p.Run), p.Time.Format("2006-01-02 15:04"), perf.FormatTime(p.Median), perf.FormatTime(p.Lo), perf.FormatTime(p.Hi),
+				change, ratio)
 		}
 	}
 	if o.HTML != "" {

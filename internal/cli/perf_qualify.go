@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -62,13 +64,23 @@ It takes a while: about runs × (1 + slowdowns) × modes gate runs.`,
 				if err != nil || !(v > 0 && v <= 1000) {
 					return usagef(cmd, "--slowdowns: %q is not a percentage like 5%%", p)
 				}
-				o.Slowdowns = append(o.Slowdowns, v/100)
+				if !slices.Contains(o.Slowdowns, v/100) {
+					o.Slowdowns = append(o.Slowdowns, v/100)
+				}
 			}
+			slices.Sort(o.Slowdowns)
 			for _, m := range strings.Split(modes, ",") {
 				if m = strings.TrimSpace(m); m != perf.ModeDuet && m != perf.ModeInterleaved {
-					return usagef(cmd, "--mode: %q is not duet or interleaved", m)
+					return usagef(cmd, "--mode: %q is not duet or interleaved (give both as duet,interleaved)", m)
 				}
-				o.Modes = append(o.Modes, strings.TrimSpace(m))
+				if !slices.Contains(o.Modes, m) {
+					o.Modes = append(o.Modes, m)
+				}
+			}
+			if o.Benchstat != "" {
+				if _, err := exec.LookPath(o.Benchstat); err != nil {
+					return usagef(cmd, "--benchstat: %v (install it with go install golang.org/x/perf/cmd/benchstat@latest)", err)
+				}
 			}
 			o.Rounds = map[string]int{}
 			for _, kv := range strings.Split(rounds, ",") {
@@ -90,9 +102,9 @@ It takes a while: about runs × (1 + slowdowns) × modes gate runs.`,
 	cmd.Flags().StringVar(&o.Config, "config", "", "relcheck.yaml to read instead of the project's")
 	cmd.Flags().IntVar(&o.Runs, "runs", 20, "gate runs per case and mode")
 	cmd.Flags().StringVar(&slowdowns, "slowdowns", "2%,3%,5%,10%", "injected slowdowns, besides the A/A case")
-	cmd.Flags().StringVar(&modes, "mode", "duet,interleaved", "modes to qualify: duet, interleaved or both")
+	cmd.Flags().StringVar(&modes, "mode", "duet,interleaved", "modes to qualify: duet, interleaved, or both as duet,interleaved")
 	cmd.Flags().StringVar(&o.Benchstat, "benchstat", "", "a benchstat binary: also judge the usual approach (all base runs, then all head runs, benchstat)")
-	cmd.Flags().StringVar(&rounds, "rounds", "interleaved=10,benchstat=10", "rounds per approach (APPROACH=N,...); others use perf.benchmarks.rounds (interleaved=10 and benchstat's -count 10 are the settings before duet rounds)")
+	cmd.Flags().StringVar(&rounds, "rounds", "", "rounds per approach (APPROACH=N,...: duet, interleaved, benchstat's -count); the others use perf.benchmarks.rounds")
 	cmd.Flags().StringVar(&o.Out, "out", "", "also write the JSON result to this file, updated after every run (a partial result survives an interrupted run)")
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	return cmd
@@ -143,8 +155,14 @@ func runPerfQualify(ctx context.Context, o *perfQualifyOptions) error {
 // writeQualification prints the table: per approach, A/A false alarms
 // and detections of each slowdown, seconds per run.
 func writeQualification(w interface{ Write([]byte) (int, error) }, q *perf.Qualification) {
-	fmt.Fprintf(w, "%d runs per case on %s (%d CPUs, load at the start %s); benchtime %s, threshold %g%%, α %g (benchstat: its own, 0.05)\n\n",
-		q.Runs, q.Environment.CPU, q.Environment.NumCPU, q.Environment.LoadAvg, q.Benchtime, q.Threshold, q.Alpha)
+	benchstat := ""
+	for _, c := range q.Cases {
+		if c.Approach == "benchstat" {
+			benchstat = " (benchstat: its own, 0.05)"
+		}
+	}
+	fmt.Fprintf(w, "%d run(s) per case on %s (%d CPUs, load at the start %s); benchtime %s, threshold %g%%, α %g%s\n\n",
+		q.Runs, q.Environment.CPU, q.Environment.NumCPU, q.Environment.LoadAvg, q.Benchtime, q.Threshold, q.Alpha, benchstat)
 	var order []string
 	by := map[string][]*perf.QualifyCase{}
 	for _, c := range q.Cases {
