@@ -43,7 +43,7 @@ func TestHistory(t *testing.T) {
 	if err := WriteHistoryHTML(&page, recs); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<svg viewBox", "example.com/p.BenchmarkA", "v1.2.0: 2 s per op", "0.0% from v1.1.0 to v1.2.0"} {
+	for _, want := range []string{"<svg viewBox", "example.com/p.BenchmarkA", "): 2 s per op", "0.0% from v1.1.0 to v1.2.0"} {
 		if !strings.Contains(page.String(), want) {
 			t.Errorf("the page lacks %q", want)
 		}
