@@ -392,12 +392,32 @@ func GateNames() []string {
 	return n
 }
 
+// noModule says that dir has no go.mod, and where modules are below it.
+func noModule(dir string) string {
+	var found []string
+	for _, pattern := range []string{"*/go.mod", "*/*/go.mod"} {
+		ms, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, m := range ms {
+			if rel, err := filepath.Rel(dir, filepath.Dir(m)); err == nil && !strings.HasPrefix(filepath.Base(rel), ".") {
+				found = append(found, filepath.ToSlash(rel))
+			}
+		}
+	}
+	if len(found) > 0 {
+		if len(found) > 3 {
+			found = append(found[:3], "…")
+		}
+		return fmt.Sprintf("no go.mod here: not a Go module (a module is in %s: pass --repo %s)", strings.Join(found, ", "), found[0])
+	}
+	return "no go.mod: not a Go module"
+}
+
 func apiGate() Gate {
 	return Gate{
 		Name: "api",
 		Applies: func(ctx context.Context, env *Env) (bool, string) {
 			if _, err := os.Stat(filepath.Join(env.Dir, "go.mod")); err != nil {
-				return false, "no go.mod: not a Go module"
+				return false, noModule(env.Dir)
 			}
 			// An application (only main and internal packages) has no
 			// exported Go API to check. A listing that fails, or patterns
@@ -483,7 +503,7 @@ func perfGate() Gate {
 		Name: "perf",
 		Applies: func(ctx context.Context, env *Env) (bool, string) {
 			if _, err := os.Stat(filepath.Join(env.Dir, "go.mod")); err != nil {
-				return false, "no go.mod: not a Go module"
+				return false, noModule(env.Dir)
 			}
 			if len(env.Config.Perf.Scenarios) == 0 && !perf.HasBenchmarks(env.Dir) {
 				return false, "no benchmarks (func BenchmarkXxx(b *testing.B) in _test.go files) and no perf.scenarios"
