@@ -122,3 +122,7 @@ func ProvenanceSLSA1(src ProvenanceSource) slsa1.ProvenancePredicate {
 	}
 	return p
 }
+
+// PredicateSLSAProvenance1 is SLSA v1 provenance's predicate type (cosign's
+// --type slsaprovenance1).
+const PredicateSLSAProvenance1 = slsa1.PredicateSLSAProvenance

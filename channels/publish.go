@@ -77,6 +77,9 @@ type PublishOptions struct {
 	Channel  string
 	Rollout  float64
 	Security bool
+	// Provenance, when set, is attached to the release as a signed SLSA
+	// v1 provenance attestation (attest.go).
+	Provenance *ProvenanceSource
 }
 
 // PublishVersion is version in its canonical form (vX.Y.Z[-PRE]), refused
@@ -142,6 +145,11 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 	}
 	if err := p.Signer.Sign(ctx, p.Store, d); err != nil {
 		return d, nil, err
+	}
+	if o.Provenance != nil {
+		if err := p.Signer.Attest(ctx, p.Store, d, PredicateSLSAProvenance1, ProvenanceSLSA1(*o.Provenance)); err != nil {
+			return d, nil, err
+		}
 	}
 	h, err := p.Update(ctx, o.Channel, func(h *Head) error {
 		if h.Find(version) != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,8 @@ type publishOptions struct {
 	Rollout      float64
 	Security     bool
 	RequiredStop bool
+	// NoAttest skips the SLSA provenance attestation.
+	NoAttest bool
 }
 
 func newPublishCmd(s *streams, runF func(context.Context, *publishOptions) error) *cobra.Command {
@@ -101,6 +104,7 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 	f.Float64Var(&o.Rollout, "rollout", 100, "percentage of installs offered the release")
 	f.BoolVar(&o.Security, "security", false, "mark the release as a security fix")
 	f.BoolVar(&o.RequiredStop, "required-stop", false, "mark the release as a stop every upgrade path must pass through")
+	f.BoolVar(&o.NoAttest, "no-attest", false, "do not attach the signed SLSA provenance (cosign verify-attestation --type slsaprovenance1 checks it)")
 	return cmd
 }
 
@@ -175,9 +179,19 @@ func runPublish(ctx context.Context, o *publishOptions) error {
 		}
 		defer bar.finish()
 	}
-	d, h, err := pub.Publish(ctx, img, channels.PublishOptions{Version: version, Channel: o.Channel, Rollout: o.Rollout, Security: o.Security})
+	var prov *channels.ProvenanceSource
+	if !o.NoAttest {
+		var why string
+		if prov, why = provenanceSource(ctx, o, meta.Commit); prov == nil {
+			fmt.Fprintf(o.err, "relcheck: no provenance attached: %s (or pass --no-attest)\n", why)
+		}
+	}
+	d, h, err := pub.Publish(ctx, img, channels.PublishOptions{Version: version, Channel: o.Channel, Rollout: o.Rollout, Security: o.Security, Provenance: prov})
 	if err != nil {
 		return err
+	}
+	if prov != nil {
+		fmt.Fprintf(o.err, "relcheck: attached signed SLSA provenance: %s@%s, built by %s\n", prov.Repository, shortHash(prov.Commit), prov.BuilderID)
 	}
 	if err := writeStepOutput(o.streams, "version", version, "digest", d.String()); err != nil {
 		return err
@@ -259,4 +273,85 @@ func projectName(dir, ref string) string {
 	}
 	ref = strings.TrimPrefix(ref, "oci:")
 	return filepath.Base(strings.TrimRight(ref, "/"))
+}
+
+// provenanceSource is what a publish's provenance says: the source
+// repository ($GITHUB_SERVER_URL/$GITHUB_REPOSITORY in GitHub Actions, else
+// the git remote origin as host/path), the commit, the workflow run, and
+// the report's digest. nil, and why, when the source is not known.
+func provenanceSource(ctx context.Context, o *publishOptions, commit string) (*channels.ProvenanceSource, string) {
+	if commit == "" {
+		return nil, "the release is not built from a git commit (--repo)"
+	}
+	src := &channels.ProvenanceSource{Commit: commit, Started: time.Now().UTC()}
+	server, repo := o.getenv("GITHUB_SERVER_URL"), o.getenv("GITHUB_REPOSITORY")
+	if server != "" && repo != "" {
+		src.Repository = normaliseRemote(server + "/" + repo)
+		src.Ref = o.getenv("GITHUB_REF")
+		if wf := o.getenv("GITHUB_WORKFLOW_REF"); wf != "" {
+			src.BuilderID = server + "/" + wf
+		}
+		if run := o.getenv("GITHUB_RUN_ID"); run != "" {
+			src.InvocationID = fmt.Sprintf("%s/%s/actions/runs/%s", server, repo, run)
+			if a := o.getenv("GITHUB_RUN_ATTEMPT"); a != "" {
+				src.InvocationID += "/attempts/" + a
+			}
+		}
+	} else if g, err := gitx.Open(ctx, o.Dir); err == nil {
+		if url, err := g.Git(ctx, "remote", "get-url", "origin"); err == nil {
+			src.Repository = normaliseRemote(strings.TrimSpace(url))
+		}
+	}
+	if src.Repository == "" {
+		return nil, "the git repository has no remote origin to name as its source"
+	}
+	if src.BuilderID == "" {
+		src.BuilderID = "https://github.com/relcheck/relcheck/cmd/relcheck@" + relcheckVersion()
+	}
+	if o.Report != "" {
+		if data, err := os.ReadFile(o.Report); err == nil {
+			src.ReportDigest = fmt.Sprintf("%x", sha256.Sum256(data))
+		}
+	}
+	return src, ""
+}
+
+// normaliseRemote writes a git remote URL as host/path:
+// git@github.com:org/app.git and https://github.com/org/app.git are both
+// github.com/org/app.
+func normaliseRemote(u string) string {
+	u = strings.TrimSuffix(strings.TrimSuffix(u, "/"), ".git")
+	for _, p := range []string{"https://", "http://", "ssh://", "git://", "git+ssh://"} {
+		u = strings.TrimPrefix(u, p)
+	}
+	if at := strings.Index(u, "@"); at >= 0 && at < strings.IndexAny(u+"/", ":/") {
+		u = u[at+1:]
+	}
+	if i := strings.Index(u, ":"); i >= 0 && !strings.Contains(u[:i], "/") {
+		rest := u[i+1:]
+		if j := strings.Index(rest, "/"); j >= 0 && strings.Trim(rest[:j], "0123456789") == "" {
+			rest = rest[j+1:] // host:port/path
+		}
+		u = u[:i] + "/" + rest
+	}
+	return u
+}
+
+func shortHash(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// relcheckVersion is this relcheck's version ("devel" for a local build).
+func relcheckVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok && v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		v = bi.Main.Version
+	}
+	if v == "" {
+		v = "devel"
+	}
+	return v
 }
