@@ -27,6 +27,8 @@ require (
 	modernc.org/sqlite v1.60.1
 )
 
+require github.com/CycloneDX/cyclonedx-go v0.9.2 // indirect
+
 require (
 	cloud.google.com/go v0.123.0 // indirect
 	github.com/Azure/go-ansiterm v0.0.0-20250102033503-faa5f7b0171c // indirect

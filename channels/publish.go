@@ -78,8 +78,10 @@ type PublishOptions struct {
 	Rollout  float64
 	Security bool
 	// Provenance, when set, is attached to the release as a signed SLSA
-	// v1 provenance attestation (attest.go).
+	// v1 provenance attestation (attest.go); SBOM, a CycloneDX document
+	// (sbom.go), as a signed CycloneDX attestation.
 	Provenance *ProvenanceSource
+	SBOM       json.RawMessage
 }
 
 // PublishVersion is version in its canonical form (vX.Y.Z[-PRE]), refused
@@ -148,6 +150,11 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 	}
 	if o.Provenance != nil {
 		if err := p.Signer.Attest(ctx, p.Store, d, PredicateSLSAProvenance1, ProvenanceSLSA1(*o.Provenance)); err != nil {
+			return d, nil, err
+		}
+	}
+	if o.SBOM != nil {
+		if err := p.Signer.Attest(ctx, p.Store, d, PredicateCycloneDX, o.SBOM); err != nil {
 			return d, nil, err
 		}
 	}

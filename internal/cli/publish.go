@@ -180,18 +180,42 @@ func runPublish(ctx context.Context, o *publishOptions) error {
 		defer bar.finish()
 	}
 	var prov *channels.ProvenanceSource
+	var sbom json.RawMessage
+	sbomSays := ""
 	if !o.NoAttest {
 		var why string
 		if prov, why = provenanceSource(ctx, o, meta.Commit); prov == nil {
 			fmt.Fprintf(o.err, "relcheck: no provenance attached: %s (or pass --no-attest)\n", why)
 		}
+		if o.Image == "" {
+			bom, err := channels.SBOM(meta.Project, version, o.Files)
+			if err != nil {
+				return &report.InputError{Err: fmt.Errorf("the SBOM: %w", err)}
+			}
+			if sbom, err = channels.EncodeSBOM(bom); err != nil {
+				return err
+			}
+			mods, bins := 0, 0
+			for _, c := range *bom.Components {
+				switch c.Type {
+				case "library":
+					mods++
+				case "application":
+					bins++
+				}
+			}
+			sbomSays = fmt.Sprintf("%d file(s), %d Go binary(ies) with %d module(s)", len(o.Files), bins, mods)
+		}
 	}
-	d, h, err := pub.Publish(ctx, img, channels.PublishOptions{Version: version, Channel: o.Channel, Rollout: o.Rollout, Security: o.Security, Provenance: prov})
+	d, h, err := pub.Publish(ctx, img, channels.PublishOptions{Version: version, Channel: o.Channel, Rollout: o.Rollout, Security: o.Security, Provenance: prov, SBOM: sbom})
 	if err != nil {
 		return err
 	}
 	if prov != nil {
 		fmt.Fprintf(o.err, "relcheck: attached signed SLSA provenance: %s@%s, built by %s\n", prov.Repository, shortHash(prov.Commit), prov.BuilderID)
+	}
+	if sbom != nil {
+		fmt.Fprintf(o.err, "relcheck: attached signed CycloneDX SBOM: %s\n", sbomSays)
 	}
 	if err := writeStepOutput(o.streams, "version", version, "digest", d.String()); err != nil {
 		return err
