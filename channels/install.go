@@ -607,6 +607,15 @@ func (in *Installer) download(ctx context.Context, hop Hop, project string) erro
 	if err := in.Verifier.Verify(ctx, in.Store, d); err != nil {
 		return err
 	}
+	if in.Sub.Policy != nil {
+		stmts, err := in.Verifier.Attestations(ctx, in.Store, d)
+		if err != nil {
+			return err
+		}
+		if err := in.Sub.Policy.Check(stmts); err != nil {
+			return verifyErrorf("%s: %v", hop.Version, err)
+		}
+	}
 	img, err := in.Store.Get(ctx, d)
 	if err != nil {
 		return err

@@ -75,6 +75,9 @@ type Subscription struct {
 	// Analysis judges each hop by the operator's SLIs in Prometheus,
 	// after the health check: a failing one rolls the hop back.
 	Analysis *analysis.Config `yaml:"analysis,omitempty"`
+	// Policy is what the release's signed attestations must say before
+	// it is installed: provenance from a source (and builder), an SBOM.
+	Policy *Policy `yaml:"policy,omitempty"`
 
 	file string
 }
@@ -270,6 +273,11 @@ func (s *Subscription) Validate() error {
 	}
 	if s.Cohort != "" && !slices.Contains(Cohorts, s.Cohort) {
 		return bad("cohort", "must be canary, early, default or late, not %q", s.Cohort)
+	}
+	if s.Policy != nil {
+		if key, err := s.Policy.validate(); err != nil {
+			return bad("policy."+key, "%v", err)
+		}
 	}
 	if s.Analysis != nil {
 		if err := s.Analysis.Validate(); err != nil {
