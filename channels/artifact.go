@@ -43,6 +43,9 @@ type Metadata struct {
 	// Report is the digest of the check report the release passed.
 	Report string     `json:"report,omitempty"`
 	Files  []FileInfo `json:"files"`
+	// Platforms maps a file's name to the platform it is for
+	// ("linux/amd64"), when the build said so (goreleaser's dist/).
+	Platforms map[string]string `json:"-"`
 }
 
 // MigrationFacts are what the migrations gate knew about a release.
@@ -60,6 +63,8 @@ type FileInfo struct {
 	Mode   string `json:"mode"`
 	Size   int64  `json:"size"`
 	Digest string `json:"digest"`
+	// Platform is the os/arch the file is for, when known.
+	Platform string `json:"platform,omitempty"`
 }
 
 // NewRelease builds a release artifact from files: an OCI image manifest
@@ -87,7 +92,7 @@ func NewRelease(meta Metadata, files []string, progress func(n int64)) (v1.Image
 		a.layers[l.digest] = l
 		a.manifest.Layers = append(a.manifest.Layers, v1.Descriptor{MediaType: FileMediaType, Size: l.size, Digest: l.digest,
 			Annotations: map[string]string{AnnotationTitle: l.title, AnnotationMode: fmt.Sprintf("%04o", l.mode)}})
-		meta.Files = append(meta.Files, FileInfo{Name: l.title, Mode: fmt.Sprintf("%04o", l.mode), Size: l.size, Digest: l.digest.String()})
+		meta.Files = append(meta.Files, FileInfo{Name: l.title, Mode: fmt.Sprintf("%04o", l.mode), Size: l.size, Digest: l.digest.String(), Platform: meta.Platforms[l.title]})
 	}
 	cfg, err := json.Marshal(meta)
 	if err != nil {

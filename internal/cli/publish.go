@@ -45,6 +45,8 @@ type publishOptions struct {
 	RequiredStop bool
 	// NoAttest skips the SLSA provenance attestation.
 	NoAttest bool
+	// Goreleaser is a goreleaser dist/ directory to publish as it is.
+	Goreleaser string
 }
 
 func newPublishCmd(s *streams, runF func(context.Context, *publishOptions) error) *cobra.Command {
@@ -71,8 +73,11 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 			if len(args) < 1 {
 				return usagef(cmd, "give the repository, then the files")
 			}
-			if o.Image == "" && len(args) < 2 {
-				return usagef(cmd, "give the files to release after %s, or --image REF", args[0])
+			if o.Goreleaser != "" && (len(args) > 1 || o.Image != "") {
+				return usagef(cmd, "--goreleaser publishes the files goreleaser built: give no files and no --image")
+			}
+			if o.Image == "" && o.Goreleaser == "" && len(args) < 2 {
+				return usagef(cmd, "give the files to release after %s, or --image REF, or --goreleaser dist/", args[0])
 			}
 			if o.Image != "" && len(args) > 1 {
 				return usagef(cmd, "--image and files exclude each other")
@@ -104,6 +109,7 @@ stable: vX.Y.Z), using the next version of --report FILE (a JSON report of
 	f.Float64Var(&o.Rollout, "rollout", 100, "percentage of installs offered the release")
 	f.BoolVar(&o.Security, "security", false, "mark the release as a security fix")
 	f.BoolVar(&o.RequiredStop, "required-stop", false, "mark the release as a stop every upgrade path must pass through")
+	f.StringVar(&o.Goreleaser, "goreleaser", "", "publish what goreleaser built: its dist/ directory (metadata.json, artifacts.json): the archives (or binaries) per platform and the checksums")
 	f.BoolVar(&o.NoAttest, "no-attest", false, "do not attach the signed SLSA provenance (cosign verify-attestation --type slsaprovenance1 checks it)")
 	return cmd
 }
@@ -124,6 +130,21 @@ func runPublish(ctx context.Context, o *publishOptions) error {
 	if err != nil {
 		return fmt.Errorf("cannot read %s: %w", o.Repo, err)
 	}
+	var plats map[string]string
+	if o.Goreleaser != "" {
+		dist, err := channels.ReadGoreleaserDist(o.Goreleaser)
+		if err != nil {
+			return err
+		}
+		defer dist.Cleanup()
+		o.Files, plats = dist.Files, dist.Platforms
+		if o.Version == "" {
+			o.Version = dist.Version
+		}
+		if o.Project == "" {
+			o.Project = dist.Project
+		}
+	}
 	version := o.Version
 	if version != "" {
 		if version, err = channels.PublishVersion(version, o.Channel); err != nil {
@@ -132,7 +153,7 @@ func runPublish(ctx context.Context, o *publishOptions) error {
 	} else if err := check.Committed(ctx, o.Dir); err != nil {
 		return err
 	}
-	meta := channels.Metadata{Project: o.Project, Created: time.Now().UTC(), RequiredStop: o.RequiredStop}
+	meta := channels.Metadata{Project: o.Project, Created: time.Now().UTC(), RequiredStop: o.RequiredStop, Platforms: plats}
 	next := ""
 	if o.Report != "" {
 		if next, err = readReportFacts(o.Report, &meta); err != nil {
