@@ -82,6 +82,8 @@ type PublishOptions struct {
 	// (sbom.go), as a signed CycloneDX attestation.
 	Provenance *ProvenanceSource
 	SBOM       json.RawMessage
+	// Notes, when set, are attached as signed upgrade notes (notes.go).
+	Notes *UpgradeNotes
 }
 
 // PublishVersion is version in its canonical form (vX.Y.Z[-PRE]), refused
@@ -155,6 +157,11 @@ func (p *Publisher) Publish(ctx context.Context, img v1.Image, o PublishOptions)
 	}
 	if o.SBOM != nil {
 		if err := p.Signer.Attest(ctx, p.Store, d, PredicateCycloneDX, o.SBOM); err != nil {
+			return d, nil, err
+		}
+	}
+	if o.Notes != nil {
+		if err := p.Signer.Attest(ctx, p.Store, d, PredicateUpgradeNotes, o.Notes); err != nil {
 			return d, nil, err
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/channels"
@@ -17,6 +19,8 @@ type channelShowOptions struct {
 	Repo string
 	// Channel is the one channel to show ("": every channel).
 	Channel string
+	// Notes shows each release's signed upgrade notes.
+	Notes bool
 }
 
 func newChannelShowCmd(s *streams, runF func(context.Context, *channelShowOptions) error) *cobra.Command {
@@ -41,6 +45,7 @@ what the head says it is — and print it. Exit 1 when verification fails.`,
 	}
 	o.flags(cmd, channels.PublicKeyFile)
 	cmd.Flags().StringVar(&o.Channel, "channel", "", "only this channel")
+	cmd.Flags().BoolVar(&o.Notes, "notes", false, "also show each release's signed upgrade notes")
 	return cmd
 }
 
@@ -61,11 +66,35 @@ func runChannelShow(ctx context.Context, o *channelShowOptions) error {
 		fmt.Fprintf(o.out, "%s\n", data)
 		return nil
 	}
+	var v *channels.Verifier
+	if o.Notes {
+		if v, err = channels.LoadVerifier(o.Key); err != nil {
+			return err
+		}
+	}
 	for i, h := range heads {
 		if i > 0 {
 			fmt.Fprintln(o.out)
 		}
 		printHead(o.out, st, h)
+		if v == nil {
+			continue
+		}
+		for _, r := range h.Releases {
+			d, err := v1.NewHash(r.Digest)
+			if err != nil {
+				continue
+			}
+			n, err := v.Notes(ctx, st, d)
+			if err != nil {
+				return err
+			}
+			if n == nil {
+				fmt.Fprintf(o.out, "\n  %s: no signed upgrade notes\n", r.Version)
+				continue
+			}
+			fmt.Fprintf(o.out, "\n  %s", strings.ReplaceAll(strings.TrimRight(n.Text(), "\n"), "\n", "\n  ")+"\n")
+		}
 	}
 	return nil
 }

@@ -228,7 +228,15 @@ func runPublish(ctx context.Context, o *publishOptions) error {
 			sbomSays = fmt.Sprintf("%d file(s), %d Go binary(ies) with %d module(s)", len(o.Files), bins, mods)
 		}
 	}
-	d, h, err := pub.Publish(ctx, img, channels.PublishOptions{Version: version, Channel: o.Channel, Rollout: o.Rollout, Security: o.Security, Provenance: prov, SBOM: sbom})
+	var notes *channels.UpgradeNotes
+	if !o.NoAttest && o.Report != "" {
+		var rep report.Report
+		if raw, err := os.ReadFile(o.Report); err == nil && json.Unmarshal(raw, &rep) == nil {
+			n := channels.NotesFromReport(&rep, version, o.RequiredStop)
+			notes = &n
+		}
+	}
+	d, h, err := pub.Publish(ctx, img, channels.PublishOptions{Version: version, Channel: o.Channel, Rollout: o.Rollout, Security: o.Security, Provenance: prov, SBOM: sbom, Notes: notes})
 	if err != nil {
 		return err
 	}
@@ -237,6 +245,9 @@ func runPublish(ctx context.Context, o *publishOptions) error {
 	}
 	if sbom != nil {
 		fmt.Fprintf(o.err, "relcheck: attached signed CycloneDX SBOM: %s\n", sbomSays)
+	}
+	if notes != nil {
+		fmt.Fprintf(o.err, "relcheck: attached signed upgrade notes from %s (relcheck channel show --notes shows them)\n", o.Report)
 	}
 	if err := writeStepOutput(o.streams, "version", version, "digest", d.String()); err != nil {
 		return err
