@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/relcheck/relcheck/analysis"
@@ -66,7 +67,24 @@ func runUpgrade(ctx context.Context, o *upgradeOptions) error {
 		if err != nil {
 			return err
 		}
-		return o.printDecision(s, o.Format, c, chk, true)
+		if err := o.printDecision(s, o.Format, c, chk, true); err != nil || o.Format != "text" {
+			return err
+		}
+		// Each hop's signed upgrade notes, before anything changes.
+		for _, hop := range chk.Decision.Path {
+			d, err := v1.NewHash(hop.Digest)
+			if err != nil {
+				continue
+			}
+			n, err := c.Installer.Verifier.Notes(ctx, c.Store, d)
+			if err != nil {
+				return err
+			}
+			if n != nil {
+				fmt.Fprintf(s.out, "\n%s", n.Text())
+			}
+		}
+		return nil
 	}
 	return o.locked(ctx, s, c, func(*channels.LocalState) error {
 		chk, err := c.Check(ctx, opts, true)
