@@ -2,12 +2,8 @@ package channels
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"debug/buildinfo"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -40,7 +36,7 @@ func SBOM(project, version string, files []string) (*cdx.BOM, error) {
 	var deps []cdx.Dependency
 	seen := map[string]bool{}
 	for _, f := range files {
-		sum, err := fileSHA256(f)
+		sum, err := fileDigest(f)
 		if err != nil {
 			return nil, err
 		}
@@ -105,17 +101,4 @@ func purl(path, version string) string {
 		return "pkg:golang/" + strings.ToLower(path)
 	}
 	return fmt.Sprintf("pkg:golang/%s@%s", strings.ToLower(path), version)
-}
-
-func fileSHA256(file string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -31,7 +31,7 @@ func TestSBOM(t *testing.T) {
 			t.Errorf("the SBOM lacks %s", want)
 		}
 	}
-	sum, _ := fileSHA256(plain)
+	sum, _ := fileDigest(plain)
 	if !strings.Contains(string(data), sum) {
 		t.Error("the plain file's digest is not in the SBOM")
 	}
