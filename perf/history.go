@@ -124,36 +124,23 @@ func AppendHistory(file string, rec HistoryRecord) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(file, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_APPEND|os.O_RDWR, 0o644)
 	if err != nil {
 		return err
 	}
+	// A last line without its newline (written by hand) stays a line.
+	last := []byte{'\n'}
 	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		// A last line without its newline (written by hand) stays a line.
-		if last, err := readLastByte(file); err == nil && last != '\n' {
-			data = append([]byte{'\n'}, data...)
-		}
+		f.ReadAt(last, st.Size()-1)
+	}
+	if last[0] != '\n' {
+		data = append([]byte{'\n'}, data...)
 	}
 	if _, err := f.Write(append(data, '\n')); err != nil {
 		f.Close()
 		return err
 	}
 	return f.Close()
-}
-
-func readLastByte(file string) (byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	_, err = f.ReadAt(b, st.Size()-1)
-	return b[0], err
 }
 
 // ReadHistory reads a history file; a line that is not a record is an

@@ -48,6 +48,16 @@ func TestHistory(t *testing.T) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
+	// A last record without its newline (edited by hand) stays a line.
+	trimmed := bytes.TrimRight(data, "\n")
+	os.WriteFile(file, trimmed, 0o644)
+	if err := AppendHistory(file, rec); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(file)
+	if recs, err := ReadHistory(bytes.NewReader(data), "h.jsonl"); err != nil || len(recs) != 3 {
+		t.Errorf("after a last line without newline: %v, %d records", err, len(recs))
+	}
 	var ie *report.InputError
 	for _, bad := range []string{`{"format":2,"version":"x","benchmarks":[]}`, `{"format":1,"benchmarks":[{"name":"a","median":-1,"lo":1,"hi":2}]}`, `not json`} {
 		if _, err := ReadHistory(strings.NewReader(bad), "h.jsonl"); !errors.As(err, &ie) || !strings.Contains(err.Error(), "h.jsonl:1:") {

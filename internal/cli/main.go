@@ -101,7 +101,9 @@ func versionString() string {
 	return formatVersion(version, bi)
 }
 
-func formatVersion(override string, bi *debug.BuildInfo) string {
+// versionOf is the version alone: the override, the module version the
+// binary was built at, or "devel".
+func versionOf(override string, bi *debug.BuildInfo) string {
 	v := override
 	if v == "" && bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		v = bi.Main.Version
@@ -109,6 +111,11 @@ func formatVersion(override string, bi *debug.BuildInfo) string {
 	if v == "" {
 		v = "devel"
 	}
+	return v
+}
+
+func formatVersion(override string, bi *debug.BuildInfo) string {
+	v := versionOf(override, bi)
 	if bi == nil {
 		return v
 	}

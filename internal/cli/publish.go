@@ -402,12 +402,6 @@ func shortHash(h string) string {
 
 // relcheckVersion is this relcheck's version ("devel" for a local build).
 func relcheckVersion() string {
-	v := version
-	if bi, ok := debug.ReadBuildInfo(); ok && v == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	if v == "" {
-		v = "devel"
-	}
-	return v
+	bi, _ := debug.ReadBuildInfo()
+	return versionOf(version, bi)
 }
